@@ -1,0 +1,1 @@
+//! Procedural macros of `livepatch`. Use them through the `livepatch` facade crate.

@@ -1,0 +1,284 @@
+//! Callback contexts: what a patch's `pre_patch`, `post_patch`, `pre_unpatch` and `post_unpatch`
+//! callbacks receive, and the code that runs them with panics contained.
+//!
+//! Each kind of callback gets its own context type, so a callback's signature says when it runs and
+//! what it may do: only the patching side ([`PrePatch`], [`PostPatch`]) may take over a previous
+//! patch's state data, and only [`PostUnpatch`] knows why it runs.
+
+use std::any::Any;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::core::PatchEntry;
+use crate::descriptor::{ObjectName, StateHandle};
+use crate::error::{CallbackError, StateDataError};
+use crate::messages;
+use crate::state::{PrevState, StateMut};
+
+/// `pre_patch`: may veto the enable (or the object's load) by returning an error.
+pub type PrePatchFn = for<'a, 'b> fn(&'a mut PrePatch<'b>) -> Result<(), CallbackError>;
+/// `post_patch`: runs when patching completes.
+pub type PostPatchFn = for<'a, 'b> fn(&'a mut PostPatch<'b>);
+/// `pre_unpatch`: runs before unpatching starts.
+pub type PreUnpatchFn = for<'a, 'b> fn(&'a mut PreUnpatch<'b>);
+/// `post_unpatch`: runs when unpatching completes.
+pub type PostUnpatchFn = for<'a, 'b> fn(&'a mut PostUnpatch<'b>);
+
+/// Why a `post_unpatch` callback runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnpatchReason {
+    /// The patch was disabled and its unpatching transition completed.
+    Disabled,
+    /// The patch's enable was reversed (its patching transition turned into an unpatching one).
+    Reversed,
+    /// The enable was cancelled: a `pre_patch` failed or an object could not be patched.
+    Cancelled,
+    /// The object is being unloaded while the patch stays enabled.
+    ObjectUnloaded,
+    /// The object's load was refused because another patch's `pre_patch` failed for it.
+    LoadRefused,
+}
+
+/// What every callback context offers: the patch and object it runs for, the patch's own states
+/// (`klp_get_state`) and the previous patch's states (`klp_get_prev_state`).
+pub struct CallbackContext<'a> {
+    list: &'a mut [PatchEntry],
+    patch: usize,
+    object: ObjectName,
+}
+
+impl<'a> CallbackContext<'a> {
+    pub(crate) fn new(list: &'a mut [PatchEntry], patch: usize, object: ObjectName) -> Self {
+        CallbackContext {
+            list,
+            patch,
+            object,
+        }
+    }
+
+    /// The name of the patch whose callback runs.
+    pub fn patch_name(&self) -> &'static str {
+        self.list[self.patch].desc.name()
+    }
+
+    /// The object the callback runs for (`vmlinux` for the program itself).
+    pub fn object(&self) -> ObjectName {
+        self.object
+    }
+
+    /// This patch's own state for `handle` (the kernel's `klp_get_state`): `None` when the patch
+    /// declares no state with the handle's id and data type.
+    pub fn state<T: Send + Sync + 'static>(
+        &mut self,
+        handle: StateHandle<T>,
+    ) -> Option<StateMut<'_, T>> {
+        self.list[self.patch].state_mut(handle)
+    }
+
+    /// The state with the handle's id of the last patch that stands before this one on the list
+    /// (the kernel's `klp_get_prev_state`), or `None` if no earlier patch declares it.
+    ///
+    /// During a transition this is exactly the kernel's answer; in callbacks that run outside one
+    /// (an object loading while the patch is enabled) it is still relative to this patch, where the
+    /// kernel would warn and answer nothing.
+    pub fn prev_state<T>(&self, handle: StateHandle<T>) -> Option<PrevState<'_>> {
+        let (before, _) = self.list.split_at(self.patch);
+        before
+            .iter()
+            .rev()
+            .find_map(|entry| entry.prev_state(handle.id()))
+    }
+
+    fn take_over<T: Send + Sync + 'static>(
+        &mut self,
+        handle: StateHandle<T>,
+    ) -> Result<(), StateDataError> {
+        crate::state::take_over(self.list, self.patch, handle)
+    }
+}
+
+impl fmt::Debug for CallbackContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackContext")
+            .field("patch", &self.patch_name())
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+macro_rules! context_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<'a> {
+            cx: CallbackContext<'a>,
+        }
+
+        impl<'a> Deref for $name<'a> {
+            type Target = CallbackContext<'a>;
+            fn deref(&self) -> &Self::Target {
+                &self.cx
+            }
+        }
+
+        impl<'a> DerefMut for $name<'a> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.cx
+            }
+        }
+    };
+}
+
+context_type! {
+    /// The context of a `pre_patch` callback.
+    PrePatch
+}
+context_type! {
+    /// The context of a `post_patch` callback.
+    PostPatch
+}
+context_type! {
+    /// The context of a `pre_unpatch` callback.
+    PreUnpatch
+}
+
+/// The context of a `post_unpatch` callback; [`PostUnpatch::reason`] says why it runs.
+#[derive(Debug)]
+pub struct PostUnpatch<'a> {
+    cx: CallbackContext<'a>,
+    reason: UnpatchReason,
+}
+
+impl<'a> Deref for PostUnpatch<'a> {
+    type Target = CallbackContext<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.cx
+    }
+}
+
+impl<'a> DerefMut for PostUnpatch<'a> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.cx
+    }
+}
+
+impl PostUnpatch<'_> {
+    /// Why the object is being unpatched.
+    pub fn reason(&self) -> UnpatchReason {
+        self.reason
+    }
+}
+
+impl PrePatch<'_> {
+    /// Moves the previous patch's data for this state into this patch's own state.
+    ///
+    /// The data keeps its identity: when this patch goes away while the previous one is still on
+    /// the list, the data goes back to it. Fails, changing nothing, when there is no previous state
+    /// or it holds no data, when the previous data is of another type, when its version is newer
+    /// than this patch's, or when this patch's state already holds data.
+    pub fn take_over<T: Send + Sync + 'static>(
+        &mut self,
+        handle: StateHandle<T>,
+    ) -> Result<(), StateDataError> {
+        self.cx.take_over(handle)
+    }
+}
+
+impl PostPatch<'_> {
+    /// Moves the previous patch's data for this state into this patch's own state; see
+    /// [`PrePatch::take_over`].
+    pub fn take_over<T: Send + Sync + 'static>(
+        &mut self,
+        handle: StateHandle<T>,
+    ) -> Result<(), StateDataError> {
+        self.cx.take_over(handle)
+    }
+}
+
+/// The text of a panic payload, for messages.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic payload that is not a string".to_owned()
+    }
+}
+
+/// Runs `f`, turning a panic into its message.
+fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
+}
+
+/// Runs the `pre_patch` callback of object `object` of patch `patch`, if it has one, and records
+/// whether `post_unpatch` may run later (the kernel's `post_unpatch_enabled`). A panic counts as a
+/// failure.
+pub(crate) fn run_pre_patch(
+    list: &mut [PatchEntry],
+    patch: usize,
+    object: usize,
+) -> Result<(), CallbackError> {
+    let desc = list[patch].desc.objects[object];
+    let result = match desc.callbacks.pre_patch {
+        None => Ok(()),
+        Some(f) => {
+            let mut cx = PrePatch {
+                cx: CallbackContext::new(list, patch, desc.name),
+            };
+            contained(|| f(&mut cx)).unwrap_or_else(|panic| {
+                Err(CallbackError::new(format!("pre_patch callback panicked: {panic}")))
+            })
+        }
+    };
+    list[patch].objects[object].post_unpatch_enabled = result.is_ok();
+    result
+}
+
+/// Runs `post_patch` of one object, if any; a panic is logged and contained.
+pub(crate) fn run_post_patch(list: &mut [PatchEntry], patch: usize, object: usize) {
+    let desc = list[patch].desc.objects[object];
+    if let Some(f) = desc.callbacks.post_patch {
+        let mut cx = PostPatch {
+            cx: CallbackContext::new(list, patch, desc.name),
+        };
+        if let Err(panic) = contained(|| f(&mut cx)) {
+            messages::callback_panicked("post_patch", list[patch].desc.name, desc.name, &panic);
+        }
+    }
+}
+
+/// Runs `pre_unpatch` of one object, if any; a panic is logged and contained.
+pub(crate) fn run_pre_unpatch(list: &mut [PatchEntry], patch: usize, object: usize) {
+    let desc = list[patch].desc.objects[object];
+    if let Some(f) = desc.callbacks.pre_unpatch {
+        let mut cx = PreUnpatch {
+            cx: CallbackContext::new(list, patch, desc.name),
+        };
+        if let Err(panic) = contained(|| f(&mut cx)) {
+            messages::callback_panicked("pre_unpatch", list[patch].desc.name, desc.name, &panic);
+        }
+    }
+}
+
+/// Runs `post_unpatch` of one object if its `pre_patch` ran and succeeded, then clears that flag so
+/// it runs at most once per `pre_patch`; a panic is logged and contained.
+pub(crate) fn run_post_unpatch(
+    list: &mut [PatchEntry],
+    patch: usize,
+    object: usize,
+    reason: UnpatchReason,
+) {
+    let enabled = std::mem::replace(&mut list[patch].objects[object].post_unpatch_enabled, false);
+    let desc = list[patch].desc.objects[object];
+    if let (true, Some(f)) = (enabled, desc.callbacks.post_unpatch) {
+        let mut cx = PostUnpatch {
+            cx: CallbackContext::new(list, patch, desc.name),
+            reason,
+        };
+        if let Err(panic) = contained(|| f(&mut cx)) {
+            messages::callback_panicked("post_unpatch", list[patch].desc.name, desc.name, &panic);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The patch list and the operations on it: enable, the per-patch `enabled` switch, and the busy
+//! and ordering rules around them.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crate::callback::{self, panic_message};
+use crate::descriptor::{ObjectName, PatchDesc};
+use crate::error::{DescriptorError, EnableError, Reentered, SetEnabledError};
+use crate::messages;
+use crate::state::{self, Data, StateSlot};
+use crate::status::Snapshot;
+use crate::transition::{Transition, TransitionTarget};
+
+/// A patch on the list: its descriptor and everything the runtime tracks about it.
+pub(crate) struct PatchEntry {
+    /// Tells apart two enables of the same descriptor.
+    pub(crate) instance: u64,
+    pub(crate) desc: &'static PatchDesc,
+    /// The kernel's `patch->enabled`: the target of the patch's transition, or its settled state.
+    pub(crate) enabled: bool,
+    /// Parallel to `desc.objects`.
+    pub(crate) objects: Vec<ObjectEntry>,
+    /// Parallel to `desc.states`; emptied when the patch leaves the list.
+    pub(crate) states: Vec<StateSlot>,
+}
+
+/// The run-time side of one object of a patch.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ObjectEntry {
+    pub(crate) patched: bool,
+    /// Set by a successful `pre_patch`, cleared when `post_unpatch` runs (the kernel's flag).
+    pub(crate) post_unpatch_enabled: bool,
+}
+
+/// Everything behind the runtime's lock.
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) list: Vec<PatchEntry>,
+    /// Named objects currently loaded; the program itself always is.
+    pub(crate) loaded: BTreeSet<String>,
+    pub(crate) transition: Option<Transition>,
+    next_instance: u64,
+    /// State data nobody holds any more, dropped once the lock is released.
+    pub(crate) graveyard: Vec<Data>,
+}
+
+impl Inner {
+    pub(crate) fn is_loaded(&self, object: ObjectName) -> bool {
+        match object {
+            ObjectName::Program => true,
+            ObjectName::Named(name) => self.loaded.contains(name),
+        }
+    }
+
+    pub(crate) fn index_of(&self, instance: u64) -> Option<usize> {
+        self.list.iter().position(|p| p.instance == instance)
+    }
+
+    fn index_by_name(&self, name: &str) -> Option<usize> {
+        self.list.iter().position(|p| p.desc.name == name)
+    }
+
+    /// The name of the patch in transition, if any.
+    pub(crate) fn busy_with(&self) -> Option<&'static str> {
+        let t = self.transition.as_ref()?;
+        self.index_of(t.patch).map(|i| self.list[i].desc.name)
+    }
+
+    /// Removes patch `index` from the list, settling its state data.
+    pub(crate) fn remove_patch(&mut self, index: usize) {
+        state::release_patch(&mut self.list, index, &mut self.graveyard);
+        self.list.remove(index);
+    }
+}
+
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The runtimes whose lock this thread holds, to refuse re-entry from callbacks instead of
+    /// deadlocking.
+    static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as holding a runtime's lock while it lives.
+struct HeldMark(u64);
+
+impl HeldMark {
+    fn enter(runtime: u64) -> Result<Self, Reentered> {
+        HELD.with_borrow_mut(|held| {
+            if held.contains(&runtime) {
+                Err(Reentered)
+            } else {
+                held.push(runtime);
+                Ok(HeldMark(runtime))
+            }
+        })
+    }
+}
+
+impl Drop for HeldMark {
+    fn drop(&mut self) {
+        HELD.with_borrow_mut(|held| held.retain(|&r| r != self.0));
+    }
+}
+
+/// A livepatch runtime: the patch list, the loaded objects and the transition in progress.
+///
+/// Most programs use the one [`Runtime::global`] instance; tests and embedders may create as many
+/// independent runtimes as they like.
+///
+/// ```
+/// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime};
+///
+/// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
+/// static PATCH: PatchDesc = PatchDesc::new("fix").objects(&OBJECTS);
+///
+/// let rt = Runtime::new();
+/// rt.enable(&PATCH)?;
+/// assert!(rt.patch("fix").is_some_and(|p| p.enabled && p.stack_order == 1));
+/// rt.disable("fix")?;
+/// assert!(rt.patch("fix").is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    id: u64,
+    inner: Mutex<Inner>,
+    status: Mutex<Arc<Snapshot>>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("id", &self.id).finish()
+    }
+}
+
+impl Runtime {
+    /// A new runtime with no patches and no named objects loaded.
+    pub fn new() -> Self {
+        Runtime {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
+            inner: Mutex::new(Inner::default()),
+            status: Mutex::new(Arc::default()),
+        }
+    }
+
+    /// The process-wide runtime.
+    pub fn global() -> &'static Runtime {
+        static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+        GLOBAL.get_or_init(Runtime::new)
+    }
+
+    /// Runs `f` with the list locked, then drops whatever state data `f` released, outside the
+    /// lock and with panics contained.
+    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Result<R, Reentered> {
+        let mark = HeldMark::enter(self.id)?;
+        let (result, graveyard) = {
+            // Callbacks run inside `catch_unwind`, so a poisoned lock only means a panic in our
+            // own bookkeeping; the data is still consistent enough to go on.
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = f(&mut inner);
+            *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot::of(&inner);
+            (result, std::mem::take(&mut inner.graveyard))
+        };
+        drop(mark);
+        for data in graveyard {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
+            {
+                messages::drop_panicked(&panic_message(&*panic));
+            }
+        }
+        Ok(result)
+    }
+
+    /// The status as of the end of the last operation.
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.status.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Enables a patch: checks it, runs `pre_patch` for every loaded object, and starts the patching
+    /// transition (SPEC §4). Returns once the transition has started; it completes when every
+    /// thread has switched.
+    ///
+    /// Fails, changing nothing and running no callback, when a patch of that name is on the list,
+    /// when the descriptor is invalid, when the patch is not compatible with the installed states,
+    /// or when another patch is in transition, checked in that order. When a `pre_patch` fails the
+    /// enable is cancelled: objects whose `pre_patch` succeeded get `post_unpatch`, and the patch
+    /// leaves the list.
+    pub fn enable(&self, desc: &'static PatchDesc) -> Result<(), EnableError> {
+        self.locked(|inner| enable_locked(inner, desc))?
+    }
+
+    /// Sets a patch's `enabled` switch, as writing the kernel's sysfs `enabled` file: `false` on an
+    /// enabled patch starts its disable; the opposite of the current value on the patch in
+    /// transition reverses that transition.
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
+        self.locked(|inner| set_enabled_locked(inner, name, enabled))?
+    }
+
+    /// Disables a patch: `set_enabled(name, false)`.
+    pub fn disable(&self, name: &str) -> Result<(), SetEnabledError> {
+        self.set_enabled(name, false)
+    }
+}
+
+fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
+    if desc.name.is_empty() {
+        return Err(DescriptorError::EmptyName);
+    }
+    for (i, state) in desc.states.iter().enumerate() {
+        if state.id == 0 {
+            return Err(DescriptorError::ZeroStateId { patch: desc.name });
+        }
+        if desc.states[..i].iter().any(|s| s.id == state.id) {
+            return Err(DescriptorError::DuplicateStateId {
+                patch: desc.name,
+                id: state.id,
+            });
+        }
+    }
+    for (i, object) in desc.objects.iter().enumerate() {
+        if desc.objects[..i].iter().any(|o| o.name == object.name) {
+            return Err(DescriptorError::DuplicateObject {
+                patch: desc.name,
+                object: object.name,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), EnableError> {
+    if inner.index_by_name(desc.name).is_some() {
+        return Err(EnableError::AlreadyExists(desc.name));
+    }
+    validate(desc)?;
+    let conflicts = state::conflicts(desc, inner.list.iter().map(|p| p.desc));
+    if !conflicts.is_empty() {
+        messages::not_compatible(desc.name);
+        return Err(EnableError::Incompatible {
+            patch: desc.name,
+            conflicts,
+        });
+    }
+    if let Some(in_transition) = inner.busy_with() {
+        return Err(EnableError::Busy {
+            patch: desc.name,
+            in_transition,
+        });
+    }
+
+    messages::enabling(desc.name);
+    inner.next_instance += 1;
+    let instance = inner.next_instance;
+    inner.list.push(PatchEntry {
+        instance,
+        desc,
+        enabled: false,
+        objects: vec![ObjectEntry::default(); desc.objects.len()],
+        states: desc.states.iter().map(|_| StateSlot::default()).collect(),
+    });
+    let index = inner.list.len() - 1;
+    Transition::init(inner, instance, TransitionTarget::Patched);
+
+    for (o, object) in desc.objects.iter().enumerate() {
+        if !inner.is_loaded(object.name) {
+            continue;
+        }
+        if let Err(source) = callback::run_pre_patch(&mut inner.list, index, o) {
+            messages::pre_patch_failed(object.name);
+            messages::enable_failed(desc.name);
+            Transition::cancel(inner);
+            return Err(EnableError::PrePatchFailed {
+                patch: desc.name,
+                object: object.name,
+                source,
+            });
+        }
+        inner.list[index].objects[o].patched = true;
+    }
+
+    inner.list[index].enabled = true;
+    Transition::start(inner);
+    Transition::try_complete(inner);
+    Ok(())
+}
+
+fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
+    let index = inner
+        .index_by_name(name)
+        .ok_or_else(|| SetEnabledError::NotFound(name.to_owned()))?;
+    let patch = &inner.list[index];
+    let patch_name = patch.desc.name;
+    if patch.enabled == enabled {
+        return Err(SetEnabledError::Unchanged {
+            patch: patch_name,
+            enabled,
+        });
+    }
+    if inner
+        .transition
+        .as_ref()
+        .is_some_and(|t| t.patch == patch.instance)
+    {
+        Transition::reverse(inner);
+        return Ok(());
+    }
+    if enabled {
+        return Err(SetEnabledError::CannotReenable(patch_name));
+    }
+    if let Some(in_transition) = inner.busy_with() {
+        return Err(SetEnabledError::Busy {
+            patch: patch_name,
+            in_transition,
+        });
+    }
+    let instance = patch.instance;
+    Transition::init(inner, instance, TransitionTarget::Unpatched);
+    for o in 0..inner.list[index].objects.len() {
+        if inner.list[index].objects[o].patched {
+            callback::run_pre_unpatch(&mut inner.list, index, o);
+        }
+    }
+    inner.list[index].enabled = false;
+    Transition::start(inner);
+    Transition::try_complete(inner);
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! Patch descriptors: plain data, buildable in `static`s, that say what a patch contains.
+//!
+//! The `#[livepatch]` macro generates these; they can also be written by hand. A descriptor is only
+//! a description: the runtime checks it when it is enabled ([`crate::Runtime::enable`]) and refuses
+//! one with a zero or duplicate state id, or with two objects of one name.
+
+use std::any::TypeId;
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::callback::{PostPatchFn, PostUnpatchFn, PrePatchFn, PreUnpatchFn};
+
+/// The name under which the program itself appears in messages, as the kernel names `vmlinux`.
+pub const PROGRAM_OBJECT_NAME: &str = "vmlinux";
+
+/// A patch: a name, the `replace` (cumulative) flag, the states it modifies and its objects.
+#[derive(Clone, Copy)]
+pub struct PatchDesc {
+    pub(crate) name: &'static str,
+    pub(crate) replace: bool,
+    pub(crate) states: &'static [StateDesc],
+    pub(crate) objects: &'static [ObjectDesc],
+}
+
+impl PatchDesc {
+    /// A patch with this name, not cumulative, with no states and no objects.
+    pub const fn new(name: &'static str) -> Self {
+        PatchDesc {
+            name,
+            replace: false,
+            states: &[],
+            objects: &[],
+        }
+    }
+
+    /// Makes the patch cumulative: when its transition completes it replaces every older patch.
+    pub const fn replace(mut self, replace: bool) -> Self {
+        self.replace = replace;
+        self
+    }
+
+    /// The system states this patch modifies.
+    pub const fn states(mut self, states: &'static [StateDesc]) -> Self {
+        self.states = states;
+        self
+    }
+
+    /// The objects this patch touches, in the order their callbacks run.
+    pub const fn objects(mut self, objects: &'static [ObjectDesc]) -> Self {
+        self.objects = objects;
+        self
+    }
+
+    /// The patch's name, unique among enabled patches.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the patch is cumulative.
+    pub const fn is_replace(&self) -> bool {
+        self.replace
+    }
+
+    /// The declared states.
+    pub const fn state_descs(&self) -> &'static [StateDesc] {
+        self.states
+    }
+
+    /// The declared objects.
+    pub const fn object_descs(&self) -> &'static [ObjectDesc] {
+        self.objects
+    }
+
+    /// The declared state with this id, if any.
+    pub fn state(&self, id: u64) -> Option<&'static StateDesc> {
+        self.states.iter().find(|s| s.id == id)
+    }
+}
+
+impl fmt::Debug for PatchDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatchDesc")
+            .field("name", &self.name)
+            .field("replace", &self.replace)
+            .field("states", &self.states)
+            .field("objects", &self.objects)
+            .finish()
+    }
+}
+
+/// The Rust type of a state's data, comparable at run time.
+#[derive(Clone, Copy)]
+pub struct DataType {
+    type_id: fn() -> TypeId,
+    type_name: fn() -> &'static str,
+}
+
+impl DataType {
+    /// The data type `T`.
+    pub const fn of<T: Send + Sync + 'static>() -> Self {
+        DataType {
+            type_id: TypeId::of::<T>,
+            type_name: std::any::type_name::<T>,
+        }
+    }
+
+    /// The type's [`TypeId`].
+    pub fn type_id(&self) -> TypeId {
+        (self.type_id)()
+    }
+
+    /// The type's name, for messages.
+    pub fn name(&self) -> &'static str {
+        (self.type_name)()
+    }
+}
+
+impl PartialEq for DataType {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_id() == other.type_id()
+    }
+}
+
+impl Eq for DataType {}
+
+impl fmt::Debug for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One system state a patch modifies: the kernel's `struct klp_state`, with a typed data slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateDesc {
+    pub(crate) id: u64,
+    pub(crate) version: u32,
+    pub(crate) data: DataType,
+}
+
+impl StateDesc {
+    /// The state's id: non-zero, unique within the patch.
+    pub const fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The variant of the state change this patch makes; newer patches may only raise it.
+    pub const fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The type of the data the state may own.
+    pub const fn data_type(&self) -> DataType {
+        self.data
+    }
+}
+
+/// A typed handle to a state: its id and version, and the type of its data.
+///
+/// Callbacks reach their patch's states through handles, so the data type is known at compile time
+/// and nothing is looked up by a bare number (`cx.state(CONSOLE_LOGLEVEL)`).
+///
+/// ```
+/// use livepatch_runtime::{PatchDesc, StateDesc, StateHandle};
+///
+/// pub struct SavedLoglevel(pub i32);
+/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> = StateHandle::new(1, 2);
+/// static STATES: [StateDesc; 1] = [CONSOLE_LOGLEVEL.desc()];
+/// static PATCH: PatchDesc = PatchDesc::new("fix_loglevel").replace(true).states(&STATES);
+/// assert_eq!(PATCH.state(1).map(|s| s.version()), Some(2));
+/// ```
+pub struct StateHandle<T> {
+    id: u64,
+    version: u32,
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> StateHandle<T> {
+    /// A handle for state `id` in variant `version`.
+    pub const fn new(id: u64, version: u32) -> Self {
+        StateHandle {
+            id,
+            version,
+            _data: PhantomData,
+        }
+    }
+
+    /// The state's id.
+    pub const fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The state's version.
+    pub const fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl<T: Send + Sync + 'static> StateHandle<T> {
+    /// The descriptor entry for this state, to put in a patch's `states`.
+    pub const fn desc(&self) -> StateDesc {
+        StateDesc {
+            id: self.id,
+            version: self.version,
+            data: DataType::of::<T>(),
+        }
+    }
+}
+
+impl<T> Clone for StateHandle<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for StateHandle<T> {}
+
+impl<T> fmt::Debug for StateHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateHandle")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("data", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+/// Which object a patch touches: the program itself (always loaded) or a named object that is
+/// loaded and unloaded while the program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectName {
+    /// The program itself, the kernel's `vmlinux`.
+    Program,
+    /// A named object (a plugin, a component), loaded with [`crate::Runtime::load_object`].
+    Named(&'static str),
+}
+
+impl ObjectName {
+    /// The name used in messages: the object's name, or `vmlinux` for the program.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            ObjectName::Program => PROGRAM_OBJECT_NAME,
+            ObjectName::Named(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The four optional callbacks of one object, the kernel's `struct klp_callbacks`.
+#[derive(Clone, Copy, Default)]
+pub struct Callbacks {
+    pub(crate) pre_patch: Option<PrePatchFn>,
+    pub(crate) post_patch: Option<PostPatchFn>,
+    pub(crate) pre_unpatch: Option<PreUnpatchFn>,
+    pub(crate) post_unpatch: Option<PostUnpatchFn>,
+}
+
+impl fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("pre_patch", &self.pre_patch.is_some())
+            .field("post_patch", &self.post_patch.is_some())
+            .field("pre_unpatch", &self.pre_unpatch.is_some())
+            .field("post_unpatch", &self.post_unpatch.is_some())
+            .finish()
+    }
+}
+
+/// One object of a patch and its callbacks.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectDesc {
+    pub(crate) name: ObjectName,
+    pub(crate) callbacks: Callbacks,
+}
+
+impl ObjectDesc {
+    /// The program itself (`vmlinux` in messages), with no callbacks.
+    pub const fn program() -> Self {
+        ObjectDesc {
+            name: ObjectName::Program,
+            callbacks: Callbacks {
+                pre_patch: None,
+                post_patch: None,
+                pre_unpatch: None,
+                post_unpatch: None,
+            },
+        }
+    }
+
+    /// A named object, with no callbacks.
+    pub const fn named(name: &'static str) -> Self {
+        ObjectDesc {
+            name: ObjectName::Named(name),
+            ..ObjectDesc::program()
+        }
+    }
+
+    /// Runs before the object is patched; the only callback that can stop an enable or a load.
+    pub const fn pre_patch(mut self, f: PrePatchFn) -> Self {
+        self.callbacks.pre_patch = Some(f);
+        self
+    }
+
+    /// Runs when the object's patching completes.
+    pub const fn post_patch(mut self, f: PostPatchFn) -> Self {
+        self.callbacks.post_patch = Some(f);
+        self
+    }
+
+    /// Runs before the object is unpatched.
+    pub const fn pre_unpatch(mut self, f: PreUnpatchFn) -> Self {
+        self.callbacks.pre_unpatch = Some(f);
+        self
+    }
+
+    /// Runs when the object's unpatching completes, if its `pre_patch` ran and succeeded.
+    pub const fn post_unpatch(mut self, f: PostUnpatchFn) -> Self {
+        self.callbacks.post_unpatch = Some(f);
+        self
+    }
+
+    /// The object this entry is for.
+    pub const fn name(&self) -> ObjectName {
+        self.name
+    }
+}

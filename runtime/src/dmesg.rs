@@ -1,0 +1,110 @@
+//! A kernel-log view of `tracing` events: each event becomes one line `target: message`, as the
+//! kernel prints `livepatch: enabling patch 'p'`. Used to show a trace to a person and to compare
+//! traces in tests.
+
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// A log of `target: message` lines, filled by the subscriber it hands out.
+///
+/// ```
+/// use livepatch_runtime::Dmesg;
+///
+/// let log = Dmesg::new();
+/// log.capture(|| tracing::info!(target: "livepatch", "enabling patch 'p'"));
+/// assert_eq!(log.lines(), ["livepatch: enabling patch 'p'"]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Dmesg {
+    lines: Arc<Mutex<Vec<String>>>,
+    echo: bool,
+}
+
+impl Dmesg {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also prints each line to standard output as it is logged.
+    pub fn echo(mut self) -> Self {
+        self.echo = true;
+        self
+    }
+
+    /// Appends a line of the caller's own (a command being run, say).
+    pub fn push(&self, line: impl Into<String>) {
+        let line = line.into();
+        if self.echo {
+            println!("{line}");
+        }
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+
+    /// The lines logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The lines logged so far, leaving the log empty.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A subscriber that logs every event, of every level, into this log.
+    pub fn subscriber(&self) -> impl Subscriber + Send + Sync + 'static {
+        tracing_subscriber::registry().with(DmesgLayer { log: self.clone() })
+    }
+
+    /// Runs `f` with this log as the current thread's subscriber.
+    pub fn capture<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::subscriber::with_default(self.subscriber(), f)
+    }
+}
+
+struct DmesgLayer {
+    log: Dmesg,
+}
+
+impl<S: Subscriber> Layer<S> for DmesgLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = LineText::default();
+        event.record(&mut text);
+        self.log
+            .push(format!("{}: {}", event.metadata().target(), text.0));
+    }
+}
+
+/// The event's message, followed by its other fields as `name=value`.
+#[derive(Default)]
+struct LineText(String);
+
+impl Visit for LineText {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let sep = if self.0.is_empty() { "" } else { " " };
+        if field.name() == "message" {
+            let _ = write!(self.0, "{sep}{value:?}");
+        } else {
+            let _ = write!(self.0, "{sep}{}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            let sep = if self.0.is_empty() { "" } else { " " };
+            let _ = write!(self.0, "{sep}{value}");
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Errors, one enum per operation; each message says what was wrong and what to do.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::descriptor::ObjectName;
+use crate::state::StateConflict;
+
+/// The error a `pre_patch` callback returns to stop an enable or an object's load.
+pub struct CallbackError {
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl CallbackError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        CallbackError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error caused by `source`; its message is the source's.
+    pub fn from_error(source: impl StdError + Send + Sync + 'static) -> Self {
+        CallbackError {
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackError")
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for CallbackError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// A descriptor the runtime refuses to enable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescriptorError {
+    /// The patch has an empty name.
+    #[error("the patch has an empty name; give it a name that is unique among enabled patches")]
+    EmptyName,
+    /// A state has id 0.
+    #[error("patch '{patch}' declares a state with id 0; state ids must be non-zero")]
+    ZeroStateId {
+        /// The patch.
+        patch: &'static str,
+    },
+    /// Two states share an id.
+    #[error("patch '{patch}' declares state {id} twice; give each state its own id")]
+    DuplicateStateId {
+        /// The patch.
+        patch: &'static str,
+        /// The repeated id.
+        id: u64,
+    },
+    /// Two objects share a name.
+    #[error(
+        "patch '{patch}' lists object '{object}' twice; put all of an object's callbacks in one entry"
+    )]
+    DuplicateObject {
+        /// The patch.
+        patch: &'static str,
+        /// The repeated object.
+        object: ObjectName,
+    },
+}
+
+fn list_conflicts(conflicts: &[StateConflict]) -> String {
+    conflicts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why [`crate::Runtime::enable`] failed. Nothing is left behind by a failed enable.
+#[derive(Debug, thiserror::Error)]
+pub enum EnableError {
+    /// A patch of that name is already on the list.
+    #[error("patch '{0}' is already enabled; disable it first, or give the new patch another name")]
+    AlreadyExists(&'static str),
+    /// The descriptor itself is invalid.
+    #[error(transparent)]
+    InvalidDescriptor(#[from] DescriptorError),
+    /// The patch is not compatible with the states of installed patches.
+    #[error(
+        "patch '{patch}' is not compatible with the installed patches: {}; raise the patch's state \
+         versions, declare the states it drops, or disable the installed patches first",
+        list_conflicts(.conflicts)
+    )]
+    Incompatible {
+        /// The patch that was refused.
+        patch: &'static str,
+        /// Every offending installed state.
+        conflicts: Vec<StateConflict>,
+    },
+    /// Another patch is in transition.
+    #[error(
+        "patch '{in_transition}' is in transition; wait for it to complete, then enable '{patch}'"
+    )]
+    Busy {
+        /// The patch that was refused.
+        patch: &'static str,
+        /// The patch in transition.
+        in_transition: &'static str,
+    },
+    /// A `pre_patch` callback failed (or panicked); the enable was cancelled.
+    #[error("pre_patch of patch '{patch}' failed for object '{object}': {source}")]
+    PrePatchFailed {
+        /// The patch.
+        patch: &'static str,
+        /// The object whose callback failed.
+        object: ObjectName,
+        /// The callback's own error.
+        source: CallbackError,
+    },
+    /// Called from inside a callback or a state-data destructor of the same runtime.
+    #[error("{0}")]
+    Reentered(#[from] Reentered),
+}
+
+/// Why setting a patch's `enabled` switch (or [`crate::Runtime::disable`]) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetEnabledError {
+    /// No patch of that name is on the list.
+    #[error("no patch named '{0}' is enabled; see Runtime::patches for the list")]
+    NotFound(String),
+    /// The switch already has that value.
+    #[error("patch '{patch}' is already {}; nothing to do", if *.enabled { "enabled" } else { "disabled" })]
+    Unchanged {
+        /// The patch.
+        patch: &'static str,
+        /// The switch's current value.
+        enabled: bool,
+    },
+    /// A disabled patch cannot be enabled again except by reversing its transition.
+    #[error(
+        "patch '{0}' cannot be re-enabled: only a transition can be reversed; enable its \
+         descriptor again once it has left the list"
+    )]
+    CannotReenable(&'static str),
+    /// Another patch is in transition.
+    #[error(
+        "patch '{in_transition}' is in transition; wait for it to complete, then disable '{patch}'"
+    )]
+    Busy {
+        /// The patch that was asked to change.
+        patch: &'static str,
+        /// The patch in transition.
+        in_transition: &'static str,
+    },
+    /// Called from inside a callback or a state-data destructor of the same runtime.
+    #[error("{0}")]
+    Reentered(#[from] Reentered),
+}
+
+/// Why [`crate::Runtime::load_object`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadObjectError {
+    /// The name is empty or is the program's own name.
+    #[error("'{0}' cannot be loaded: name a loadable object, not the program itself")]
+    InvalidName(String),
+    /// The object is loaded already.
+    #[error("object '{0}' is already loaded; unload it first")]
+    AlreadyLoaded(String),
+    /// A patch's `pre_patch` callback failed for the object; the load was refused and every patch
+    /// already applied to it was reverted.
+    #[error("patch '{patch}' refused object '{object}': {source}")]
+    Refused {
+        /// The patch whose callback failed.
+        patch: &'static str,
+        /// The object.
+        object: String,
+        /// The callback's own error.
+        source: CallbackError,
+    },
+    /// Called from inside a callback or a state-data destructor of the same runtime.
+    #[error("{0}")]
+    Reentered(#[from] Reentered),
+}
+
+/// Why [`crate::Runtime::unload_object`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnloadObjectError {
+    /// The name is empty or is the program's own name.
+    #[error("'{0}' cannot be unloaded: name a loadable object, not the program itself")]
+    InvalidName(String),
+    /// The object is not loaded.
+    #[error("object '{0}' is not loaded")]
+    NotLoaded(String),
+    /// Called from inside a callback or a state-data destructor of the same runtime.
+    #[error("{0}")]
+    Reentered(#[from] Reentered),
+}
+
+/// A runtime operation was called from inside one of the same runtime's callbacks, which run with
+/// the patch list locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the runtime was called from inside one of its own callbacks; do the work after the callback \
+     returns"
+)]
+pub struct Reentered;
+
+/// Why a callback's access to state data failed. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateDataError {
+    /// The calling patch does not declare the state.
+    #[error("patch '{patch}' does not declare state {id}; add it to the patch's states")]
+    NotDeclared {
+        /// The state.
+        id: u64,
+        /// The calling patch.
+        patch: &'static str,
+    },
+    /// No earlier patch on the list declares the state.
+    #[error("no earlier patch declares state {id}; check prev_state before taking over")]
+    NoPreviousState {
+        /// The state.
+        id: u64,
+    },
+    /// The earlier patch's state holds no data.
+    #[error("state {id} of patch '{patch}' holds no data to take over")]
+    NoData {
+        /// The state.
+        id: u64,
+        /// The earlier patch.
+        patch: &'static str,
+    },
+    /// The data is of another type than asked for.
+    #[error(
+        "state {id} of patch '{patch}' holds {found}, not {expected}; read it as {found} and \
+         convert it"
+    )]
+    TypeMismatch {
+        /// The state.
+        id: u64,
+        /// The patch whose state was read.
+        patch: &'static str,
+        /// The state's declared data type.
+        found: &'static str,
+        /// The type asked for.
+        expected: &'static str,
+    },
+    /// The earlier patch's version is newer than the one this patch understands.
+    #[error(
+        "state {id} of patch '{patch}' is at version {version}, newer than this patch's \
+         {supported}; it cannot be taken over"
+    )]
+    VersionTooNew {
+        /// The state.
+        id: u64,
+        /// The earlier patch.
+        patch: &'static str,
+        /// Its version.
+        version: u32,
+        /// The version of the calling patch.
+        supported: u32,
+    },
+    /// This patch's state already holds data; taking over would drop it silently.
+    #[error(
+        "state {id} of patch '{patch}' already holds data; take it out first if it should be replaced"
+    )]
+    AlreadyHasData {
+        /// The state.
+        id: u64,
+        /// The calling patch.
+        patch: &'static str,
+    },
+}

@@ -1,0 +1,109 @@
+//! Objects: loading and unloading named objects while patches are enabled, with their callbacks,
+//! and patching or unpatching one object of one patch.
+
+use crate::callback::{self, UnpatchReason};
+use crate::core::{Inner, Runtime};
+use crate::descriptor::{ObjectName, PROGRAM_OBJECT_NAME};
+use crate::error::{LoadObjectError, UnloadObjectError};
+use crate::messages;
+
+impl Runtime {
+    /// Loads a named object: every patch on the list that has it is applied to it, in list order,
+    /// with its `pre_patch` and (unless the patch is in transition) `post_patch` callbacks.
+    ///
+    /// If a patch's `pre_patch` fails, the load is refused: the patches already applied to the
+    /// object are reverted and the object stays unloaded.
+    pub fn load_object(&self, name: &str) -> Result<(), LoadObjectError> {
+        if !is_loadable(name) {
+            return Err(LoadObjectError::InvalidName(name.to_owned()));
+        }
+        self.locked(|inner| load_locked(inner, name))?
+    }
+
+    /// Unloads a named object: every patch applied to it is reverted, in list order, with its
+    /// `pre_unpatch` (unless the patch is in transition) and `post_unpatch` callbacks.
+    pub fn unload_object(&self, name: &str) -> Result<(), UnloadObjectError> {
+        if !is_loadable(name) {
+            return Err(UnloadObjectError::InvalidName(name.to_owned()));
+        }
+        self.locked(|inner| {
+            if !inner.loaded.contains(name) {
+                return Err(UnloadObjectError::NotLoaded(name.to_owned()));
+            }
+            let patches: Vec<u64> = inner.list.iter().map(|p| p.instance).collect();
+            revert_object(inner, name, &patches, UnpatchReason::ObjectUnloaded);
+            inner.loaded.remove(name);
+            Ok(())
+        })?
+    }
+}
+
+fn is_loadable(name: &str) -> bool {
+    !name.is_empty() && name != PROGRAM_OBJECT_NAME
+}
+
+/// The index of the object named `name` among patch `patch`'s objects.
+fn object_index(inner: &Inner, patch: usize, name: &str) -> Option<usize> {
+    inner.list[patch]
+        .desc
+        .objects
+        .iter()
+        .position(|o| matches!(o.name, ObjectName::Named(n) if n == name))
+}
+
+fn in_transition(inner: &Inner, instance: u64) -> bool {
+    inner.transition.is_some_and(|t| t.patch == instance)
+}
+
+fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
+    if inner.loaded.contains(name) {
+        return Err(LoadObjectError::AlreadyLoaded(name.to_owned()));
+    }
+    inner.loaded.insert(name.to_owned());
+    let mut applied = Vec::new();
+    for p in 0..inner.list.len() {
+        let Some(o) = object_index(inner, p, name) else {
+            continue;
+        };
+        let patch = inner.list[p].desc.name;
+        let object = inner.list[p].desc.objects[o].name;
+        messages::applying_to_loading(patch, object);
+        if let Err(source) = callback::run_pre_patch(&mut inner.list, p, o) {
+            messages::pre_patch_failed(object);
+            messages::load_refused(patch, object);
+            revert_object(inner, name, &applied, UnpatchReason::LoadRefused);
+            inner.loaded.remove(name);
+            return Err(LoadObjectError::Refused {
+                patch,
+                object: name.to_owned(),
+                source,
+            });
+        }
+        inner.list[p].objects[o].patched = true;
+        let instance = inner.list[p].instance;
+        applied.push(instance);
+        if !in_transition(inner, instance) {
+            callback::run_post_patch(&mut inner.list, p, o);
+        }
+    }
+    Ok(())
+}
+
+/// Reverts the patches `instances` (in list order) on object `name`, as the object goes away.
+fn revert_object(inner: &mut Inner, name: &str, instances: &[u64], reason: UnpatchReason) {
+    for &instance in instances {
+        let Some(p) = inner.index_of(instance) else {
+            continue;
+        };
+        let Some(o) = object_index(inner, p, name) else {
+            continue;
+        };
+        if !in_transition(inner, instance) {
+            callback::run_pre_unpatch(&mut inner.list, p, o);
+        }
+        let object = inner.list[p].desc.objects[o].name;
+        messages::reverting_on_unload(inner.list[p].desc.name, object);
+        inner.list[p].objects[o].patched = false;
+        callback::run_post_unpatch(&mut inner.list, p, o, reason);
+    }
+}
