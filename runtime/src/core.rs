@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     next_instance: u64,
     /// State data nobody holds any more, dropped once the lock is released.
     pub(crate) graveyard: Vec<Data>,
+    /// Ids of states that no patch on the list declares any more since the lock was taken.
+    pub(crate) released_states: Vec<u64>,
 }
 
 impl Inner {
@@ -72,7 +74,12 @@ impl Inner {
     /// Removes patch `index` from the list, settling its state data.
     pub(crate) fn remove_patch(&mut self, index: usize) {
         state::release_patch(&mut self.list, index, &mut self.graveyard);
-        self.list.remove(index);
+        let gone = self.list.remove(index);
+        for state in gone.desc.states {
+            if !self.list.iter().any(|p| p.desc.state(state.id).is_some()) {
+                self.released_states.push(state.id);
+            }
+        }
     }
 }
 
@@ -152,6 +159,11 @@ impl Runtime {
         }
     }
 
+    /// This runtime's identity, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The process-wide runtime.
     pub fn global() -> &'static Runtime {
         static GLOBAL: OnceLock<Runtime> = OnceLock::new();
@@ -162,13 +174,17 @@ impl Runtime {
     /// lock and with panics contained.
     pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Result<R, Reentered> {
         let mark = HeldMark::enter(self.id)?;
-        let (result, graveyard) = {
+        let (result, graveyard, released) = {
             // Callbacks run inside `catch_unwind`, so a poisoned lock only means a panic in our
             // own bookkeeping; the data is still consistent enough to go on.
             let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             let result = f(&mut inner);
             *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot::of(&inner);
-            (result, std::mem::take(&mut inner.graveyard))
+            (
+                result,
+                std::mem::take(&mut inner.graveyard),
+                std::mem::take(&mut inner.released_states),
+            )
         };
         drop(mark);
         for data in graveyard {
@@ -176,6 +192,9 @@ impl Runtime {
             {
                 messages::drop_panicked(&panic_message(&*panic));
             }
+        }
+        for state in released {
+            crate::shadow::state_released(self.id, state);
         }
         Ok(result)
     }

@@ -14,6 +14,7 @@ mod dmesg;
 mod error;
 mod messages;
 mod object;
+pub mod shadow;
 mod state;
 mod status;
 mod transition;
