@@ -2,11 +2,62 @@
 //!
 //! A patch author describes a patch; the runtime enables it under the kernel's ordering, state
 //! version and callback rules. See the README for a tour.
+//!
+//! # Writing a patch
+//!
+//! [`livepatch`](macro@livepatch) turns an inline module into a patch: it generates the patch's
+//! descriptor `PATCH`, one typed [`StateHandle`] per declared state, and the module's
+//! documentation, and checks at compile time what can be checked there.
+//!
+//! ```
+//! use livepatch::prelude::*;
+//!
+//! /// What `fix_loglevel` saves so that it can restore it.
+//! pub struct SavedLoglevel(pub i32);
+//!
+//! #[livepatch(
+//!     replace,
+//!     states = [
+//!         /// The console log level this patch raises.
+//!         CONSOLE_LOGLEVEL { id: 1, version: 2, data: SavedLoglevel },
+//!     ],
+//! )]
+//! pub mod fix_loglevel {
+//!     use super::*;
+//!
+//!     #[pre_patch]
+//!     fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+//!         if let Some(mut state) = cx.state(CONSOLE_LOGLEVEL) {
+//!             state.set(SavedLoglevel(4));
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     #[post_unpatch(object = "net")]
+//!     fn cleanup(cx: &mut PostUnpatch<'_>) {
+//!         let _ = cx.reason();
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let runtime = Runtime::new();
+//!     runtime.enable(&fix_loglevel::PATCH)?;
+//!     assert_eq!(fix_loglevel::PATCH.name(), "fix_loglevel");
+//!     assert_eq!(fix_loglevel::CONSOLE_LOGLEVEL.version(), 2);
+//!     Ok(())
+//! }
+//! ```
 
 pub use livepatch_runtime::*;
 
+pub use livepatch_macros::{livepatch, post_patch, post_unpatch, pre_patch, pre_unpatch};
+
+#[doc(hidden)]
+pub mod __private;
+
 /// What patch authors need, in one import.
 pub mod prelude {
+    pub use livepatch_macros::{livepatch, post_patch, post_unpatch, pre_patch, pre_unpatch};
     pub use livepatch_runtime::{
         CallbackError, ObjectDesc, PatchDesc, PostPatch, PostUnpatch, PrePatch, PreUnpatch,
         Runtime, StateDesc, StateHandle, UnpatchReason,

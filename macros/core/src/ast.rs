@@ -1,0 +1,201 @@
+//! The typed model of one `#[livepatch]` module, as parsed and before it is checked.
+//!
+//! Every value keeps the user's tokens it came from, so that validation can put its errors under
+//! them. Values that failed to parse are absent (`None`): parsing already reported them, and the
+//! checks that need them are skipped, so one mistake gives one error.
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, ItemMod, LitStr, Path, Signature, Type};
+
+/// A patch: the arguments of `#[livepatch(...)]` and what the module contains.
+pub struct Patch {
+    /// The module, with the callback attributes (`#[pre_patch]`, ...) removed from its items.
+    pub module: ItemMod,
+    /// `name = "..."`; the module's name when absent.
+    pub name: Option<Spanned<String>>,
+    /// `replace`: the patch is cumulative.
+    pub replace: Option<Span>,
+    /// `follows = [...]`: the patches this one is meant to be enabled after.
+    pub follows: Vec<Path>,
+    /// `states = [...]`, in declaration order.
+    pub states: Vec<State>,
+    /// The callbacks found among the module's functions, in source order.
+    pub callbacks: Vec<Callback>,
+    // Replacement functions (`#[replaces(path)]`) will be collected here beside the callbacks,
+    // as `functions: Vec<Function>`, and give their objects the same first-appearance order.
+}
+
+impl Patch {
+    /// The patch's name: the `name` argument, or the module's name.
+    pub fn name(&self) -> String {
+        match &self.name {
+            Some(name) => name.value.clone(),
+            None => ident_string(&self.module.ident),
+        }
+    }
+}
+
+/// A value with the span of the tokens that gave it.
+#[derive(Clone, Debug)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// One entry of `states = [...]`: `/// doc` `NAME { id: 1, version: 2, data: Type }`.
+pub struct State {
+    /// The doc comments written above the entry, as `#[doc]` attributes.
+    pub docs: Vec<Attribute>,
+    /// The name of the generated state handle.
+    pub name: Ident,
+    /// `id: ...`, when it parsed.
+    pub id: Option<Spanned<u64>>,
+    /// `version: ...`, when it parsed.
+    pub version: Option<Spanned<u32>>,
+    /// `data: ...`; `()` when absent.
+    pub data: Option<Type>,
+    /// The braces of the entry, to point at when a key is missing.
+    pub body: Span,
+    /// Whether every key of the entry parsed; when not, the parse error was already reported and
+    /// the missing-key check is skipped.
+    pub complete: bool,
+}
+
+impl State {
+    /// The doc comment text, one string per line, with the leading space of `/// text` removed.
+    pub fn doc_lines(&self) -> Vec<String> {
+        self.docs
+            .iter()
+            .filter_map(|attr| match &attr.meta {
+                syn::Meta::NameValue(nv) => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => Some(s.value()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .map(|line| line.strip_prefix(' ').map(str::to_owned).unwrap_or(line))
+            .collect()
+    }
+}
+
+/// The four kinds of callback, in the order the runtime's object descriptor lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallbackKind {
+    /// `#[pre_patch]`
+    PrePatch,
+    /// `#[post_patch]`
+    PostPatch,
+    /// `#[pre_unpatch]`
+    PreUnpatch,
+    /// `#[post_unpatch]`
+    PostUnpatch,
+}
+
+impl CallbackKind {
+    /// Every kind, in descriptor order.
+    pub const ALL: [CallbackKind; 4] = [
+        CallbackKind::PrePatch,
+        CallbackKind::PostPatch,
+        CallbackKind::PreUnpatch,
+        CallbackKind::PostUnpatch,
+    ];
+
+    /// The attribute's name, which is also the runtime's name for the callback.
+    pub fn attr_name(self) -> &'static str {
+        match self {
+            CallbackKind::PrePatch => "pre_patch",
+            CallbackKind::PostPatch => "post_patch",
+            CallbackKind::PreUnpatch => "pre_unpatch",
+            CallbackKind::PostUnpatch => "post_unpatch",
+        }
+    }
+
+    /// The kind whose attribute is named `name`.
+    pub fn from_attr_name(name: &str) -> Option<CallbackKind> {
+        CallbackKind::ALL
+            .into_iter()
+            .find(|kind| kind.attr_name() == name)
+    }
+
+    /// The name of the context type the callback receives.
+    pub fn context(self) -> &'static str {
+        match self {
+            CallbackKind::PrePatch => "PrePatch",
+            CallbackKind::PostPatch => "PostPatch",
+            CallbackKind::PreUnpatch => "PreUnpatch",
+            CallbackKind::PostUnpatch => "PostUnpatch",
+        }
+    }
+
+    /// The name of the runtime's function pointer type for this kind.
+    pub fn fn_type(self) -> &'static str {
+        match self {
+            CallbackKind::PrePatch => "PrePatchFn",
+            CallbackKind::PostPatch => "PostPatchFn",
+            CallbackKind::PreUnpatch => "PreUnpatchFn",
+            CallbackKind::PostUnpatch => "PostUnpatchFn",
+        }
+    }
+
+    /// Whether the callback returns `Result<(), CallbackError>` (only `pre_patch` can fail).
+    pub fn can_fail(self) -> bool {
+        self == CallbackKind::PrePatch
+    }
+
+    /// The signature a callback of this kind must have, for messages.
+    pub fn expected_signature(self, name: &str) -> String {
+        let ret = if self.can_fail() {
+            " -> Result<(), CallbackError>"
+        } else {
+            ""
+        };
+        format!("fn {name}(cx: &mut {}<'_>){ret}", self.context())
+    }
+}
+
+/// Which object a callback is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectRef {
+    /// The program itself (`vmlinux` in messages): no `object = "..."` argument.
+    Program,
+    /// `object = "name"`.
+    Named(String),
+}
+
+impl ObjectRef {
+    /// The name the runtime prints for this object.
+    pub fn display_name(&self) -> &str {
+        match self {
+            ObjectRef::Program => "vmlinux",
+            ObjectRef::Named(name) => name,
+        }
+    }
+}
+
+/// A function of the module marked as a callback.
+pub struct Callback {
+    /// Which callback it is.
+    pub kind: CallbackKind,
+    /// The attribute that marked it, to point at.
+    pub attr: Attribute,
+    /// The object it is for.
+    pub object: ObjectRef,
+    /// The `object = "..."` literal, when given.
+    pub object_lit: Option<LitStr>,
+    /// The function's signature.
+    pub sig: Signature,
+}
+
+/// The name an identifier stands for, without a raw identifier's `r#`.
+pub fn ident_string(ident: &Ident) -> String {
+    let text = ident.to_string();
+    match text.strip_prefix("r#") {
+        Some(bare) => bare.to_owned(),
+        None => text,
+    }
+}

@@ -1,0 +1,81 @@
+//! The callback attributes on the module's functions: `#[pre_patch]`, `#[post_patch]`,
+//! `#[pre_unpatch]`, `#[post_unpatch]`, each with an optional `object = "name"`.
+
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, LitStr, Meta, Token};
+
+use crate::ast::{CallbackKind, ObjectRef};
+use crate::ctxt::Ctxt;
+
+mod kw {
+    syn::custom_keyword!(object);
+}
+
+/// Which callback `attr` marks, if it is one of the callback attributes: written bare
+/// (`#[pre_patch]`, as the prelude imports it) or through the facade (`#[livepatch::pre_patch]`).
+pub fn callback_kind(attr: &Attribute) -> Option<CallbackKind> {
+    let path = attr.path();
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let name = match segments.as_slice() {
+        [name] if path.leading_colon.is_none() => name,
+        [facade, name] if facade == "livepatch" => name,
+        _ => return None,
+    };
+    CallbackKind::from_attr_name(name)
+}
+
+/// The object a callback attribute names, with the literal that named it. Errors are recorded in
+/// `cx`; the program itself is assumed then.
+pub fn callback_object(
+    attr: &Attribute,
+    kind: CallbackKind,
+    cx: &mut Ctxt,
+) -> (ObjectRef, Option<LitStr>) {
+    let list = match &attr.meta {
+        Meta::Path(_) => return (ObjectRef::Program, None),
+        Meta::List(list) => list,
+        Meta::NameValue(nv) => {
+            cx.error_spanned_by(
+                nv,
+                format!(
+                    "write `#[{0}]` for the program itself, or `#[{0}(object = \"name\")]` for a \
+                     named object",
+                    kind.attr_name()
+                ),
+            );
+            return (ObjectRef::Program, None);
+        }
+    };
+    let parser = |input: ParseStream| -> syn::Result<Option<LitStr>> {
+        if input.is_empty() {
+            return Ok(None);
+        }
+        let lookahead = input.lookahead1();
+        if !lookahead.peek(kw::object) {
+            return Err(lookahead.error());
+        }
+        input.parse::<kw::object>()?;
+        input.parse::<Token![=]>()?;
+        let lit = if input.peek(LitStr) {
+            input.parse::<LitStr>()?
+        } else {
+            return Err(input.error("the object's name is a string literal: `object = \"net\"`"));
+        };
+        input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            return Err(input.error(format!(
+                "a callback takes one argument, `object`: write `#[{}(object = \"name\")]`",
+                kind.attr_name()
+            )));
+        }
+        Ok(Some(lit))
+    };
+    match parser.parse2(list.tokens.clone()) {
+        Ok(Some(lit)) => (ObjectRef::Named(lit.value()), Some(lit)),
+        Ok(None) => (ObjectRef::Program, None),
+        Err(error) => {
+            cx.syn_error(error);
+            (ObjectRef::Program, None)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Code generation only: the checked model of a patch becomes its module, state handles,
+//! descriptor, lineage record and compile-time checks. Everything generated reaches the runtime
+//! through `::livepatch::__private`.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Item, parse_quote};
+
+use crate::ast::{CallbackKind, ObjectRef, Patch, State};
+use crate::docs;
+
+/// The path of the facade's hidden module that generated code goes through.
+fn private() -> TokenStream {
+    quote!(::livepatch::__private)
+}
+
+/// The module of a patch that passed every check, with everything generated.
+pub fn patch(patch: &Patch) -> TokenStream {
+    let module = module(patch, docs::module_doc(patch), false);
+    let follows = follows_checks(patch);
+    quote! {
+        #module
+        #follows
+    }
+}
+
+/// The module of a patch that failed a check: the user's items and the state handles, so that
+/// code using them does not fail too, and a descriptor without states or callbacks.
+pub fn fallback(patch: &Patch) -> TokenStream {
+    module(patch, String::new(), true)
+}
+
+fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
+    let mut module = patch.module.clone();
+    if !doc.is_empty() {
+        module.attrs.push(parse_quote!(#[doc = #doc]));
+    }
+    let handles = state_handles(patch);
+    let lineage = lineage(patch);
+    let descriptor = if fallback {
+        fallback_descriptor(patch)
+    } else {
+        descriptor(patch)
+    };
+    if let Some((_, items)) = module.content.as_mut() {
+        if fallback {
+            // The callbacks are not referenced by the descriptor: do not warn about them.
+            for item in items.iter_mut() {
+                if let Item::Fn(f) = item
+                    && patch.callbacks.iter().any(|c| c.sig.ident == f.sig.ident)
+                {
+                    f.attrs.push(parse_quote!(#[allow(dead_code)]));
+                }
+            }
+        }
+        items.push(Item::Verbatim(quote! {
+            #handles
+            #descriptor
+            #lineage
+        }));
+    }
+    quote!(#module)
+}
+
+/// The states to generate handles for: each name once, never `PATCH`.
+fn distinct_states(patch: &Patch) -> Vec<&State> {
+    let mut seen = HashSet::new();
+    patch
+        .states
+        .iter()
+        .filter(|s| s.name != "PATCH" && seen.insert(s.name.to_string()))
+        .collect()
+}
+
+fn data_type(state: &State) -> TokenStream {
+    match &state.data {
+        Some(ty) => quote!(#ty),
+        None => quote!(()),
+    }
+}
+
+fn state_handles(patch: &Patch) -> TokenStream {
+    let private = private();
+    let handles = distinct_states(patch).into_iter().map(|state| {
+        let name = &state.name;
+        let docs = &state.docs;
+        let generated = docs::state_doc(state);
+        let ty = data_type(state);
+        let id = state.id.as_ref().map_or(0, |id| id.value);
+        let version = state.version.as_ref().map_or(0, |v| v.value);
+        quote! {
+            #(#docs)*
+            #[doc = #generated]
+            pub const #name: #private::StateHandle<#ty> = #private::StateHandle::new(#id, #version);
+        }
+    });
+    quote!(#(#handles)*)
+}
+
+fn descriptor(patch: &Patch) -> TokenStream {
+    let private = private();
+    let name = patch.name();
+    let replace = patch.replace.is_some();
+    let doc = format!(
+        "The descriptor of live patch `{name}`, for `Runtime::enable(&PATCH)`; see the module's \
+         documentation for what it contains."
+    );
+
+    // One constant per callback, typed with the runtime's function pointer type and placed at
+    // the user's signature: a wrong signature is reported there, naming the expected type.
+    let callback_consts = patch.callbacks.iter().enumerate().map(|(i, callback)| {
+        let span = callback.sig.span();
+        let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
+        let fn_type = format_ident!("{}", callback.kind.fn_type(), span = span);
+        let function = &callback.sig.ident;
+        quote_spanned! {span=>
+            const #konst: #private::#fn_type = #function;
+        }
+    });
+
+    let state_descs = patch.states.iter().map(|state| {
+        let name = &state.name;
+        let ty = data_type(state);
+        let span = state
+            .data
+            .as_ref()
+            .map_or_else(|| state.name.span(), |t| t.span());
+        quote_spanned! {span=> #private::state_desc::<#ty>(#name) }
+    });
+    let state_count = patch.states.len();
+
+    let objects = docs::objects(patch);
+    let object_descs = objects.iter().map(|object| {
+        let mut desc = match object {
+            ObjectRef::Program => quote!(#private::ObjectDesc::program()),
+            ObjectRef::Named(name) => quote!(#private::ObjectDesc::named(#name)),
+        };
+        for kind in CallbackKind::ALL {
+            let found = patch
+                .callbacks
+                .iter()
+                .position(|c| c.kind == kind && &c.object == object);
+            if let Some(i) = found {
+                let method = format_ident!("{}", kind.attr_name());
+                let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
+                desc = quote!(#desc.#method(#konst));
+            }
+        }
+        desc
+    });
+    let object_count = objects.len();
+
+    quote! {
+        #[doc = #doc]
+        pub static PATCH: #private::PatchDesc = {
+            #(#callback_consts)*
+            static __LIVEPATCH_STATES: [#private::StateDesc; #state_count] = [#(#state_descs),*];
+            static __LIVEPATCH_OBJECTS: [#private::ObjectDesc; #object_count] = [#(#object_descs),*];
+            #private::PatchDesc::new(#name)
+                .replace(#replace)
+                .states(&__LIVEPATCH_STATES)
+                .objects(&__LIVEPATCH_OBJECTS)
+        };
+    }
+}
+
+fn fallback_descriptor(patch: &Patch) -> TokenStream {
+    let generated_clash = patch.states.iter().any(|s| s.name == "PATCH")
+        || patch.module.content.as_ref().is_some_and(|(_, items)| {
+            items.iter().any(|item| match item {
+                Item::Const(i) => i.ident == "PATCH",
+                Item::Static(i) => i.ident == "PATCH",
+                Item::Fn(i) => i.sig.ident == "PATCH",
+                Item::Struct(i) => i.ident == "PATCH",
+                Item::Enum(i) => i.ident == "PATCH",
+                Item::Mod(i) => i.ident == "PATCH",
+                Item::Type(i) => i.ident == "PATCH",
+                Item::Union(i) => i.ident == "PATCH",
+                _ => false,
+            })
+        });
+    if generated_clash {
+        return TokenStream::new();
+    }
+    let private = private();
+    let name = patch.name();
+    quote! {
+        #[doc = "The patch's descriptor, left empty because the patch has errors."]
+        pub static PATCH: #private::PatchDesc = #private::PatchDesc::new(#name);
+    }
+}
+
+/// What other patches need to check that they may follow this one.
+fn lineage(patch: &Patch) -> TokenStream {
+    let private = private();
+    let name = patch.name();
+    let replace = patch.replace.is_some();
+    let states = patch.states.iter().filter_map(|state| {
+        let id = state.id.as_ref()?.value;
+        let version = state.version.as_ref()?.value;
+        let state_name = crate::ast::ident_string(&state.name);
+        Some(quote! {
+            #private::LineageState { name: #state_name, id: #id, version: #version }
+        })
+    });
+    quote! {
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub const __LIVEPATCH_LINEAGE: #private::Lineage = #private::Lineage {
+            name: #name,
+            replace: #replace,
+            states: &[#(#states),*],
+        };
+    }
+}
+
+/// One compile-time check per followed patch, placed at its path in `follows = [...]`: the
+/// rules of enable (SPEC §2) applied to this patch enabled after that one.
+fn follows_checks(patch: &Patch) -> TokenStream {
+    let private = private();
+    let module = &patch.module.ident;
+    let checks = patch.follows.iter().map(|path| {
+        let span = path.span();
+        let lineage = quote_spanned!(span=> __LIVEPATCH_LINEAGE);
+        quote_spanned! {span=>
+            const _: () = #private::check_follows(&#module::__LIVEPATCH_LINEAGE, &#path::#lineage);
+        }
+    });
+    quote!(#(#checks)*)
+}
+
+/// A callback attribute that `#[livepatch]` did not consume: an error at the attribute, and the
+/// item unchanged.
+pub fn callback_outside_patch(kind: &str, item: TokenStream) -> TokenStream {
+    let message = format!(
+        "`#[{kind}]` marks a callback of a live patch: put this function directly inside a \
+         `#[livepatch(...)]` module"
+    );
+    let error = syn::Error::new(Span::call_site(), message).into_compile_error();
+    let item = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(mut f)) => {
+            f.attrs.push(parse_quote!(#[allow(dead_code)]));
+            quote!(#f)
+        }
+        _ => item,
+    };
+    quote! {
+        #error
+        #item
+    }
+}
