@@ -4,142 +4,26 @@
 
 mod common;
 
-use std::cell::Cell;
+use common::assert_log;
+use common::selftest::{
+    self, CONSOLE_LOGLEVEL_DEFAULT, CONSOLE_LOGLEVEL_STATE_CHANGE, SelfTest, allocations,
+    console_loglevel,
+};
 
-use common::{Counted, Harness, assert_log};
-use livepatch::CallbackContext;
-use livepatch::prelude::*;
-
-const CONSOLE_LOGLEVEL_STATE: u64 = 1;
-const CONSOLE_LOGLEVEL_DEFAULT: i32 = 7;
-const CONSOLE_LOGLEVEL_STATE_CHANGE: i32 = 8;
-
-thread_local! {
-    /// The "system state" the patches modify; each test runs on its own thread.
-    static CONSOLE_LOGLEVEL: Cell<i32> = const { Cell::new(CONSOLE_LOGLEVEL_DEFAULT) };
-}
-
-/// The data of the loglevel state: the level to restore.
-pub struct SavedLoglevel {
-    level: i32,
-    _counted: Counted,
-}
-
-/// One test patch. `AWARE_OF_PREVIOUS` patches (versions 2) check for a previous patch's state
-/// and take it over instead of allocating their own.
-macro_rules! state_patch {
-    ($module:ident, $name:literal, version = $version:literal, aware_of_previous = $aware:literal) => {
-        mod $module {
-            use super::*;
-
-            const AWARE_OF_PREVIOUS: bool = $aware;
-            pub const LOGLEVEL: StateHandle<SavedLoglevel> =
-                StateHandle::new(CONSOLE_LOGLEVEL_STATE, $version);
-            static STATES: [StateDesc; 1] = [LOGLEVEL.desc()];
-            static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()
-                .pre_patch(pre_patch_callback)
-                .post_patch(post_patch_callback)
-                .pre_unpatch(pre_unpatch_callback)
-                .post_unpatch(post_unpatch_callback)];
-            pub static PATCH: PatchDesc = PatchDesc::new($name)
-                .replace(true)
-                .states(&STATES)
-                .objects(&OBJECTS);
-
-            fn has_previous(cx: &CallbackContext<'_>) -> bool {
-                AWARE_OF_PREVIOUS && cx.prev_state(LOGLEVEL).is_some()
-            }
-
-            fn pre_patch_callback(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
-                tracing::info!(target: $name, "pre_patch_callback: {}", cx.object());
-                if has_previous(cx) {
-                    tracing::info!(
-                        target: $name,
-                        "allocate_loglevel_state: space to store console_loglevel already allocated"
-                    );
-                    return Ok(());
-                }
-                let mut state = cx
-                    .state(LOGLEVEL)
-                    .ok_or_else(|| CallbackError::new("the patch lacks its loglevel state"))?;
-                state.set(SavedLoglevel {
-                    level: 0,
-                    _counted: Counted::new(),
-                });
-                tracing::info!(
-                    target: $name,
-                    "allocate_loglevel_state: allocating space to store console_loglevel"
-                );
-                Ok(())
-            }
-
-            fn post_patch_callback(cx: &mut PostPatch<'_>) {
-                tracing::info!(target: $name, "post_patch_callback: {}", cx.object());
-                if has_previous(cx) {
-                    tracing::info!(
-                        target: $name,
-                        "fix_console_loglevel: taking over the console_loglevel change"
-                    );
-                    if let Err(e) = cx.take_over(LOGLEVEL) {
-                        tracing::error!(target: $name, "{e}");
-                    }
-                    return;
-                }
-                tracing::info!(target: $name, "fix_console_loglevel: fixing console_loglevel");
-                if let Some(saved) = cx.state(LOGLEVEL).as_mut().and_then(|s| s.data_mut()) {
-                    saved.level = CONSOLE_LOGLEVEL.get();
-                }
-                CONSOLE_LOGLEVEL.set(CONSOLE_LOGLEVEL_STATE_CHANGE);
-            }
-
-            fn pre_unpatch_callback(cx: &mut PreUnpatch<'_>) {
-                tracing::info!(target: $name, "pre_unpatch_callback: {}", cx.object());
-                tracing::info!(target: $name, "restore_console_loglevel: restoring console_loglevel");
-                if let Some(saved) = cx.state(LOGLEVEL).as_ref().and_then(|s| s.data()) {
-                    CONSOLE_LOGLEVEL.set(saved.level);
-                }
-            }
-
-            fn post_unpatch_callback(cx: &mut PostUnpatch<'_>) {
-                tracing::info!(target: $name, "post_unpatch_callback: {}", cx.object());
-                if has_previous(cx) {
-                    tracing::info!(
-                        target: $name,
-                        "free_loglevel_state: keeping space to store console_loglevel"
-                    );
-                    return;
-                }
-                tracing::info!(
-                    target: $name,
-                    "free_loglevel_state: freeing space for the stored console_loglevel"
-                );
-                drop(cx.state(LOGLEVEL).and_then(|mut s| s.take()));
-            }
-        }
-    };
-}
-
-state_patch!(klp_state, "test_klp_state", version = 1, aware_of_previous = false);
-state_patch!(klp_state2, "test_klp_state2", version = 2, aware_of_previous = true);
-state_patch!(klp_state3, "test_klp_state3", version = 2, aware_of_previous = true);
-
-/// After every scenario: the original log level is back and the one allocation was dropped once.
-fn assert_restored_and_freed() {
-    assert_eq!(CONSOLE_LOGLEVEL.get(), CONSOLE_LOGLEVEL_DEFAULT);
-    assert_eq!(Counted::counts(), (1, 1));
+/// Runs one scenario on a fresh runtime and compares its log with the kernel's expected one;
+/// afterwards the original log level is back and the one allocation was freed exactly once.
+fn check(scenario: fn(&SelfTest), expected: &str) {
+    let t = SelfTest::new();
+    t.run(scenario);
+    assert_log(&t.log.lines(), expected);
+    assert_eq!(console_loglevel(), CONSOLE_LOGLEVEL_DEFAULT);
+    assert_eq!(allocations(), (1, 1));
 }
 
 #[test]
 fn system_state_modification() {
-    let h = Harness::new();
-    h.run(|h| {
-        h.load_lp(&klp_state::PATCH);
-        assert_eq!(CONSOLE_LOGLEVEL.get(), CONSOLE_LOGLEVEL_STATE_CHANGE);
-        h.disable_lp("test_klp_state");
-        h.unload_lp("test_klp_state");
-    });
-    assert_log(
-        &h.log.lines(),
+    check(
+        selftest::system_state_modification,
         "
         % modprobe test_klp_state
         livepatch: enabling patch 'test_klp_state'
@@ -163,27 +47,12 @@ fn system_state_modification() {
         % rmmod test_klp_state
         ",
     );
-    assert_restored_and_freed();
 }
 
 #[test]
 fn taking_over_system_state_modification() {
-    let h = Harness::new();
-    h.run(|h| {
-        h.load_lp(&klp_state::PATCH);
-        h.load_lp(&klp_state2::PATCH);
-        // The replaced patch left the list; its data now belongs to the new one.
-        let patches = h.rt.patches();
-        assert_eq!(patches.len(), 1);
-        assert_eq!(patches[0].name, "test_klp_state2");
-        assert!(patches[0].states[0].has_data);
-        assert_eq!(Counted::counts(), (1, 0));
-        h.unload_lp("test_klp_state");
-        h.disable_lp("test_klp_state2");
-        h.unload_lp("test_klp_state2");
-    });
-    assert_log(
-        &h.log.lines(),
+    check(
+        selftest::taking_over,
         "
         % modprobe test_klp_state
         livepatch: enabling patch 'test_klp_state'
@@ -218,23 +87,12 @@ fn taking_over_system_state_modification() {
         % rmmod test_klp_state2
         ",
     );
-    assert_restored_and_freed();
 }
 
 #[test]
 fn compatible_cumulative_livepatches() {
-    let h = Harness::new();
-    h.run(|h| {
-        h.load_lp(&klp_state2::PATCH);
-        h.load_lp(&klp_state3::PATCH);
-        h.unload_lp("test_klp_state2");
-        h.load_lp(&klp_state2::PATCH);
-        h.disable_lp("test_klp_state2");
-        h.unload_lp("test_klp_state2");
-        h.unload_lp("test_klp_state3");
-    });
-    assert_log(
-        &h.log.lines(),
+    check(
+        selftest::compatible_cumulative,
         "
         % modprobe test_klp_state2
         livepatch: enabling patch 'test_klp_state2'
@@ -280,20 +138,12 @@ fn compatible_cumulative_livepatches() {
         % rmmod test_klp_state3
         ",
     );
-    assert_restored_and_freed();
 }
 
 #[test]
 fn incompatible_cumulative_livepatches() {
-    let h = Harness::new();
-    h.run(|h| {
-        h.load_lp(&klp_state2::PATCH);
-        h.load_failing_mod(&klp_state::PATCH);
-        h.disable_lp("test_klp_state2");
-        h.unload_lp("test_klp_state2");
-    });
-    assert_log(
-        &h.log.lines(),
+    check(
+        selftest::incompatible_cumulative,
         "
         % modprobe test_klp_state2
         livepatch: enabling patch 'test_klp_state2'
@@ -320,5 +170,22 @@ fn incompatible_cumulative_livepatches() {
         % rmmod test_klp_state2
         ",
     );
-    assert_restored_and_freed();
+}
+
+#[test]
+fn the_state_change_is_in_effect_while_a_patch_is_enabled_and_moves_on_replace() {
+    let t = SelfTest::new();
+    t.load_lp(&selftest::klp_state::PATCH);
+    assert_eq!(console_loglevel(), CONSOLE_LOGLEVEL_STATE_CHANGE);
+    t.load_lp(&selftest::klp_state2::PATCH);
+    assert_eq!(console_loglevel(), CONSOLE_LOGLEVEL_STATE_CHANGE);
+    // The replaced patch left the list; its data now belongs to the new one.
+    let patches = t.rt.patches();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].name, "test_klp_state2");
+    assert!(patches[0].states[0].has_data);
+    assert_eq!(allocations(), (1, 0));
+    t.disable_lp("test_klp_state2");
+    assert_eq!(console_loglevel(), CONSOLE_LOGLEVEL_DEFAULT);
+    assert_eq!(allocations(), (1, 1));
 }

@@ -175,8 +175,9 @@ impl PrePatch<'_> {
     ///
     /// The data keeps its identity: when this patch goes away while the previous one is still on
     /// the list, the data goes back to it. Fails, changing nothing, when there is no previous state
-    /// or it holds no data, when the previous data is of another type, when its version is newer
-    /// than this patch's, or when this patch's state already holds data.
+    /// or it holds no data, when the previous data is of another type, or when this patch's state
+    /// already holds data. (Versions need no check here: enable already refused any patch that
+    /// would declare a lower version than an earlier one.)
     pub fn take_over<T: Send + Sync + 'static>(
         &mut self,
         handle: StateHandle<T>,
@@ -228,7 +229,9 @@ pub(crate) fn run_pre_patch(
                 cx: CallbackContext::new(list, patch, desc.name),
             };
             contained(|| f(&mut cx)).unwrap_or_else(|panic| {
-                Err(CallbackError::new(format!("pre_patch callback panicked: {panic}")))
+                Err(CallbackError::new(format!(
+                    "pre_patch callback panicked: {panic}"
+                )))
             })
         }
     };

@@ -160,6 +160,7 @@ impl Runtime {
     }
 
     /// This runtime's identity, unique in the process.
+    #[allow(dead_code, reason = "read by shadow variables tied to states")]
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -188,7 +189,8 @@ impl Runtime {
         };
         drop(mark);
         for data in graveyard {
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
             {
                 messages::drop_panicked(&panic_message(&*panic));
             }
@@ -332,9 +334,8 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
         Transition::reverse(inner);
         return Ok(());
     }
-    if enabled {
-        return Err(SetEnabledError::CannotReenable(patch_name));
-    }
+    // Every patch on the list that is not in transition is enabled, so `enabled` is `false` here:
+    // a disabled patch is never re-enabled, only its transition reversed.
     if let Some(in_transition) = inner.busy_with() {
         return Err(SetEnabledError::Busy {
             patch: patch_name,

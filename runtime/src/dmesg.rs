@@ -3,6 +3,7 @@
 //! traces in tests.
 
 use std::fmt::{self, Write as _};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::field::{Field, Visit};
@@ -40,7 +41,8 @@ impl Dmesg {
     pub fn push(&self, line: impl Into<String>) {
         let line = line.into();
         if self.echo {
-            println!("{line}");
+            // A closed standard output (`| head`) is not worth a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
         self.lines
             .lock()

@@ -157,12 +157,6 @@ pub enum SetEnabledError {
         /// The switch's current value.
         enabled: bool,
     },
-    /// A disabled patch cannot be enabled again except by reversing its transition.
-    #[error(
-        "patch '{0}' cannot be re-enabled: only a transition can be reversed; enable its \
-         descriptor again once it has left the list"
-    )]
-    CannotReenable(&'static str),
     /// Another patch is in transition.
     #[error(
         "patch '{in_transition}' is in transition; wait for it to complete, then disable '{patch}'"
@@ -265,21 +259,6 @@ pub enum StateDataError {
         found: &'static str,
         /// The type asked for.
         expected: &'static str,
-    },
-    /// The earlier patch's version is newer than the one this patch understands.
-    #[error(
-        "state {id} of patch '{patch}' is at version {version}, newer than this patch's \
-         {supported}; it cannot be taken over"
-    )]
-    VersionTooNew {
-        /// The state.
-        id: u64,
-        /// The earlier patch.
-        patch: &'static str,
-        /// Its version.
-        version: u32,
-        /// The version of the calling patch.
-        supported: u32,
     },
     /// This patch's state already holds data; taking over would drop it silently.
     #[error(

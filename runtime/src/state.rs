@@ -195,8 +195,7 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
             patch: me.desc.name(),
         });
     };
-    let own_desc = &me.desc.states[own];
-    check_type::<T>(me.desc, own_desc)?;
+    check_type::<T>(me.desc, &me.desc.states[own])?;
     if me.states[own].data.is_some() {
         return Err(StateDataError::AlreadyHasData {
             id,
@@ -211,16 +210,9 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
         return Err(StateDataError::NoPreviousState { id });
     };
     let prev_index = prev.state_index(id).expect("found by its id");
-    let prev_desc = &prev.desc.states[prev_index];
-    check_type::<T>(prev.desc, prev_desc)?;
-    if prev_desc.version > own_desc.version {
-        return Err(StateDataError::VersionTooNew {
-            id,
-            patch: prev.desc.name(),
-            version: prev_desc.version,
-            supported: own_desc.version,
-        });
-    }
+    check_type::<T>(prev.desc, &prev.desc.states[prev_index])?;
+    // No version check is needed here: the compatibility check of enable guarantees that every
+    // earlier patch's version of a state this patch declares is at most this patch's own.
     let Some(data) = prev.states[prev_index].data.take() else {
         return Err(StateDataError::NoData {
             id,
@@ -243,12 +235,15 @@ pub(crate) fn release_patch(list: &mut [PatchEntry], leaving: usize, graveyard: 
     for (desc, slot) in list[leaving].desc.states.iter().zip(&slots) {
         // Whoever took over from the leaving patch now owes the data to its origin.
         for entry in list.iter_mut() {
-            if let Some(i) = entry.state_index(desc.id) {
-                if let Some(s) = entry.states.get_mut(i) {
-                    if s.origin == Some(leaving_instance) {
-                        s.origin = slot.origin;
-                    }
-                }
+            let Some(i) = entry.state_index(desc.id) else {
+                continue;
+            };
+            if let Some(s) = entry
+                .states
+                .get_mut(i)
+                .filter(|s| s.origin == Some(leaving_instance))
+            {
+                s.origin = slot.origin;
             }
         }
     }

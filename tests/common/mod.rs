@@ -5,71 +5,23 @@
 
 use std::cell::Cell;
 
-use livepatch::{Dmesg, PatchDesc, Runtime};
+use livepatch::PatchDesc;
+
+#[path = "../../examples/kernel_state/selftest.rs"]
+pub mod selftest;
 
 /// A runtime with its own kernel log, driven like the kernel selftests drive theirs.
-pub struct Harness {
-    pub rt: Runtime,
-    pub log: Dmesg,
-}
-
-impl Harness {
-    pub fn new() -> Self {
-        Harness {
-            rt: Runtime::new(),
-            log: Dmesg::new(),
-        }
-    }
-
-    /// Runs `f` with this harness's log capturing every event of the current thread.
-    pub fn run<R>(&self, f: impl FnOnce(&Self) -> R) -> R {
-        self.log.capture(|| f(self))
-    }
-
-    /// `modprobe`: enables a patch that must enable.
-    pub fn load_lp(&self, patch: &'static PatchDesc) {
-        self.log.push(format!("% modprobe {}", patch.name()));
-        self.rt
-            .enable(patch)
-            .unwrap_or_else(|e| panic!("enabling {}: {e}", patch.name()));
-    }
-
-    /// `modprobe` of a patch that the runtime must refuse as incompatible.
-    pub fn load_failing_mod(&self, patch: &'static PatchDesc) {
-        self.log.push(format!("% modprobe {}", patch.name()));
-        match self.rt.enable(patch) {
-            Err(livepatch::EnableError::Incompatible { .. }) => self.log.push(format!(
-                "modprobe: ERROR: could not insert '{}': Invalid argument",
-                patch.name()
-            )),
-            other => panic!("expected an incompatibility error, got {other:?}"),
-        }
-    }
-
-    /// `echo 0 > .../enabled`.
-    pub fn disable_lp(&self, name: &str) {
-        self.log
-            .push(format!("% echo 0 > /sys/kernel/livepatch/{name}/enabled"));
-        self.rt
-            .disable(name)
-            .unwrap_or_else(|e| panic!("disabling {name}: {e}"));
-    }
-
-    /// `rmmod`: the patch must have left the list.
-    pub fn unload_lp(&self, name: &str) {
-        self.log.push(format!("% rmmod {name}"));
-        assert!(
-            self.rt.patch(name).is_none(),
-            "{name} is still on the list: {:?}",
-            self.rt.patches()
-        );
-    }
-}
+#[allow(unused_imports)]
+pub use selftest::SelfTest as Harness;
 
 /// Compares a captured log with the expected text, line by line, showing both on failure.
 #[track_caller]
 pub fn assert_log(actual: &[String], expected: &str) {
-    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let expected: Vec<&str> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let actual: Vec<&str> = actual.iter().map(String::as_str).collect();
     if actual != expected {
         panic!(
@@ -105,5 +57,58 @@ impl Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         DROPPED.set(DROPPED.get() + 1);
+    }
+}
+
+/// Leaks a descriptor built at run time, as descriptors live for the whole program.
+pub fn leak(desc: PatchDesc) -> &'static PatchDesc {
+    Box::leak(Box::new(desc))
+}
+
+/// Leaks a list (of objects or states) for a descriptor.
+pub fn slice<T>(items: Vec<T>) -> &'static [T] {
+    items.leak()
+}
+
+/// Callbacks that log what runs, under the target `test`, as `patch: callback: object`.
+pub mod record {
+    use livepatch::prelude::*;
+
+    pub fn pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tracing::info!(target: "test", "{}: pre_patch: {}", cx.patch_name(), cx.object());
+        Ok(())
+    }
+
+    /// A `pre_patch` that refuses, as one that cannot allocate.
+    pub fn failing_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tracing::info!(target: "test", "{}: pre_patch: {} (fails)", cx.patch_name(), cx.object());
+        Err(CallbackError::new("out of memory"))
+    }
+
+    pub fn post_patch(cx: &mut PostPatch<'_>) {
+        tracing::info!(target: "test", "{}: post_patch: {}", cx.patch_name(), cx.object());
+    }
+
+    pub fn pre_unpatch(cx: &mut PreUnpatch<'_>) {
+        tracing::info!(target: "test", "{}: pre_unpatch: {}", cx.patch_name(), cx.object());
+    }
+
+    pub fn post_unpatch(cx: &mut PostUnpatch<'_>) {
+        tracing::info!(
+            target: "test",
+            "{}: post_unpatch: {} ({:?})",
+            cx.patch_name(),
+            cx.object(),
+            cx.reason()
+        );
+    }
+
+    /// An object whose four callbacks all log.
+    pub const fn all(object: ObjectDesc) -> ObjectDesc {
+        object
+            .pre_patch(pre_patch)
+            .post_patch(post_patch)
+            .pre_unpatch(pre_unpatch)
+            .post_unpatch(post_unpatch)
     }
 }

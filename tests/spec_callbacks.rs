@@ -1,0 +1,500 @@
+//! SPEC §3 and §4: which callbacks run, in which order, with which messages, for every operation
+//! that needs no threads inside patched functions.
+
+mod common;
+
+use common::{Harness, assert_log, leak, record, slice};
+use livepatch::prelude::*;
+use livepatch::{EnableError, LoadObjectError, ObjectName};
+
+fn program() -> ObjectDesc {
+    record::all(ObjectDesc::program())
+}
+
+fn named(name: &'static str) -> ObjectDesc {
+    record::all(ObjectDesc::named(name))
+}
+
+fn patch(name: &'static str, objects: Vec<ObjectDesc>) -> &'static PatchDesc {
+    leak(PatchDesc::new(name).objects(slice(objects)))
+}
+
+#[test]
+fn enable_runs_pre_patch_on_loaded_objects_in_order_then_post_patch_at_completion() {
+    let h = Harness::new();
+    let p = patch("p", vec![named("net"), program(), named("fs")]);
+    h.run(|h| {
+        h.rt.load_object("fs").unwrap();
+        h.rt.enable(p).unwrap();
+    });
+    // `net` is not loaded: none of its callbacks run.
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: vmlinux
+        test: p: pre_patch: fs
+        livepatch: 'p': starting patching transition
+        livepatch: 'p': completing patching transition
+        test: p: post_patch: vmlinux
+        test: p: post_patch: fs
+        livepatch: 'p': patching complete
+        ",
+    );
+    let status = h.rt.patch("p").unwrap();
+    let patched: Vec<_> = status.objects.iter().map(|o| (o.name, o.patched)).collect();
+    assert_eq!(
+        patched,
+        [
+            (ObjectName::Named("net"), false),
+            (ObjectName::Program, true),
+            (ObjectName::Named("fs"), true)
+        ]
+    );
+}
+
+#[test]
+fn failing_pre_patch_of_object_k_cancels_and_unpatches_objects_before_it() {
+    let h = Harness::new();
+    let p = patch(
+        "p",
+        vec![
+            program(),
+            named("a"),
+            named("b").pre_patch(record::failing_pre_patch),
+            named("c"),
+        ],
+    );
+    let err = h.run(|h| {
+        for o in ["a", "b", "c"] {
+            h.rt.load_object(o).unwrap();
+        }
+        h.rt.enable(p).unwrap_err()
+    });
+    match &err {
+        EnableError::PrePatchFailed {
+            patch,
+            object,
+            source,
+        } => {
+            assert_eq!(*patch, "p");
+            assert_eq!(*object, ObjectName::Named("b"));
+            assert_eq!(source.message(), "out of memory");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "pre_patch of patch 'p' failed for object 'b': out of memory"
+    );
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: vmlinux
+        test: p: pre_patch: a
+        test: p: pre_patch: b (fails)
+        livepatch: pre-patch callback failed for object 'b'
+        livepatch: failed to enable patch 'p'
+        livepatch: 'p': canceling patching transition, going to unpatch
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: vmlinux (Cancelled)
+        test: p: post_unpatch: a (Cancelled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    assert!(h.rt.patches().is_empty());
+    assert!(h.rt.transition().is_none());
+    // Nothing is left behind: the same descriptor can be tried again.
+    assert!(matches!(
+        h.rt.enable(p),
+        Err(EnableError::PrePatchFailed { .. })
+    ));
+}
+
+fn panicking_pre_patch(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    panic!("allocation invariant broken")
+}
+
+#[test]
+fn panicking_pre_patch_cancels_like_a_failing_one() {
+    let h = Harness::new();
+    let p = patch(
+        "p",
+        vec![named("a"), program().pre_patch(panicking_pre_patch)],
+    );
+    let err = h.run(|h| {
+        h.rt.load_object("a").unwrap();
+        h.rt.enable(p).unwrap_err()
+    });
+    assert_eq!(
+        err.to_string(),
+        "pre_patch of patch 'p' failed for object 'vmlinux': pre_patch callback panicked: \
+         allocation invariant broken"
+    );
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: a
+        livepatch: pre-patch callback failed for object 'vmlinux'
+        livepatch: failed to enable patch 'p'
+        livepatch: 'p': canceling patching transition, going to unpatch
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: a (Cancelled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    // The runtime is still usable.
+    let q = patch("q", vec![program()]);
+    h.rt.enable(q).unwrap();
+    assert_eq!(h.rt.patches().len(), 1);
+}
+
+fn panicking_post_patch(_: &mut PostPatch<'_>) {
+    panic!("post_patch bug")
+}
+
+fn panicking_pre_unpatch(_: &mut PreUnpatch<'_>) {
+    panic!("pre_unpatch bug")
+}
+
+fn panicking_post_unpatch(_: &mut PostUnpatch<'_>) {
+    panic!("post_unpatch bug")
+}
+
+#[test]
+fn panics_in_other_callbacks_are_logged_and_contained() {
+    let h = Harness::new();
+    let p = patch(
+        "p",
+        vec![
+            ObjectDesc::program()
+                .post_patch(panicking_post_patch)
+                .pre_unpatch(panicking_pre_unpatch)
+                .post_unpatch(panicking_post_unpatch),
+            named("a"),
+        ],
+    );
+    h.run(|h| {
+        h.rt.load_object("a").unwrap();
+        h.rt.enable(p).unwrap();
+        h.rt.disable("p").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: a
+        livepatch: 'p': starting patching transition
+        livepatch: 'p': completing patching transition
+        livepatch: 'p': post_patch callback for object 'vmlinux' panicked: post_patch bug
+        test: p: post_patch: a
+        livepatch: 'p': patching complete
+        livepatch: 'p': initializing unpatching transition
+        livepatch: 'p': pre_unpatch callback for object 'vmlinux' panicked: pre_unpatch bug
+        test: p: pre_unpatch: a
+        livepatch: 'p': starting unpatching transition
+        livepatch: 'p': completing unpatching transition
+        livepatch: 'p': post_unpatch callback for object 'vmlinux' panicked: post_unpatch bug
+        test: p: post_unpatch: a (Disabled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    assert!(h.rt.patches().is_empty());
+}
+
+#[test]
+fn disable_runs_pre_unpatch_on_patched_objects_and_post_unpatch_at_completion() {
+    let h = Harness::new();
+    let p = patch("p", vec![program(), named("a"), named("b")]);
+    h.run(|h| {
+        h.rt.load_object("a").unwrap();
+        h.rt.enable(p).unwrap();
+        h.log.take();
+        h.rt.disable("p").unwrap();
+    });
+    // `b` was never loaded: it is neither patched nor called.
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: 'p': initializing unpatching transition
+        test: p: pre_unpatch: vmlinux
+        test: p: pre_unpatch: a
+        livepatch: 'p': starting unpatching transition
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: vmlinux (Disabled)
+        test: p: post_unpatch: a (Disabled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    assert!(h.rt.patch("p").is_none());
+}
+
+#[test]
+fn post_unpatch_needs_a_successful_pre_patch_but_not_a_pre_patch_callback() {
+    // An object without pre_patch still gets post_unpatch (the kernel sets the flag when there is
+    // no pre_patch to fail).
+    let h = Harness::new();
+    let p = patch(
+        "p",
+        vec![ObjectDesc::program().post_unpatch(record::post_unpatch)],
+    );
+    h.run(|h| {
+        h.rt.enable(p).unwrap();
+        h.log.take();
+        h.rt.disable("p").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: 'p': initializing unpatching transition
+        livepatch: 'p': starting unpatching transition
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: vmlinux (Disabled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+}
+
+#[test]
+fn replace_runs_only_the_new_patch_callbacks_and_replaced_patches_leave_after_post_patch() {
+    let h = Harness::new();
+    let old1 = leak(
+        PatchDesc::new("old1")
+            .states(slice(vec![S1.desc()]))
+            .objects(slice(vec![program()])),
+    );
+    let old2 = leak(
+        PatchDesc::new("old2")
+            .states(slice(vec![S2.desc()]))
+            .objects(slice(vec![program(), named("a")])),
+    );
+    let new = leak(
+        PatchDesc::new("new")
+            .replace(true)
+            .states(slice(vec![S1.desc(), S2.desc()]))
+            .objects(slice(vec![program().post_patch(list_seen_by_post_patch)])),
+    );
+    h.run(|h| {
+        h.rt.load_object("a").unwrap();
+        h.rt.enable(old1).unwrap();
+        h.rt.enable(old2).unwrap();
+        h.log.take();
+        h.rt.enable(new).unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'new'
+        livepatch: 'new': initializing patching transition
+        test: new: pre_patch: vmlinux
+        livepatch: 'new': starting patching transition
+        livepatch: 'new': completing patching transition
+        test: new: post_patch sees state 1 of old1 and state 2 of old2
+        livepatch: 'new': patching complete
+        ",
+    );
+    let names: Vec<_> = h.rt.patches().iter().map(|p| p.name).collect();
+    assert_eq!(names, ["new"]);
+    assert_eq!(h.rt.patch("new").unwrap().stack_order, 1);
+    // The replaced patches got no callbacks: disabling the new patch runs only its own.
+    h.run(|h| {
+        h.log.take();
+        h.rt.disable("new").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: 'new': initializing unpatching transition
+        test: new: pre_unpatch: vmlinux
+        livepatch: 'new': starting unpatching transition
+        livepatch: 'new': completing unpatching transition
+        test: new: post_unpatch: vmlinux (Disabled)
+        livepatch: 'new': unpatching complete
+        ",
+    );
+}
+
+const S1: StateHandle<()> = StateHandle::new(1, 1);
+const S2: StateHandle<()> = StateHandle::new(2, 1);
+
+/// A `post_patch` that shows, through `prev_state`, which patches still stand before it.
+fn list_seen_by_post_patch(cx: &mut PostPatch<'_>) {
+    let owner = |h| cx.prev_state(h).map(|s| s.patch_name()).unwrap_or("nobody");
+    tracing::info!(
+        target: "test",
+        "{}: post_patch sees state 1 of {} and state 2 of {}",
+        cx.patch_name(),
+        owner(S1),
+        owner(S2)
+    );
+}
+
+#[test]
+fn loading_an_object_applies_every_patch_that_has_it_in_list_order() {
+    let h = Harness::new();
+    let p1 = patch("p1", vec![program(), named("net")]);
+    let p2 = patch("p2", vec![named("net")]);
+    let p3 = patch("p3", vec![program()]);
+    h.run(|h| {
+        h.rt.enable(p1).unwrap();
+        h.rt.enable(p2).unwrap();
+        h.rt.enable(p3).unwrap();
+        h.log.take();
+        h.rt.load_object("net").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: applying patch 'p1' to loading module 'net'
+        test: p1: pre_patch: net
+        test: p1: post_patch: net
+        livepatch: applying patch 'p2' to loading module 'net'
+        test: p2: pre_patch: net
+        test: p2: post_patch: net
+        ",
+    );
+    assert!(h.rt.is_object_loaded("net"));
+    assert_eq!(h.rt.loaded_objects(), ["net"]);
+    for name in ["p1", "p2"] {
+        let status = h.rt.patch(name).unwrap();
+        assert!(
+            status
+                .objects
+                .iter()
+                .any(|o| o.name == ObjectName::Named("net") && o.patched)
+        );
+    }
+}
+
+#[test]
+fn a_failing_pre_patch_refuses_the_load_and_reverts_patches_already_applied() {
+    let h = Harness::new();
+    let p1 = patch("p1", vec![named("net")]);
+    let p2 = patch(
+        "p2",
+        vec![named("net").pre_patch(record::failing_pre_patch)],
+    );
+    let p3 = patch("p3", vec![named("net")]);
+    let err = h.run(|h| {
+        h.rt.enable(p1).unwrap();
+        h.rt.enable(p2).unwrap();
+        h.rt.enable(p3).unwrap();
+        h.log.take();
+        h.rt.load_object("net").unwrap_err()
+    });
+    assert!(matches!(
+        &err,
+        LoadObjectError::Refused { patch: "p2", object, .. } if object == "net"
+    ));
+    assert_eq!(
+        err.to_string(),
+        "patch 'p2' refused object 'net': out of memory"
+    );
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: applying patch 'p1' to loading module 'net'
+        test: p1: pre_patch: net
+        test: p1: post_patch: net
+        livepatch: applying patch 'p2' to loading module 'net'
+        test: p2: pre_patch: net (fails)
+        livepatch: pre-patch callback failed for object 'net'
+        livepatch: patch 'p2' failed for module 'net', refusing to load module 'net'
+        test: p1: pre_unpatch: net
+        livepatch: reverting patch 'p1' on unloading module 'net'
+        test: p1: post_unpatch: net (LoadRefused)
+        ",
+    );
+    assert!(!h.rt.is_object_loaded("net"));
+    for status in h.rt.patches() {
+        assert!(status.objects.iter().all(|o| !o.patched), "{status:?}");
+    }
+    // Disabling the patches now runs no callback for the object that never loaded.
+    h.run(|h| {
+        h.log.take();
+        h.rt.disable("p1").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: 'p1': initializing unpatching transition
+        livepatch: 'p1': starting unpatching transition
+        livepatch: 'p1': completing unpatching transition
+        livepatch: 'p1': unpatching complete
+        ",
+    );
+}
+
+#[test]
+fn unloading_an_object_reverts_every_patch_on_it_in_list_order() {
+    let h = Harness::new();
+    let p1 = patch("p1", vec![program(), named("net")]);
+    let p2 = patch("p2", vec![named("net")]);
+    h.run(|h| {
+        h.rt.load_object("net").unwrap();
+        h.rt.enable(p1).unwrap();
+        h.rt.enable(p2).unwrap();
+        h.log.take();
+        h.rt.unload_object("net").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        test: p1: pre_unpatch: net
+        livepatch: reverting patch 'p1' on unloading module 'net'
+        test: p1: post_unpatch: net (ObjectUnloaded)
+        test: p2: pre_unpatch: net
+        livepatch: reverting patch 'p2' on unloading module 'net'
+        test: p2: post_unpatch: net (ObjectUnloaded)
+        ",
+    );
+    assert!(!h.rt.is_object_loaded("net"));
+    let status = h.rt.patch("p1").unwrap();
+    assert_eq!(
+        status.objects.iter().map(|o| o.patched).collect::<Vec<_>>(),
+        [true, false]
+    );
+    // Disabling p1 afterwards touches only the program.
+    h.run(|h| {
+        h.log.take();
+        h.rt.disable("p1").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: 'p1': initializing unpatching transition
+        test: p1: pre_unpatch: vmlinux
+        livepatch: 'p1': starting unpatching transition
+        livepatch: 'p1': completing unpatching transition
+        test: p1: post_unpatch: vmlinux (Disabled)
+        livepatch: 'p1': unpatching complete
+        ",
+    );
+}
+
+#[test]
+fn an_object_can_load_again_after_it_unloaded() {
+    let h = Harness::new();
+    let p = patch("p", vec![named("net")]);
+    h.run(|h| {
+        h.rt.enable(p).unwrap();
+        h.rt.load_object("net").unwrap();
+        h.rt.unload_object("net").unwrap();
+        h.log.take();
+        h.rt.load_object("net").unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: applying patch 'p' to loading module 'net'
+        test: p: pre_patch: net
+        test: p: post_patch: net
+        ",
+    );
+}
