@@ -1,5 +1,258 @@
-//! Shadow variables: data attached to an existing object, keyed by its address and an id.
+//! Shadow variables: data attached to an existing object without changing its type, keyed by the
+//! object's address and an id (the kernel's `klp_shadow_*` API, SPEC §8).
+//!
+//! A patch that needs one more field in a structure it cannot change keeps that field in a shadow
+//! variable. Compared with the kernel:
+//!
+//! - **Typed.** A [`ShadowId<T>`] carries the data type, so the data is read as the type it was
+//!   created with; two ids with the same number and different types are told apart at run time
+//!   (a lookup of the wrong type finds nothing, an allocation reports the conflict).
+//! - **Safe to hold.** Lookups hand out a [`Shadow<T>`], a counted handle: freeing a variable
+//!   removes it from its table and runs the destructor callback, but no handle can ever point to
+//!   freed data, and the data is dropped exactly once, when the last handle goes.
+//! - **Tied to a state.** A variable created through [`ShadowTable::tied`] follows a system state
+//!   of a runtime: it is freed (its data dropped) when no patch on that runtime's list declares the
+//!   state any more, and kept while one does (a replacing patch that declares the state takes it
+//!   over). Patch authors no longer have to free such variables in the right callback.
+//! - **Tables.** [`ShadowTable::global`] is the process-wide table; [`ShadowTable::new`] makes an
+//!   independent one (tests, embedders).
+//!
+//! Messages go to `tracing` with target `livepatch`, in the kernel's words. The kernel prints the
+//! key as `<%p, %lx>`; here the object address is printed as `0x` and lower-case hex digits, and
+//! the id as lower-case hex digits without a prefix, as the kernel does:
+//! `Duplicate shadow variable <0x7ffc4a3e1a00, 1234>`.
+//!
+//! ```
+//! use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+//!
+//! /// How many times a patched `send` retried on this socket.
+//! const RETRIES: ShadowId<std::sync::atomic::AtomicU32> = ShadowId::new(0x1234);
+//!
+//! struct Socket { fd: i32 }
+//! let table = ShadowTable::new();
+//! let sock = Socket { fd: 3 };
+//!
+//! let retries = table.get_or_alloc(&sock, RETRIES, Default::default())?;
+//! retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+//! let again = table.get(&sock, RETRIES).expect("attached above");
+//! assert_eq!(again.load(std::sync::atomic::Ordering::Relaxed), 1);
+//! table.free(&sock, RETRIES);
+//! assert!(table.get(&sock, RETRIES).is_none());
+//! # Ok::<(), livepatch_runtime::shadow::ShadowError>(())
+//! ```
+//!
+//! # Design
+//!
+//! A table is 64 shards, each a `RwLock` around an open-addressing hash table of pointers to
+//! nodes; a node holds the key, the data and, for tied variables only, the tie, in one counted
+//! allocation. Lookups take a shard's read lock, so they never wait for one another and never for
+//! user code: constructors, destructors and the data's `Drop` all run outside every lock, and a
+//! writer holds a shard's lock only for one hash-table insert or removal. The constructor of a
+//! racing allocation runs exactly once because the first thread leaves a *pending* mark in the
+//! shard (invisible to lookups) while its constructor runs; other allocations of the same key
+//! wait for that outcome, not for a lock.
+
+mod node;
+mod table;
+mod tie;
+
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+
+pub use self::node::Shadow;
+pub use self::table::ShadowTable;
+pub use self::tie::Tied;
 
 /// Called by the runtime, outside its lock, when state `state` of runtime `runtime` is released:
-/// no patch on the list declares it any more.
-pub(crate) fn state_released(_runtime: u64, _state: u64) {}
+/// no patch on the list declares it any more. Frees every variable tied to it, in every table.
+pub(crate) fn state_released(runtime: u64, state: u64) {
+    tie::release(runtime, state);
+}
+
+/// The id of a shadow variable, carrying the type of its data.
+///
+/// Ids are `const`-constructible, so a patch declares them next to its states. As in the kernel,
+/// an id names one kind of variable: a variable is found by its object and its id, and a later
+/// patch that changes the data type should use a new id.
+///
+/// ```
+/// use livepatch_runtime::shadow::ShadowId;
+///
+/// pub struct LeakTimestamp(pub u64);
+/// pub const SV_LEAK: ShadowId<LeakTimestamp> = ShadowId::new(1);
+/// assert_eq!(SV_LEAK.id(), 1);
+/// ```
+pub struct ShadowId<T> {
+    id: u64,
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> ShadowId<T> {
+    /// The id `id`, for data of type `T`.
+    pub const fn new(id: u64) -> Self {
+        ShadowId {
+            id,
+            _data: PhantomData,
+        }
+    }
+
+    /// The numeric id.
+    pub const fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<T> Clone for ShadowId<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ShadowId<T> {}
+
+impl<T> PartialEq for ShadowId<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<T> Eq for ShadowId<T> {}
+
+impl<T> std::hash::Hash for ShadowId<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl<T> fmt::Debug for ShadowId<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowId")
+            .field("id", &format_args!("{:#x}", self.id))
+            .field("data", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+/// The address of the object a shadow variable is attached to: the kernel's `void *obj`.
+///
+/// Any reference converts into one (`&socket`), a fat one by its data address. The address is
+/// only a key: the table does not borrow the object, so a variable outlives its object unless it
+/// is freed when the object goes, as in the kernel. Mind the level of reference: `&socket` and
+/// `&&socket` are different addresses.
+///
+/// ```
+/// use livepatch_runtime::shadow::ObjAddr;
+///
+/// let value = 5u64;
+/// let addr = ObjAddr::of(&value);
+/// assert_eq!(addr, ObjAddr::from(&value));
+/// assert_eq!(addr.addr(), &value as *const u64 as usize);
+/// assert_eq!(ObjAddr::from_addr(0x10).to_string(), "0x10");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjAddr(usize);
+
+impl ObjAddr {
+    /// The address of `obj`.
+    pub fn of<O: ?Sized>(obj: &O) -> Self {
+        ObjAddr(std::ptr::from_ref(obj).cast::<()>() as usize)
+    }
+
+    /// A raw address, for objects known only by address.
+    pub const fn from_addr(addr: usize) -> Self {
+        ObjAddr(addr)
+    }
+
+    /// The address as a number.
+    pub const fn addr(self) -> usize {
+        self.0
+    }
+}
+
+impl<O: ?Sized> From<&O> for ObjAddr {
+    fn from(obj: &O) -> Self {
+        ObjAddr::of(obj)
+    }
+}
+
+impl fmt::Display for ObjAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl fmt::Debug for ObjAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A variable's key as messages print it: `<0x55d0c0ffee00, 1234>` (the kernel's `<%p, %lx>`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub(crate) obj: ObjAddr,
+    pub(crate) id: u64,
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}, {:x}>", self.obj, self.id)
+    }
+}
+
+/// Why a shadow variable could not be had.
+///
+/// `E` is the error type of the constructor, [`Infallible`] when a value is given instead.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ShadowError<E = Infallible> {
+    /// A variable with this object and id exists, with data of another type.
+    #[error(
+        "shadow variable <{obj}, {id:x}> holds data of type `{existing}`, not `{requested}`: \
+         give each data type its own id"
+    )]
+    TypeMismatch {
+        /// The object.
+        obj: ObjAddr,
+        /// The id.
+        id: u64,
+        /// The type of the existing variable's data.
+        existing: &'static str,
+        /// The type asked for.
+        requested: &'static str,
+    },
+    /// The variable's constructor asked for the variable it is constructing.
+    #[error(
+        "the constructor of shadow variable <{obj}, {id:x}> asked for that same variable: a \
+         constructor must not allocate the variable it builds"
+    )]
+    Reentrant {
+        /// The object.
+        obj: ObjAddr,
+        /// The id.
+        id: u64,
+    },
+    /// The constructor failed; nothing was inserted.
+    #[error("failed to construct shadow variable <{obj}, {id:x}>: {source}")]
+    Constructor {
+        /// The object.
+        obj: ObjAddr,
+        /// The id.
+        id: u64,
+        /// The constructor's error.
+        source: E,
+    },
+    /// The variable was to be tied to a state that no patch on the runtime's list declares, so it
+    /// would never be released; nothing was inserted.
+    #[error(
+        "state {state} is not declared by any patch on the runtime: tie shadow variables to a \
+         state of an installed patch (or allocate them untied)"
+    )]
+    StateNotDeclared {
+        /// The state's id.
+        state: u64,
+    },
+}

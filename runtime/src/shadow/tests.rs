@@ -1,0 +1,248 @@
+//! Unit tests of the table: small enough to run under Miri.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+
+use super::{ObjAddr, Shadow, ShadowError, ShadowId, ShadowTable};
+use crate::Dmesg;
+
+/// Counts its drops in a shared counter.
+#[derive(Debug)]
+struct Counted {
+    value: u32,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+const SV_NUM: ShadowId<u32> = ShadowId::new(0x1234);
+const SV_TEXT: ShadowId<String> = ShadowId::new(0x1234);
+const SV_COUNTED: ShadowId<Counted> = ShadowId::new(0x99);
+
+fn key_text(obj: &impl ?Sized, id: u64) -> String {
+    format!("<{:#x}, {id:x}>", ObjAddr::of(obj).addr())
+}
+
+#[test]
+fn get_alloc_free_round_trip() {
+    let table = ShadowTable::new();
+    let (a, b) = (0u64, 0u64);
+    assert!(table.get(&a, SV_NUM).is_none());
+    let sa = table.alloc(&a, SV_NUM, 1).expect("new");
+    let sb = table.alloc(&b, SV_NUM, 2).expect("new");
+    assert_eq!((*sa, *sb), (1, 2));
+    assert_eq!(table.len(), 2);
+    assert_eq!(sa.obj(), ObjAddr::of(&a));
+    assert_eq!(sa.id(), SV_NUM);
+    assert_eq!(sa.tied_state(), None);
+    let again = table.get(&a, SV_NUM).expect("present");
+    assert!(Shadow::ptr_eq(&sa, &again));
+    assert!(!Shadow::ptr_eq(&sa, &sb));
+    assert!(table.free(&a, SV_NUM));
+    assert!(!table.free(&a, SV_NUM));
+    assert!(table.get(&a, SV_NUM).is_none());
+    assert_eq!(*table.get(&b, SV_NUM).expect("untouched"), 2);
+    assert_eq!(table.len(), 1);
+}
+
+#[test]
+fn duplicate_alloc_warns_and_keeps_the_existing_variable() {
+    let table = ShadowTable::new();
+    let obj = [0u8; 4];
+    let log = Dmesg::new();
+    let ran = AtomicUsize::new(0);
+    log.capture(|| {
+        table.alloc(&obj, SV_NUM, 7).expect("new");
+        assert!(table.alloc(&obj, SV_NUM, 8).is_none());
+        let dup = table.alloc_with(&obj, SV_NUM, || {
+            ran.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(9)
+        });
+        assert_eq!(dup, Ok(None));
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(*table.get(&obj, SV_NUM).expect("kept"), 7);
+    let line = format!(
+        "livepatch: Duplicate shadow variable {}",
+        key_text(&obj, 0x1234)
+    );
+    assert_eq!(log.lines(), [line.clone(), line]);
+}
+
+#[test]
+fn failed_constructor_inserts_nothing_and_logs() {
+    let table = ShadowTable::new();
+    let obj = 1u16;
+    let log = Dmesg::new();
+    let err = log.capture(|| table.get_or_alloc_with(&obj, SV_NUM, || Err("out of memory")));
+    assert_eq!(
+        err,
+        Err(ShadowError::Constructor {
+            obj: ObjAddr::of(&obj),
+            id: 0x1234,
+            source: "out of memory"
+        })
+    );
+    assert!(table.get(&obj, SV_NUM).is_none());
+    assert!(table.is_empty());
+    assert_eq!(
+        log.lines(),
+        [format!(
+            "livepatch: Failed to construct shadow variable {} (out of memory)",
+            key_text(&obj, 0x1234)
+        )]
+    );
+    // The pair is free again: the next constructor runs and inserts.
+    let made = table.get_or_alloc_with(&obj, SV_NUM, || Ok::<_, &str>(5));
+    assert_eq!(made.map(|s| *s), Ok(5));
+}
+
+#[test]
+fn panicking_constructor_leaves_the_pair_free() {
+    let table = ShadowTable::new();
+    let obj = 2u32;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = table.alloc_with(&obj, SV_NUM, || -> Result<u32, String> { panic!("ctor") });
+    }));
+    assert!(panicked.is_err());
+    assert!(table.is_empty());
+    assert_eq!(table.alloc(&obj, SV_NUM, 3).map(|s| *s), Some(3));
+}
+
+#[test]
+fn another_type_under_the_same_id_is_not_this_variable() {
+    let table = ShadowTable::new();
+    let obj = 0u8;
+    table.alloc(&obj, SV_NUM, 1).expect("new");
+    assert!(table.get(&obj, SV_TEXT).is_none());
+    assert_eq!(
+        table
+            .get_or_alloc(&obj, SV_TEXT, "x".to_owned())
+            .map(|s| s.len()),
+        Err(ShadowError::TypeMismatch {
+            obj: ObjAddr::of(&obj),
+            id: 0x1234,
+            existing: "u32",
+            requested: "alloc::string::String",
+        })
+    );
+    assert!(!table.free(&obj, SV_TEXT));
+    assert_eq!(table.free_all(SV_TEXT), 0);
+    assert_eq!(table.len(), 1);
+}
+
+#[test]
+fn constructor_asking_for_its_own_variable_gets_an_error() {
+    let table = ShadowTable::new();
+    let obj = 0u32;
+    let inner = Mutex::new(None);
+    let outer = table.get_or_alloc_with(&obj, SV_NUM, || {
+        *inner.lock().unwrap() = Some(table.get_or_alloc(&obj, SV_NUM, 1).map(|s| *s));
+        Ok::<_, String>(2)
+    });
+    assert_eq!(outer.map(|s| *s), Ok(2));
+    assert_eq!(
+        inner.into_inner().unwrap(),
+        Some(Err(ShadowError::Reentrant {
+            obj: ObjAddr::of(&obj),
+            id: 0x1234
+        }))
+    );
+}
+
+#[test]
+fn handles_outlive_free_and_data_drops_once() {
+    let table = ShadowTable::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let obj = 0u64;
+    let held = table
+        .alloc(
+            &obj,
+            SV_COUNTED,
+            Counted {
+                value: 11,
+                drops: Arc::clone(&drops),
+            },
+        )
+        .expect("new");
+    let mut seen = Vec::new();
+    assert!(table.free_with(&obj, SV_COUNTED, |o, data| seen.push((o, data.value))));
+    assert_eq!(seen, [(ObjAddr::of(&obj), 11)]);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "a handle still holds it");
+    assert_eq!(held.value, 11);
+    drop(held);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn free_all_frees_every_object_of_the_id_only() {
+    let table = ShadowTable::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let objs = [0u8; 5];
+    for (i, obj) in objs.iter().enumerate() {
+        let value = u32::try_from(i).unwrap();
+        let drops = Arc::clone(&drops);
+        table.alloc(obj, SV_COUNTED, Counted { value, drops });
+    }
+    table.alloc(&objs[0], SV_NUM, 0);
+    let mut freed = Vec::new();
+    assert_eq!(
+        table.free_all_with(SV_COUNTED, |_, d| freed.push(d.value)),
+        5
+    );
+    freed.sort_unstable();
+    assert_eq!(freed, [0, 1, 2, 3, 4]);
+    assert_eq!(drops.load(Ordering::SeqCst), 5);
+    assert_eq!(table.len(), 1);
+    drop(table);
+}
+
+#[test]
+fn dropping_a_table_drops_its_variables() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let table = ShadowTable::new();
+    let obj = 0u8;
+    let drops2 = Arc::clone(&drops);
+    table.alloc(
+        &obj,
+        SV_COUNTED,
+        Counted {
+            value: 1,
+            drops: drops2,
+        },
+    );
+    drop(table);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn racing_get_or_alloc_constructs_once() {
+    const THREADS: usize = 4;
+    let table = ShadowTable::new();
+    let ctors = AtomicUsize::new(0);
+    let barrier = Barrier::new(THREADS);
+    let obj = 0u64;
+    let got: Vec<Shadow<u32>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    table
+                        .get_or_alloc_with(&obj, SV_NUM, || {
+                            ctors.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, String>(42)
+                        })
+                        .expect("no error")
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(ctors.load(Ordering::SeqCst), 1);
+    assert!(got.iter().all(|s| Shadow::ptr_eq(s, &got[0]) && **s == 42));
+}

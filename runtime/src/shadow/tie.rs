@@ -1,0 +1,224 @@
+//! Shadow variables tied to a system state: freed when the runtime releases the state.
+//!
+//! How a tie stays exact without the runtime knowing about shadow variables: the runtime reports a
+//! release ([`release`]) *after* the operation that released the state has left its lock. A tied
+//! allocation checks, under the runtime's lock, that some patch on the list declares the state,
+//! *after* inserting the variable. Either that check comes after the release (it fails, and the
+//! variable is taken out again), or it comes before, and then so does the insertion, and the
+//! release, reported later, finds the variable. Inside a callback of the same runtime the lock is
+//! already held by the operation in progress; any release it makes is reported when it ends, so
+//! the variable is found then and the check is skipped.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use super::node::{ErasedRef, Shadow, Tie};
+use super::table::{Insert, ShadowTable, TableInner, constructor_error, key};
+use super::{Key, ObjAddr, ShadowError, ShadowId};
+use crate::callback::panic_message;
+use crate::core::Runtime;
+use crate::descriptor::StateHandle;
+use crate::messages::TARGET;
+
+/// Every table that has held a tied variable; a release searches them.
+static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
+
+pub(super) fn register(table: Weak<TableInner>) {
+    let mut tables = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
+    tables.retain(|t| t.strong_count() > 0);
+    tables.push(table);
+}
+
+/// Frees every variable tied to `state` of `runtime`, in every table: out of the tables first,
+/// then their data dropped, outside every lock, a panicking `Drop` logged and contained.
+pub(super) fn release(runtime: u64, state: u64) {
+    let tie = Tie { runtime, state };
+    let tables: Vec<Arc<TableInner>> = TABLES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for table in tables {
+        for shard in table.shards() {
+            let removed = {
+                let mut slots = shard.write();
+                if slots.tied() == 0 {
+                    continue;
+                }
+                slots.extract(|n| n.tie() == Some(tie))
+            };
+            for node in removed {
+                drop_contained(node);
+            }
+        }
+    }
+}
+
+fn drop_contained(node: ErasedRef) {
+    let key = Key {
+        obj: ObjAddr::from_addr(node.obj()),
+        id: node.id(),
+    };
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(node))) {
+        tracing::error!(
+            target: TARGET,
+            "dropping shadow variable {key} panicked: {}",
+            panic_message(&*panic)
+        );
+    }
+}
+
+/// A view of a table whose allocations are tied to a state of a runtime: see
+/// [`ShadowTable::tied`].
+#[derive(Clone, Copy, Debug)]
+pub struct Tied<'a> {
+    table: &'a ShadowTable,
+    runtime: &'a Runtime,
+    state: u64,
+}
+
+impl ShadowTable {
+    /// A view of this table whose allocations are tied to state `state` of `runtime`: the
+    /// variables they create are freed (their data dropped once no handle holds it) when the
+    /// runtime releases the state, that is when no patch on its list declares the state any more
+    /// (after a disable, a replace by a patch that does not declare it, or a cancelled enable).
+    /// While any patch declares the state they are kept, so a replacing patch that declares it
+    /// takes them over.
+    ///
+    /// Lookups and frees need no view: a tied variable is found and freed like any other.
+    ///
+    /// ```
+    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    /// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
+    ///
+    /// const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
+    /// const SV_SEEN: ShadowId<u32> = ShadowId::new(0x10);
+    /// static STATES: [StateDesc; 1] = [AUDIT.desc()];
+    /// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
+    /// static PATCH: PatchDesc = PatchDesc::new("audit").states(&STATES).objects(&OBJECTS);
+    ///
+    /// let rt = Runtime::new();
+    /// let table = ShadowTable::new();
+    /// let obj = 0u8;
+    /// rt.enable(&PATCH)?;
+    /// table.tied(&rt, AUDIT).get_or_alloc(&obj, SV_SEEN, 1)?;
+    /// rt.disable("audit")?;
+    /// assert!(table.get(&obj, SV_SEEN).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tied<'a, S>(&'a self, runtime: &'a Runtime, state: StateHandle<S>) -> Tied<'a> {
+        Tied {
+            table: self,
+            runtime,
+            state: state.id(),
+        }
+    }
+}
+
+impl Tied<'_> {
+    /// As [`ShadowTable::alloc`], tied to the state. Fails if no patch on the runtime's list
+    /// declares the state (checked unless called from a callback of that runtime, whose patch is
+    /// expected to declare it).
+    pub fn alloc<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<ObjAddr>,
+        id: ShadowId<T>,
+        value: T,
+    ) -> Result<Option<Shadow<T>>, ShadowError> {
+        let key = key(obj, id);
+        Ok(self
+            .insert(key, || Ok::<T, Infallible>(value))?
+            .into_new(key))
+    }
+
+    /// As [`ShadowTable::alloc_with`], tied to the state; fails as [`Tied::alloc`] does, or with
+    /// the constructor's error.
+    pub fn alloc_with<T, E>(
+        &self,
+        obj: impl Into<ObjAddr>,
+        id: ShadowId<T>,
+        ctor: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Option<Shadow<T>>, ShadowError<E>>
+    where
+        T: Send + Sync + 'static,
+        E: Display,
+    {
+        let key = key(obj, id);
+        Ok(self.insert(key, ctor)?.into_new(key))
+    }
+
+    /// As [`ShadowTable::get_or_alloc`]; a new variable is tied to the state, an existing one is
+    /// returned as it is.
+    pub fn get_or_alloc<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<ObjAddr>,
+        id: ShadowId<T>,
+        value: T,
+    ) -> Result<Shadow<T>, ShadowError> {
+        self.get_or_alloc_with(obj, id, || Ok::<T, Infallible>(value))
+    }
+
+    /// As [`ShadowTable::get_or_alloc_with`]; a new variable is tied to the state, an existing one
+    /// is returned as it is.
+    pub fn get_or_alloc_with<T, E>(
+        &self,
+        obj: impl Into<ObjAddr>,
+        id: ShadowId<T>,
+        ctor: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Shadow<T>, ShadowError<E>>
+    where
+        T: Send + Sync + 'static,
+        E: Display,
+    {
+        let key = key(obj, id);
+        self.table.get_or_insert(key, || self.insert(key, ctor))
+    }
+
+    /// Whether a patch on the runtime's list declares the state, or this thread is inside an
+    /// operation of the runtime (a callback), which reports its releases when it ends.
+    fn declared(&self) -> bool {
+        let state = self.state;
+        self.runtime
+            .locked(|inner| inner.list.iter().any(|p| p.desc.state(state).is_some()))
+            .unwrap_or(true)
+    }
+
+    fn insert<T, E>(
+        &self,
+        key: Key,
+        ctor: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Insert<T>, ShadowError<E>>
+    where
+        T: Send + Sync + 'static,
+        E: Display,
+    {
+        let not_declared = ShadowError::StateNotDeclared { state: self.state };
+        if self.state == 0 || !self.declared() {
+            return Err(not_declared);
+        }
+        self.table.register();
+        let tie = Tie {
+            runtime: self.runtime.id(),
+            state: self.state,
+        };
+        let inserted = self
+            .table
+            .inner
+            .insert(key, tie, ctor)
+            .map_err(|source| constructor_error(key, source))?;
+        if let Insert::New(shadow) = &inserted
+            && !self.declared()
+        {
+            // Released between the two checks, possibly before the release searched this
+            // table: take the variable out again (unless the release already did).
+            if let Some(node) = self.table.inner.remove(shadow) {
+                drop_contained(node);
+            }
+            return Err(not_declared);
+        }
+        Ok(inserted)
+    }
+}
