@@ -1,0 +1,177 @@
+//! Threads racing for the same shadow variables: every constructor runs exactly once per key,
+//! every thread gets that one variable, everything is readable afterwards, and drop counters show
+//! that `free_all` leaks nothing and drops nothing twice.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+
+use livepatch::Dmesg;
+use livepatch::shadow::{ObjAddr, Shadow, ShadowId, ShadowTable};
+
+const THREADS: usize = 4;
+const OBJECTS: usize = 300;
+
+/// Shadow data that counts its drops, per key.
+struct Tracked {
+    key: usize,
+    drops: Arc<Vec<AtomicUsize>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops[self.key].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One counter per key.
+fn counters(n: usize) -> Vec<AtomicUsize> {
+    (0..n).map(|_| AtomicUsize::new(0)).collect()
+}
+
+fn total(counters: &[AtomicUsize]) -> usize {
+    counters.iter().map(|c| c.load(Ordering::SeqCst)).sum()
+}
+
+/// The order in which thread `t` visits the keys: each thread starts elsewhere and half of them
+/// walk backwards, so that they meet on every key.
+fn order(t: usize, keys: usize) -> Vec<usize> {
+    let start = t * keys / THREADS;
+    let mut keys: Vec<usize> = (0..keys).map(|i| (start + i) % keys).collect();
+    if t % 2 == 1 {
+        keys.reverse();
+    }
+    keys
+}
+
+#[test]
+fn get_or_alloc_races_construct_each_variable_once() {
+    let objects = vec![0u64; OBJECTS];
+    let obj = |k: usize| ObjAddr::of(&objects[k % OBJECTS]);
+    let keys = OBJECTS * 2;
+    let ctors = counters(keys);
+    let attempts = counters(keys);
+    let drops = Arc::new(counters(keys));
+    let table = ShadowTable::new();
+    let ids = [ShadowId::<Tracked>::new(0x1234), ShadowId::new(0x1235)];
+    let id = |k: usize| ids[k / OBJECTS];
+    let barrier = Barrier::new(THREADS);
+
+    let handles: Vec<Vec<(usize, Shadow<Tracked>)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (table, barrier) = (&table, &barrier);
+                let (ctors, attempts, drops) = (&ctors, &attempts, &drops);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut got = Vec::new();
+                    for k in order(t, keys) {
+                        let shadow = table
+                            .get_or_alloc_with(obj(k), id(k), || {
+                                // Every third key's first constructor fails: the next thread to
+                                // try must construct it instead.
+                                if k % 3 == 0 && attempts[k].fetch_add(1, Ordering::SeqCst) == 0 {
+                                    return Err("first try fails");
+                                }
+                                ctors[k].fetch_add(1, Ordering::SeqCst);
+                                Ok(Tracked {
+                                    key: k,
+                                    drops: Arc::clone(drops),
+                                })
+                            })
+                            .or_else(|_| {
+                                table.get_or_alloc_with(obj(k), id(k), || {
+                                    ctors[k].fetch_add(1, Ordering::SeqCst);
+                                    Ok::<_, &str>(Tracked {
+                                        key: k,
+                                        drops: Arc::clone(drops),
+                                    })
+                                })
+                            })
+                            .expect("the second try succeeds");
+                        got.push((k, shadow));
+                    }
+                    got
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+
+    for k in 0..keys {
+        assert_eq!(
+            ctors[k].load(Ordering::SeqCst),
+            1,
+            "constructors of key {k}"
+        );
+        let found = table.get(obj(k), id(k)).expect("readable");
+        assert_eq!(found.key, k);
+        for per_thread in &handles {
+            let (hk, h) = &per_thread[per_thread.iter().position(|(hk, _)| *hk == k).unwrap()];
+            assert_eq!(*hk, k);
+            assert!(
+                Shadow::ptr_eq(h, &found),
+                "thread got another variable for key {k}"
+            );
+        }
+    }
+    assert_eq!(table.len(), keys);
+    assert_eq!(total(&drops), 0);
+
+    assert_eq!(table.free_all(ids[0]), OBJECTS);
+    assert_eq!(table.free_all(ids[1]), OBJECTS);
+    assert!(table.is_empty());
+    // The threads' handles still hold the data.
+    assert_eq!(total(&drops), 0);
+    drop(handles);
+    assert!(drops.iter().all(|d| d.load(Ordering::SeqCst) == 1));
+    assert_eq!(table.free_all(ids[0]), 0);
+    assert_eq!(total(&drops), keys);
+}
+
+#[test]
+fn alloc_races_insert_once_and_warn_for_every_loser() {
+    let objects = vec![0u32; OBJECTS];
+    let table = ShadowTable::new();
+    const SV: ShadowId<usize> = ShadowId::new(0x77);
+    let ctors = counters(OBJECTS);
+    let won = counters(OBJECTS);
+    let log = Dmesg::new();
+    let barrier = Barrier::new(THREADS);
+
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (table, objects, ctors, won) = (&table, &objects, &ctors, &won);
+            let (log, barrier) = (log.clone(), &barrier);
+            s.spawn(move || {
+                log.capture(|| {
+                    barrier.wait();
+                    for k in order(t, OBJECTS) {
+                        let new = table.alloc_with(&objects[k], SV, || {
+                            ctors[k].fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, &str>(k)
+                        });
+                        if let Ok(Some(shadow)) = new {
+                            assert_eq!(*shadow, k);
+                            won[k].fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            });
+        }
+    });
+
+    for k in 0..OBJECTS {
+        assert_eq!(ctors[k].load(Ordering::SeqCst), 1);
+        assert_eq!(won[k].load(Ordering::SeqCst), 1);
+        assert_eq!(table.get(&objects[k], SV).as_deref(), Some(&k));
+    }
+    let lines = log.lines();
+    assert_eq!(lines.len(), (THREADS - 1) * OBJECTS);
+    for object in &objects {
+        let line = format!(
+            "livepatch: Duplicate shadow variable <{}, 77>",
+            ObjAddr::of(object)
+        );
+        assert_eq!(lines.iter().filter(|l| **l == line).count(), THREADS - 1);
+    }
+}
