@@ -88,6 +88,13 @@ impl ShadowTable {
     /// While any patch declares the state they are kept, so a replacing patch that declares it
     /// takes them over.
     ///
+    /// An allocation through the view fails with [`ShadowError::StateNotDeclared`] if no patch on
+    /// the runtime's list declares the state, checked before the constructor runs and again once
+    /// the variable is in the table: if the state was released in between (while the constructor
+    /// ran), the new variable is freed at once. From a callback of the same runtime, the
+    /// operation in progress holds the list, so the check is skipped there: tie only to a state
+    /// of the callback's own patch, which any release at the end of the operation will cover.
+    ///
     /// Lookups and frees need no view: a tied variable is found and freed like any other.
     ///
     /// ```
@@ -120,8 +127,7 @@ impl ShadowTable {
 
 impl Tied<'_> {
     /// As [`ShadowTable::alloc`], tied to the state. Fails if no patch on the runtime's list
-    /// declares the state (checked unless called from a callback of that runtime, whose patch is
-    /// expected to declare it).
+    /// declares the state (see [`ShadowTable::tied`]).
     pub fn alloc<T: Send + Sync + 'static>(
         &self,
         obj: impl Into<ObjAddr>,

@@ -1,0 +1,360 @@
+//! Shadow variables tied to a system state: freed when no patch on the runtime's list declares the
+//! state any more (disable, cancelled enable), kept while one does (a stacked patch, a replacing
+//! patch that declares it). Every test has its own runtime and table, so they run in parallel.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use livepatch::shadow::{ObjAddr, ShadowError, ShadowId, ShadowTable};
+use livepatch::{
+    CallbackError, Dmesg, EnableError, ObjectDesc, PatchDesc, PostPatch, PrePatch, Runtime,
+    StateDesc, StateHandle,
+};
+
+/// The state every patch here modifies, and a second one.
+const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
+const AUDIT_V2: StateHandle<()> = StateHandle::new(1, 2);
+const OTHER: StateHandle<()> = StateHandle::new(2, 1);
+
+static WITH_AUDIT: [StateDesc; 1] = [AUDIT.desc()];
+static WITH_AUDIT_V2: [StateDesc; 1] = [AUDIT_V2.desc()];
+static WITH_OTHER: [StateDesc; 1] = [OTHER.desc()];
+static PROGRAM: [ObjectDesc; 1] = [ObjectDesc::program()];
+
+/// Shadow data that counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+const SV: ShadowId<Counted> = ShadowId::new(0x5a);
+
+struct Fixture {
+    rt: Runtime,
+    table: ShadowTable,
+    drops: Arc<AtomicUsize>,
+    obj: Box<u64>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            rt: Runtime::new(),
+            table: ShadowTable::new(),
+            drops: Arc::default(),
+            obj: Box::new(0),
+        }
+    }
+
+    fn data(&self) -> Counted {
+        Counted(Arc::clone(&self.drops))
+    }
+
+    /// Allocates the variable tied to `state`.
+    fn tie(&self, state: StateHandle<()>) {
+        let tied = self.table.tied(&self.rt, state);
+        let shadow = tied
+            .alloc(&*self.obj, SV, self.data())
+            .expect("state declared")
+            .expect("a new variable");
+        assert_eq!(shadow.tied_state(), Some(state.id()));
+    }
+
+    fn present(&self) -> bool {
+        self.table.get(&*self.obj, SV).is_some()
+    }
+
+    fn drops(&self) -> usize {
+        self.drops.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn disable_frees_tied_variables() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    f.tie(AUDIT);
+    assert!(f.present());
+    f.rt.disable("p").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 1);
+    assert!(f.table.is_empty());
+}
+
+#[test]
+fn untied_variables_and_other_states_stay() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    static Q: PatchDesc = PatchDesc::new("q").states(&WITH_OTHER).objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    f.rt.enable(&Q).unwrap();
+    let plain = [0u8; 2];
+    f.table.alloc(&plain[0], SV, f.data()).unwrap();
+    let other = f.table.tied(&f.rt, OTHER);
+    other.alloc(&plain[1], SV, f.data()).unwrap().unwrap();
+    f.tie(AUDIT);
+    assert_eq!(f.table.len(), 3);
+
+    f.rt.disable("p").unwrap();
+    assert_eq!(f.drops(), 1);
+    assert!(!f.present());
+    assert!(f.table.get(&plain[0], SV).is_some());
+    assert!(f.table.get(&plain[1], SV).is_some());
+
+    f.rt.disable("q").unwrap();
+    assert_eq!(f.drops(), 2);
+    assert!(f.table.get(&plain[0], SV).is_some());
+    assert!(f.table.get(&plain[1], SV).is_none());
+}
+
+#[test]
+fn kept_while_another_patch_on_the_list_declares_the_state() {
+    static LOW: PatchDesc = PatchDesc::new("low").states(&WITH_AUDIT).objects(&PROGRAM);
+    static HIGH: PatchDesc = PatchDesc::new("high").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&LOW).unwrap();
+    f.rt.enable(&HIGH).unwrap();
+    f.tie(AUDIT);
+    f.rt.disable("high").unwrap();
+    assert!(f.present(), "'low' still declares the state");
+    assert_eq!(f.drops(), 0);
+    f.rt.disable("low").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 1);
+}
+
+#[test]
+fn a_replacing_patch_that_declares_the_state_takes_the_variables_over() {
+    static V1: PatchDesc = PatchDesc::new("v1")
+        .replace(true)
+        .states(&WITH_AUDIT)
+        .objects(&PROGRAM);
+    static V2: PatchDesc = PatchDesc::new("v2")
+        .replace(true)
+        .states(&WITH_AUDIT_V2)
+        .objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&V1).unwrap();
+    f.tie(AUDIT);
+    f.rt.enable(&V2).unwrap();
+    let names: Vec<_> = f.rt.patches().iter().map(|p| p.name).collect();
+    assert_eq!(names, ["v2"], "v1 was replaced");
+    assert!(f.present());
+    assert_eq!(f.drops(), 0);
+    f.rt.disable("v2").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 1);
+}
+
+/// A cumulative patch must declare every installed state (SPEC §2), so a replace can never drop
+/// the state: the enable is refused and the variable stays. A non-cumulative patch without the
+/// state stacks on top and leaves it alone.
+#[test]
+fn a_patch_without_the_state_leaves_the_variables_alone() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    static CUMULATIVE: PatchDesc = PatchDesc::new("cumulative")
+        .replace(true)
+        .states(&WITH_OTHER)
+        .objects(&PROGRAM);
+    static STACKED: PatchDesc = PatchDesc::new("stacked")
+        .states(&WITH_OTHER)
+        .objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    f.tie(AUDIT);
+
+    let refused = f.rt.enable(&CUMULATIVE);
+    assert!(matches!(refused, Err(EnableError::Incompatible { .. })));
+    assert!(f.present());
+
+    f.rt.enable(&STACKED).unwrap();
+    f.rt.disable("stacked").unwrap();
+    assert!(f.present());
+    assert_eq!(f.drops(), 0);
+
+    f.rt.disable("p").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 1);
+}
+
+#[test]
+fn only_the_runtime_the_variable_is_tied_to_releases_it() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    let other = Runtime::new();
+    f.rt.enable(&P).unwrap();
+    other.enable(&P).unwrap();
+    f.tie(AUDIT);
+    other.disable("p").unwrap();
+    assert!(f.present());
+    f.rt.disable("p").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 1);
+}
+
+#[test]
+fn a_state_no_patch_declares_is_refused_before_the_constructor_runs() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    let tied = f.table.tied(&f.rt, AUDIT);
+    let ran = AtomicUsize::new(0);
+    let ctor = || {
+        ran.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, String>(f.data())
+    };
+    let refused = tied.get_or_alloc_with(&*f.obj, SV, ctor).map(|_| ());
+    assert_eq!(refused, Err(ShadowError::StateNotDeclared { state: 1 }));
+
+    // Declared, then released: refused again.
+    f.rt.enable(&P).unwrap();
+    f.rt.disable("p").unwrap();
+    let refused = tied.alloc(&*f.obj, SV, f.data()).map(|_| ());
+    assert_eq!(refused, Err(ShadowError::StateNotDeclared { state: 1 }));
+    let zero = StateHandle::<()>::new(0, 1);
+    let refused = f.table.tied(&f.rt, zero).alloc(&*f.obj, SV, f.data());
+    assert_eq!(
+        refused.map(|_| ()),
+        Err(ShadowError::StateNotDeclared { state: 0 })
+    );
+
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(f.table.is_empty());
+    assert_eq!(f.drops(), 2, "the values given to the refused allocs");
+}
+
+/// The state is released while the constructor runs, after the first check and before the
+/// variable is inserted: the release cannot see it yet, so the allocation takes it out again.
+#[test]
+fn released_while_the_constructor_runs_keeps_nothing() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    let tied = f.table.tied(&f.rt, AUDIT);
+    let result = tied.alloc_with(&*f.obj, SV, || {
+        f.rt.disable("p").map_err(|e| e.to_string())?;
+        Ok::<_, String>(f.data())
+    });
+    assert_eq!(
+        result.map(|_| ()),
+        Err(ShadowError::StateNotDeclared { state: 1 })
+    );
+    assert!(f.table.is_empty());
+    assert_eq!(f.drops(), 1);
+}
+
+#[test]
+fn handles_keep_the_data_until_they_go() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    f.tie(AUDIT);
+    let held = f.table.get(&*f.obj, SV).unwrap();
+    f.rt.disable("p").unwrap();
+    assert!(!f.present());
+    assert_eq!(f.drops(), 0);
+    drop(held);
+    assert_eq!(f.drops(), 1);
+}
+
+/// Callbacks run under the runtime's lock; variables tied from there follow the state too.
+mod from_callbacks {
+    use super::*;
+
+    static RT: LazyLock<Runtime> = LazyLock::new(Runtime::new);
+    static TABLE: LazyLock<ShadowTable> = LazyLock::new(ShadowTable::new);
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static OBJ: u64 = 0;
+
+    struct Tracked;
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    const SV_CB: ShadowId<Tracked> = ShadowId::new(0xcb);
+
+    fn tie_here() -> Result<(), String> {
+        let tied = TABLE.tied(&RT, AUDIT);
+        match tied.alloc(&OBJ, SV_CB, Tracked) {
+            Ok(Some(_)) => Ok(()),
+            other => Err(format!("alloc: {:?}", other.map(|s| s.is_some()))),
+        }
+    }
+
+    fn alloc_then_fail(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tie_here().map_err(CallbackError::new)?;
+        Err(CallbackError::new("refusing"))
+    }
+
+    fn alloc_in_post_patch(_: &mut PostPatch<'_>) {
+        tie_here().expect("tied from post_patch");
+    }
+
+    static CANCELLED: [ObjectDesc; 1] = [ObjectDesc::program().pre_patch(alloc_then_fail)];
+    static ALLOCATING: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(alloc_in_post_patch)];
+
+    /// Both scenarios share the statics a callback can reach, so they run in sequence here.
+    #[test]
+    fn cancelled_enable_and_post_patch() {
+        static FAILING: PatchDesc = PatchDesc::new("failing")
+            .states(&WITH_AUDIT)
+            .objects(&CANCELLED);
+        static GOOD: PatchDesc = PatchDesc::new("good")
+            .states(&WITH_AUDIT)
+            .objects(&ALLOCATING);
+
+        // The enable is cancelled by the failing pre_patch: the patch leaves the list, the state
+        // is released, and the variable its pre_patch tied to it is freed.
+        let err = RT.enable(&FAILING);
+        assert!(matches!(err, Err(EnableError::PrePatchFailed { .. })));
+        assert!(RT.patches().is_empty());
+        assert!(TABLE.get(&OBJ, SV_CB).is_none());
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+
+        RT.enable(&GOOD).unwrap();
+        assert!(TABLE.get(&OBJ, SV_CB).is_some());
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        RT.disable("good").unwrap();
+        assert!(TABLE.get(&OBJ, SV_CB).is_none());
+        assert_eq!(DROPS.load(Ordering::SeqCst), 2);
+    }
+}
+
+#[test]
+fn a_panicking_drop_at_release_is_logged_and_contained() {
+    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("boom");
+        }
+    }
+    const SV_BOMB: ShadowId<Bomb> = ShadowId::new(0xb);
+    let f = Fixture::new();
+    f.rt.enable(&P).unwrap();
+    f.table
+        .tied(&f.rt, AUDIT)
+        .alloc(&*f.obj, SV_BOMB, Bomb)
+        .unwrap();
+    let log = Dmesg::new();
+    log.capture(|| f.rt.disable("p")).unwrap();
+    assert!(f.table.is_empty());
+    let shadow_lines: Vec<String> = log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("shadow"))
+        .collect();
+    assert_eq!(
+        shadow_lines,
+        [format!(
+            "livepatch: dropping shadow variable <{}, b> panicked: boom",
+            ObjAddr::of(&*f.obj)
+        )]
+    );
+}
