@@ -20,6 +20,8 @@ static WITH_AUDIT: [StateDesc; 1] = [AUDIT.desc()];
 static WITH_AUDIT_V2: [StateDesc; 1] = [AUDIT_V2.desc()];
 static WITH_OTHER: [StateDesc; 1] = [OTHER.desc()];
 static PROGRAM: [ObjectDesc; 1] = [ObjectDesc::program()];
+/// The patch most tests tie to.
+static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
 
 /// Shadow data that counts its drops.
 struct Counted(Arc<AtomicUsize>);
@@ -49,6 +51,14 @@ impl Fixture {
         }
     }
 
+    /// A fixture with patch `P` enabled and the variable tied to its state.
+    fn tied_to_p() -> Self {
+        let f = Fixture::new();
+        f.rt.enable(&P).unwrap();
+        f.tie(AUDIT);
+        f
+    }
+
     fn data(&self) -> Counted {
         Counted(Arc::clone(&self.drops))
     }
@@ -70,24 +80,26 @@ impl Fixture {
     fn drops(&self) -> usize {
         self.drops.load(Ordering::SeqCst)
     }
+
+    /// Disables `patch`; then the variable is gone if `freed`, and `drops` data were dropped in
+    /// all.
+    fn disable(&self, patch: &str, freed: bool, drops: usize) {
+        self.rt.disable(patch).unwrap();
+        assert_eq!(self.present(), !freed, "after disabling '{patch}'");
+        assert_eq!(self.drops(), drops, "after disabling '{patch}'");
+    }
 }
 
 #[test]
 fn disable_frees_tied_variables() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
-    let f = Fixture::new();
-    f.rt.enable(&P).unwrap();
-    f.tie(AUDIT);
+    let f = Fixture::tied_to_p();
     assert!(f.present());
-    f.rt.disable("p").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 1);
+    f.disable("p", true, 1);
     assert!(f.table.is_empty());
 }
 
 #[test]
 fn untied_variables_and_other_states_stay() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     static Q: PatchDesc = PatchDesc::new("q").states(&WITH_OTHER).objects(&PROGRAM);
     let f = Fixture::new();
     f.rt.enable(&P).unwrap();
@@ -119,12 +131,8 @@ fn kept_while_another_patch_on_the_list_declares_the_state() {
     f.rt.enable(&LOW).unwrap();
     f.rt.enable(&HIGH).unwrap();
     f.tie(AUDIT);
-    f.rt.disable("high").unwrap();
-    assert!(f.present(), "'low' still declares the state");
-    assert_eq!(f.drops(), 0);
-    f.rt.disable("low").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 1);
+    f.disable("high", false, 0);
+    f.disable("low", true, 1);
 }
 
 #[test]
@@ -145,9 +153,7 @@ fn a_replacing_patch_that_declares_the_state_takes_the_variables_over() {
     assert_eq!(names, ["v2"], "v1 was replaced");
     assert!(f.present());
     assert_eq!(f.drops(), 0);
-    f.rt.disable("v2").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 1);
+    f.disable("v2", true, 1);
 }
 
 /// A cumulative patch must declare every installed state (SPEC §2), so a replace can never drop
@@ -155,7 +161,6 @@ fn a_replacing_patch_that_declares_the_state_takes_the_variables_over() {
 /// state stacks on top and leaves it alone.
 #[test]
 fn a_patch_without_the_state_leaves_the_variables_alone() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     static CUMULATIVE: PatchDesc = PatchDesc::new("cumulative")
         .replace(true)
         .states(&WITH_OTHER)
@@ -163,27 +168,20 @@ fn a_patch_without_the_state_leaves_the_variables_alone() {
     static STACKED: PatchDesc = PatchDesc::new("stacked")
         .states(&WITH_OTHER)
         .objects(&PROGRAM);
-    let f = Fixture::new();
-    f.rt.enable(&P).unwrap();
-    f.tie(AUDIT);
+    let f = Fixture::tied_to_p();
 
     let refused = f.rt.enable(&CUMULATIVE);
     assert!(matches!(refused, Err(EnableError::Incompatible { .. })));
     assert!(f.present());
 
     f.rt.enable(&STACKED).unwrap();
-    f.rt.disable("stacked").unwrap();
-    assert!(f.present());
-    assert_eq!(f.drops(), 0);
+    f.disable("stacked", false, 0);
 
-    f.rt.disable("p").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 1);
+    f.disable("p", true, 1);
 }
 
 #[test]
 fn only_the_runtime_the_variable_is_tied_to_releases_it() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     let f = Fixture::new();
     let other = Runtime::new();
     f.rt.enable(&P).unwrap();
@@ -191,14 +189,11 @@ fn only_the_runtime_the_variable_is_tied_to_releases_it() {
     f.tie(AUDIT);
     other.disable("p").unwrap();
     assert!(f.present());
-    f.rt.disable("p").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 1);
+    f.disable("p", true, 1);
 }
 
 #[test]
 fn a_state_no_patch_declares_is_refused_before_the_constructor_runs() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     let f = Fixture::new();
     let tied = f.table.tied(&f.rt, AUDIT);
     let ran = AtomicUsize::new(0);
@@ -230,7 +225,6 @@ fn a_state_no_patch_declares_is_refused_before_the_constructor_runs() {
 /// variable is inserted: the release cannot see it yet, so the allocation takes it out again.
 #[test]
 fn released_while_the_constructor_runs_keeps_nothing() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     let f = Fixture::new();
     f.rt.enable(&P).unwrap();
     let tied = f.table.tied(&f.rt, AUDIT);
@@ -248,14 +242,9 @@ fn released_while_the_constructor_runs_keeps_nothing() {
 
 #[test]
 fn handles_keep_the_data_until_they_go() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
-    let f = Fixture::new();
-    f.rt.enable(&P).unwrap();
-    f.tie(AUDIT);
+    let f = Fixture::tied_to_p();
     let held = f.table.get(&*f.obj, SV).unwrap();
-    f.rt.disable("p").unwrap();
-    assert!(!f.present());
-    assert_eq!(f.drops(), 0);
+    f.disable("p", true, 0);
     drop(held);
     assert_eq!(f.drops(), 1);
 }
@@ -328,7 +317,6 @@ mod from_callbacks {
 
 #[test]
 fn a_panicking_drop_at_release_is_logged_and_contained() {
-    static P: PatchDesc = PatchDesc::new("p").states(&WITH_AUDIT).objects(&PROGRAM);
     struct Bomb;
     impl Drop for Bomb {
         fn drop(&mut self) {
