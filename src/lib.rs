@@ -62,4 +62,5 @@ pub mod prelude {
         CallbackError, ObjectDesc, PatchDesc, PostPatch, PostUnpatch, PrePatch, PreUnpatch,
         Runtime, StateDesc, StateHandle, UnpatchReason,
     };
+    pub use livepatch_runtime::shadow::{Shadow, ShadowId, ShadowTable};
 }
