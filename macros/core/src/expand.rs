@@ -4,13 +4,41 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned as _;
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
-use crate::ast::{CallbackKind, ObjectRef, Patch, State};
+use crate::ast::{CallbackKind, ObjectRef, Patch, State, ident_string};
 use crate::docs;
+
+/// The span of the first token of `tokens`, where an error about them is best placed. (A span
+/// that covers several tokens cannot be made on stable Rust: joining spans fails there.)
+fn first_span(tokens: &impl ToTokens) -> Span {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// `tokens` with every token given `span`, so that an error the compiler finds in them is
+/// reported there (a token with another span would move the report to the whole attribute).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                TokenTree::Group(new)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
 
 /// The path of the facade's hidden module that generated code goes through.
 fn private() -> TokenStream {
@@ -19,9 +47,11 @@ fn private() -> TokenStream {
 
 /// The module of a patch that passed every check, with everything generated.
 pub fn patch(patch: &Patch) -> TokenStream {
+    let aliases = data_aliases(patch);
     let module = module(patch, docs::module_doc(patch), false);
     let follows = follows_checks(patch);
     quote! {
+        #aliases
         #module
         #follows
     }
@@ -30,7 +60,12 @@ pub fn patch(patch: &Patch) -> TokenStream {
 /// The module of a patch that failed a check: the user's items and the state handles, so that
 /// code using them does not fail too, and a descriptor without states or callbacks.
 pub fn fallback(patch: &Patch) -> TokenStream {
-    module(patch, String::new(), true)
+    let aliases = data_aliases(patch);
+    let module = module(patch, String::new(), true);
+    quote! {
+        #aliases
+        #module
+    }
 }
 
 fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
@@ -75,9 +110,37 @@ fn distinct_states(patch: &Patch) -> Vec<&State> {
         .collect()
 }
 
-fn data_type(state: &State) -> TokenStream {
+/// The name of the alias of a state's data type, declared beside the module: the type is
+/// written in the attribute, so it is resolved there, not inside the module.
+fn data_alias(patch: &Patch, state: &State) -> Ident {
+    format_ident!(
+        "__livepatch_data_{}_{}",
+        ident_string(&patch.module.ident),
+        ident_string(&state.name),
+        span = patch.module.ident.span()
+    )
+}
+
+fn data_aliases(patch: &Patch) -> TokenStream {
+    let aliases = distinct_states(patch).into_iter().filter_map(|state| {
+        let ty = state.data.as_ref()?;
+        let alias = data_alias(patch, state);
+        Some(quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #alias = #ty;
+        })
+    });
+    quote!(#(#aliases)*)
+}
+
+/// A state's data type as named inside the module.
+fn data_type(patch: &Patch, state: &State) -> TokenStream {
     match &state.data {
-        Some(ty) => quote!(#ty),
+        Some(_) => {
+            let alias = data_alias(patch, state);
+            quote!(super::#alias)
+        }
         None => quote!(()),
     }
 }
@@ -88,7 +151,7 @@ fn state_handles(patch: &Patch) -> TokenStream {
         let name = &state.name;
         let docs = &state.docs;
         let generated = docs::state_doc(state);
-        let ty = data_type(state);
+        let ty = data_type(patch, state);
         let id = state.id.as_ref().map_or(0, |id| id.value);
         let version = state.version.as_ref().map_or(0, |v| v.value);
         quote! {
@@ -112,23 +175,21 @@ fn descriptor(patch: &Patch) -> TokenStream {
     // One constant per callback, typed with the runtime's function pointer type and placed at
     // the user's signature: a wrong signature is reported there, naming the expected type.
     let callback_consts = patch.callbacks.iter().enumerate().map(|(i, callback)| {
-        let span = callback.sig.span();
+        let span = callback.sig.ident.span();
         let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
         let fn_type = format_ident!("{}", callback.kind.fn_type(), span = span);
         let function = &callback.sig.ident;
-        quote_spanned! {span=>
-            const #konst: #private::#fn_type = #function;
-        }
+        respan(quote!(const #konst: #private::#fn_type = #function;), span)
     });
 
     let state_descs = patch.states.iter().map(|state| {
         let name = &state.name;
-        let ty = data_type(state);
+        let ty = data_type(patch, state);
         let span = state
             .data
             .as_ref()
-            .map_or_else(|| state.name.span(), |t| t.span());
-        quote_spanned! {span=> #private::state_desc::<#ty>(#name) }
+            .map_or_else(|| state.name.span(), first_span);
+        respan(quote!(#private::state_desc::<#ty>(#name)), span)
     });
     let state_count = patch.states.len();
 
@@ -201,7 +262,7 @@ fn lineage(patch: &Patch) -> TokenStream {
     let states = patch.states.iter().filter_map(|state| {
         let id = state.id.as_ref()?.value;
         let version = state.version.as_ref()?.value;
-        let state_name = crate::ast::ident_string(&state.name);
+        let state_name = ident_string(&state.name);
         Some(quote! {
             #private::LineageState { name: #state_name, id: #id, version: #version }
         })
@@ -223,11 +284,15 @@ fn follows_checks(patch: &Patch) -> TokenStream {
     let private = private();
     let module = &patch.module.ident;
     let checks = patch.follows.iter().map(|path| {
-        let span = path.span();
-        let lineage = quote_spanned!(span=> __LIVEPATCH_LINEAGE);
-        quote_spanned! {span=>
-            const _: () = #private::check_follows(&#module::__LIVEPATCH_LINEAGE, &#path::#lineage);
-        }
+        // The whole check carries the span of the path, so that its error underlines the path.
+        let first = first_span(path);
+        let last = path.segments.last().map_or(first, |s| s.ident.span());
+        let ours = respan(quote!(&#module::__LIVEPATCH_LINEAGE,), first);
+        let theirs = quote_spanned!(last=> __LIVEPATCH_LINEAGE);
+        let mut args = Group::new(Delimiter::Parenthesis, quote!(#ours &#path::#theirs));
+        args.set_span(last);
+        let check = respan(quote!(const _: () = #private::check_follows), first);
+        quote!(#check #args;)
     });
     quote!(#(#checks)*)
 }

@@ -345,6 +345,12 @@ fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) -> syn
 fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<Spanned<u64>> {
     if input.peek(LitInt) {
         let lit: LitInt = input.parse()?;
+        if lit.base10_digits().starts_with('-') {
+            return Err(syn::Error::new_spanned(
+                &lit,
+                format!("a {what} is a non-negative integer, not `{lit}`: write `{example}`"),
+            ));
+        }
         return match lit.base10_parse::<u64>() {
             Ok(value) => Ok(Spanned {
                 value,

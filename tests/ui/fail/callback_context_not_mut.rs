@@ -1,0 +1,13 @@
+use livepatch::prelude::*;
+
+#[livepatch()]
+pub mod fix {
+    use super::*;
+
+    #[post_patch]
+    fn apply(_cx: &PostPatch<'_>) {
+        
+    }
+}
+
+fn main() {}

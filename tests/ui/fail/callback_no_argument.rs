@@ -1,0 +1,11 @@
+use livepatch::prelude::*;
+
+#[livepatch()]
+pub mod fix {
+    #[pre_unpatch]
+    fn stop() {
+        
+    }
+}
+
+fn main() {}

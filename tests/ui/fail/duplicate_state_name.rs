@@ -1,0 +1,9 @@
+use livepatch::prelude::*;
+
+#[livepatch(states = [
+    STATE { id: 1, version: 1 },
+    STATE { id: 2, version: 1 },
+])]
+pub mod fix {}
+
+fn main() {}

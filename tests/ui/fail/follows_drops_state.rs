@@ -1,0 +1,17 @@
+use livepatch::prelude::*;
+
+#[livepatch(replace, states = [
+    /// The log level.
+    LOGLEVEL { id: 1, version: 1 },
+    /// The console.
+    CONSOLE { id: 2, version: 3 },
+])]
+pub mod fix_v1 {}
+
+#[livepatch(replace, follows = [fix_v1], states = [
+    /// The log level.
+    LOGLEVEL { id: 1, version: 1 },
+])]
+pub mod fix_v2 {}
+
+fn main() {}

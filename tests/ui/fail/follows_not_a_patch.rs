@@ -1,0 +1,8 @@
+use livepatch::prelude::*;
+
+pub mod not_a_patch {}
+
+#[livepatch(follows = [not_a_patch])]
+pub mod fix {}
+
+fn main() {}

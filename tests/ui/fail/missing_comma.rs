@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(replace states = [])]
+pub mod fix {}
+
+fn main() {}

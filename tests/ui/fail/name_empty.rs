@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(name = "")]
+pub mod fix {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(name = fix_loglevel)]
+pub mod fix {}
+
+fn main() {}

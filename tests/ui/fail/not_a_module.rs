@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch]
+pub fn fix() {}
+
+fn main() {}

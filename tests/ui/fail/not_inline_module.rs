@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch]
+mod fix;
+
+fn main() {}

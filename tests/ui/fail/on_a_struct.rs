@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch]
+pub struct Fix;
+
+fn main() {}

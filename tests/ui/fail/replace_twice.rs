@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(replace, replace)]
+pub mod fix {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(replace = true)]
+pub mod fix {}
+
+fn main() {}

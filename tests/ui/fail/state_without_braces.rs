@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(states = [STATE])]
+pub mod fix {}
+
+fn main() {}

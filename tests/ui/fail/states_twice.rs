@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(states = [], states = [])]
+pub mod fix {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(replace, cumulative)]
+pub mod fix {}
+
+fn main() {}
