@@ -111,29 +111,29 @@ struct Claim<'a> {
     shard: &'a Shard,
     hash: u64,
     pending: Arc<Pending>,
+    /// The variable to insert, once constructed.
+    node: Option<ErasedRef>,
 }
 
 impl Claim<'_> {
-    fn settle(&self, node: Option<ErasedRef>) {
+    /// Inserts the constructed variable (when the claim is dropped, just below).
+    fn insert(mut self, node: ErasedRef) {
+        self.node = Some(node);
+    }
+}
+
+impl Drop for Claim<'_> {
+    /// Settles the claim: inserts the variable if there is one, withdraws the pending mark, and
+    /// wakes the allocations waiting for it.
+    fn drop(&mut self) {
         {
             let mut slots = self.shard.write();
-            if let Some(node) = node {
+            if let Some(node) = self.node.take() {
                 slots.insert(self.hash, node);
             }
             slots.pending.retain(|p| !Arc::ptr_eq(p, &self.pending));
         }
         self.pending.finish();
-    }
-
-    fn insert(self, node: ErasedRef) {
-        self.settle(Some(node));
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        self.settle(None);
     }
 }
 
@@ -258,6 +258,7 @@ impl TableInner {
                             shard,
                             hash,
                             pending,
+                            node: None,
                         });
                     }
                 }
