@@ -1,0 +1,372 @@
+//! Shadow variables against the designs they replace, in one run:
+//!
+//! - `get_hit`: looking up an existing variable and taking a counted handle to it, with one and two
+//!   threads walking the same keys;
+//! - `get_or_alloc_hit`: the same through `get_or_alloc` (the usual call on a hot path);
+//! - `get_or_alloc_new`: every call creates the variable; with two threads both walk the same new
+//!   keys, so one creates and the other finds (or waits for) it;
+//!
+//! each for `ShadowTable`, a `Mutex<HashMap>` (the kernel's design: one spinlock around one hash
+//! table), `DashMap` as it comes (SipHash), and `DashMap` with the same kind of multiply hash as
+//! the table, to show what the hash alone is worth. Times are per operation per thread: with two
+//! threads, each thread did that many operations in that time, side by side.
+//!
+//! Before the timings, the memory each variable costs beyond its data is measured with a counting
+//! allocator and printed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group};
+use dashmap::DashMap;
+use livepatch::shadow::{ObjAddr, ShadowId, ShadowTable};
+use livepatch::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
+
+// --- a counting allocator, for the memory figures ---
+
+/// The system allocator, counting the bytes each thread holds (allocated minus freed).
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread allocated minus bytes it freed. `const`-initialised and without a
+    /// destructor, so using it inside the allocator never allocates.
+    static HELD: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(bytes: usize, sign: isize) {
+    let delta = isize::try_from(bytes).unwrap_or(isize::MAX) * sign;
+    // `try_with`: during thread teardown the slot may be gone; those frees are not measured.
+    let _ = HELD.try_with(|held| held.set(held.get() + delta));
+}
+
+// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
+// guarantees are passed on unchanged; the bookkeeping touches only a thread-local `Cell`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size(), 1);
+        // SAFETY: the caller upholds `alloc`'s contract for `layout`.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size(), 1);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(layout.size(), -1);
+        // SAFETY: the caller passes a block this allocator (that is, `System`) returned, with its
+        // layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(layout.size(), -1);
+        count(new_size, 1);
+        // SAFETY: as for `dealloc` and `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes this thread holds on the heap now.
+fn held() -> isize {
+    HELD.with(Cell::get)
+}
+
+// --- the contenders ---
+
+const N: usize = 4096;
+const ID: ShadowId<u64> = ShadowId::new(0x1234);
+type Key = (usize, u64);
+
+/// The multiply hash the table uses, for the second `DashMap`.
+#[derive(Clone, Default)]
+struct MulHash(u64);
+
+impl Hasher for MulHash {
+    fn finish(&self) -> u64 {
+        let p = u128::from(self.0) * 0xa409_3822_299f_31d0u128;
+        (p as u64) ^ ((p >> 64) as u64)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let p = u128::from(self.0 ^ n) * 0x1319_8a2e_0370_7344u128;
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+#[derive(Clone, Default)]
+struct MulBuild;
+
+impl BuildHasher for MulBuild {
+    type Hasher = MulHash;
+    fn build_hasher(&self) -> MulHash {
+        MulHash(0x243f_6a88_85a3_08d3)
+    }
+}
+
+/// What every contender offers: a counted handle to an existing value, and get-or-insert.
+trait Map: Sync {
+    fn name(&self) -> &'static str;
+    fn get(&self, key: Key) -> u64;
+    fn get_or_alloc(&self, key: Key) -> u64;
+}
+
+impl Map for ShadowTable {
+    fn name(&self) -> &'static str {
+        "ShadowTable"
+    }
+    fn get(&self, key: Key) -> u64 {
+        *ShadowTable::get(self, ObjAddr::from_addr(key.0), ID).expect("present")
+    }
+    fn get_or_alloc(&self, key: Key) -> u64 {
+        *ShadowTable::get_or_alloc(self, ObjAddr::from_addr(key.0), ID, key.1).expect("u64")
+    }
+}
+
+impl Map for Mutex<HashMap<Key, Arc<u64>>> {
+    fn name(&self) -> &'static str {
+        "Mutex<HashMap>"
+    }
+    fn get(&self, key: Key) -> u64 {
+        let v = Arc::clone(self.lock().unwrap().get(&key).expect("present"));
+        *v
+    }
+    fn get_or_alloc(&self, key: Key) -> u64 {
+        let v = Arc::clone(
+            self.lock()
+                .unwrap()
+                .entry(key)
+                .or_insert_with(|| Arc::new(key.1)),
+        );
+        *v
+    }
+}
+
+macro_rules! dashmap_contender {
+    ($hasher:ty, $name:literal) => {
+        impl Map for DashMap<Key, Arc<u64>, $hasher> {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn get(&self, key: Key) -> u64 {
+                let v = Arc::clone(DashMap::get(self, &key).expect("present").value());
+                *v
+            }
+            fn get_or_alloc(&self, key: Key) -> u64 {
+                let v = Arc::clone(self.entry(key).or_insert_with(|| Arc::new(key.1)).value());
+                *v
+            }
+        }
+    };
+}
+
+dashmap_contender!(std::hash::RandomState, "DashMap");
+dashmap_contender!(MulBuild, "DashMap+mulhash");
+
+/// Object addresses for the keys: real, distinct, 8-aligned, as shadow-variable objects are.
+fn objects() -> Vec<u64> {
+    vec![0; N]
+}
+
+fn key(objects: &[u64], i: usize) -> Key {
+    let k = i % objects.len();
+    (ObjAddr::of(&objects[k]).addr(), k as u64)
+}
+
+fn contenders() -> Vec<Box<dyn Map + Send>> {
+    vec![
+        Box::new(ShadowTable::new()),
+        Box::new(Mutex::new(HashMap::<Key, Arc<u64>>::new())),
+        Box::new(DashMap::<Key, Arc<u64>>::new()),
+        Box::new(DashMap::<Key, Arc<u64>, MulBuild>::with_hasher(MulBuild)),
+    ]
+}
+
+/// Runs `op(thread, i)` for `i` in `0..iters` on `threads` threads at once; the time from the
+/// common start until the last one finishes.
+fn timed(threads: usize, iters: u64, op: &(dyn Fn(usize, usize) + Sync)) -> Duration {
+    if threads == 1 {
+        let start = Instant::now();
+        for i in 0..iters as usize {
+            op(0, i);
+        }
+        return start.elapsed();
+    }
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..iters as usize {
+                    op(t, i);
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // The scope joins every thread before it returns; the time includes the slowest one.
+        start
+    })
+    .elapsed()
+}
+
+/// Where thread `t` starts walking the keys: the threads walk the same keys, half a table apart.
+fn offset(t: usize) -> usize {
+    t * N / 2
+}
+
+fn bench_hits(c: &mut Criterion) {
+    let objects = objects();
+    for (group, via_get_or_alloc) in [("get_hit", false), ("get_or_alloc_hit", true)] {
+        let mut g = c.benchmark_group(group);
+        for map in contenders() {
+            for i in 0..N {
+                map.get_or_alloc(key(&objects, i));
+            }
+            for threads in [1, 2] {
+                g.bench_function(BenchmarkId::new(map.name(), threads), |b| {
+                    b.iter_custom(|iters| {
+                        timed(threads, iters, &|t, i| {
+                            let k = key(&objects, offset(t) + i * 7);
+                            black_box(if via_get_or_alloc {
+                                map.get_or_alloc(k)
+                            } else {
+                                map.get(k)
+                            });
+                        })
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+fn bench_new(c: &mut Criterion) {
+    let mut g = c.benchmark_group("get_or_alloc_new");
+    for threads in [1, 2] {
+        for (index, name) in contenders().iter().map(|m| m.name()).enumerate() {
+            g.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    // A fresh map each sample, keyed by address and iteration so that every
+                    // call of a thread finds a new key; both threads walk the same keys.
+                    let map = contenders().swap_remove(index);
+                    let time = timed(threads, iters, &|_, i| {
+                        black_box(map.get_or_alloc((0x1000 + (i % N) * 8, i as u64)));
+                    });
+                    drop(map);
+                    time
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+// --- memory ---
+
+static PROGRAM: [ObjectDesc; 1] = [ObjectDesc::program()];
+const STATE: StateHandle<()> = StateHandle::new(1, 1);
+static STATES: [StateDesc; 1] = [STATE.desc()];
+static PATCH: PatchDesc = PatchDesc::new("bench").states(&STATES).objects(&PROGRAM);
+
+/// Bytes per variable beyond its 8 bytes of data, for `n` variables added by `fill` to a map made
+/// by `make`: (heap after − heap of the empty map) / n − 8.
+fn overhead<M>(n: usize, make: impl FnOnce() -> M, fill: impl Fn(&M, usize)) -> (f64, isize) {
+    let before = held();
+    let map = make();
+    let empty = held() - before;
+    for i in 0..n {
+        fill(&map, i);
+    }
+    let total = held() - before - empty;
+    drop(map);
+    (total as f64 / n as f64 - 8.0, empty)
+}
+
+fn print_memory() {
+    let rt = Runtime::new();
+    rt.enable(&PATCH).expect("the bench patch enables");
+    println!("memory per variable beyond its 8 bytes of data (heap bytes counted by allocator)");
+    println!(
+        "{:<24} {:>10} {:>10} {:>10}   empty map",
+        "map", "n=1000", "n=10000", "n=100000"
+    );
+    let addr = |i: usize| 0x1000 + i * 8;
+    let row = |name: &str, f: &dyn Fn(usize) -> (f64, isize)| {
+        let cells: Vec<(f64, isize)> = [1_000, 10_000, 100_000].iter().map(|&n| f(n)).collect();
+        println!(
+            "{name:<24} {:>10.1} {:>10.1} {:>10.1}   {} B",
+            cells[0].0, cells[1].0, cells[2].0, cells[2].1
+        );
+    };
+    row("ShadowTable", &|n| {
+        overhead(n, ShadowTable::new, |t, i| {
+            t.alloc(ObjAddr::from_addr(addr(i)), ID, i as u64);
+        })
+    });
+    row("ShadowTable (tied)", &|n| {
+        overhead(n, ShadowTable::new, |t, i| {
+            let _ = t
+                .tied(&rt, STATE)
+                .alloc(ObjAddr::from_addr(addr(i)), ID, i as u64);
+        })
+    });
+    row("Mutex<HashMap>", &|n| {
+        overhead(
+            n,
+            || Mutex::new(HashMap::new()),
+            |m, i| {
+                m.lock()
+                    .unwrap()
+                    .insert((addr(i), 0x1234u64), Arc::new(i as u64));
+            },
+        )
+    });
+    row("DashMap", &|n| {
+        overhead(n, DashMap::new, |m, i| {
+            m.insert((addr(i), 0x1234u64), Arc::new(i as u64));
+        })
+    });
+    println!();
+}
+
+fn configured() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = configured();
+    targets = bench_hits, bench_new
+}
+
+fn main() {
+    print_memory();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
