@@ -100,11 +100,11 @@ pub mod test_klp_state {
 /// Version 2, which takes over a previous patch's state; the kernel builds `test_klp_state3` from
 /// the same source as `test_klp_state2`, and so do we.
 macro_rules! state_aware_patch {
-    ($module:ident, $follows:path) => {
+    ($module:ident, $follows:ident) => {
         /// Version 2: takes over the log level change of a previous patch.
         #[livepatch(
             replace,
-            follows = [$follows],
+            follows = [super::$follows],
             states = [
                 /// The console log level, raised while the patch is enabled.
                 CONSOLE_LOGLEVEL_STATE { id: 1, version: 2, data: SavedLoglevel },

@@ -21,7 +21,16 @@ pub fn objects(patch: &Patch) -> Vec<ObjectRef> {
 
 /// The text of a type as a reader writes it (`Vec<u8>`, not `Vec < u8 >`).
 pub fn type_string(ty: &Type) -> String {
-    let mut text = ty.to_token_stream().to_string();
+    tokens_string(ty)
+}
+
+/// The text of a path as a reader writes it (`super::older`, not `super :: older`).
+pub fn path_string(path: &syn::Path) -> String {
+    tokens_string(path)
+}
+
+fn tokens_string(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
     for (from, to) in [
         (" :: ", "::"),
         (":: ", "::"),

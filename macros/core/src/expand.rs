@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
@@ -47,25 +47,13 @@ fn private() -> TokenStream {
 
 /// The module of a patch that passed every check, with everything generated.
 pub fn patch(patch: &Patch) -> TokenStream {
-    let aliases = data_aliases(patch);
-    let module = module(patch, docs::module_doc(patch), false);
-    let follows = follows_checks(patch);
-    quote! {
-        #aliases
-        #module
-        #follows
-    }
+    module(patch, docs::module_doc(patch), false)
 }
 
 /// The module of a patch that failed a check: the user's items and the state handles, so that
 /// code using them does not fail too, and a descriptor without states or callbacks.
 pub fn fallback(patch: &Patch) -> TokenStream {
-    let aliases = data_aliases(patch);
-    let module = module(patch, String::new(), true);
-    quote! {
-        #aliases
-        #module
-    }
+    module(patch, String::new(), true)
 }
 
 fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
@@ -75,10 +63,10 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     }
     let handles = state_handles(patch);
     let lineage = lineage(patch);
-    let descriptor = if fallback {
-        fallback_descriptor(patch)
+    let (descriptor, follows) = if fallback {
+        (fallback_descriptor(patch), TokenStream::new())
     } else {
-        descriptor(patch)
+        (descriptor(patch), follows_checks(patch))
     };
     if let Some((_, items)) = module.content.as_mut() {
         if fallback {
@@ -95,6 +83,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
             #handles
             #descriptor
             #lineage
+            #follows
         }));
     }
     quote!(#module)
@@ -110,37 +99,11 @@ fn distinct_states(patch: &Patch) -> Vec<&State> {
         .collect()
 }
 
-/// The name of the alias of a state's data type, declared beside the module: the type is
-/// written in the attribute, so it is resolved there, not inside the module.
-fn data_alias(patch: &Patch, state: &State) -> Ident {
-    format_ident!(
-        "__livepatch_data_{}_{}",
-        ident_string(&patch.module.ident),
-        ident_string(&state.name),
-        span = patch.module.ident.span()
-    )
-}
-
-fn data_aliases(patch: &Patch) -> TokenStream {
-    let aliases = distinct_states(patch).into_iter().filter_map(|state| {
-        let ty = state.data.as_ref()?;
-        let alias = data_alias(patch, state);
-        Some(quote! {
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            type #alias = #ty;
-        })
-    });
-    quote!(#(#aliases)*)
-}
-
-/// A state's data type as named inside the module.
-fn data_type(patch: &Patch, state: &State) -> TokenStream {
+/// A state's data type: `()` when it declares none. Like every path in the attribute, it is
+/// resolved inside the module.
+fn data_type(state: &State) -> TokenStream {
     match &state.data {
-        Some(_) => {
-            let alias = data_alias(patch, state);
-            quote!(super::#alias)
-        }
+        Some(ty) => quote!(#ty),
         None => quote!(()),
     }
 }
@@ -151,7 +114,7 @@ fn state_handles(patch: &Patch) -> TokenStream {
         let name = &state.name;
         let docs = &state.docs;
         let generated = docs::state_doc(state);
-        let ty = data_type(patch, state);
+        let ty = data_type(state);
         let id = state.id.as_ref().map_or(0, |id| id.value);
         let version = state.version.as_ref().map_or(0, |v| v.value);
         quote! {
@@ -184,7 +147,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
 
     let state_descs = patch.states.iter().map(|state| {
         let name = &state.name;
-        let ty = data_type(patch, state);
+        let ty = data_type(state);
         let span = state
             .data
             .as_ref()
@@ -282,12 +245,11 @@ fn lineage(patch: &Patch) -> TokenStream {
 /// rules of enable (SPEC §2) applied to this patch enabled after that one.
 fn follows_checks(patch: &Patch) -> TokenStream {
     let private = private();
-    let module = &patch.module.ident;
     let checks = patch.follows.iter().map(|path| {
         // The whole check carries the span of the path, so that its error underlines the path.
         let first = first_span(path);
         let last = path.segments.last().map_or(first, |s| s.ident.span());
-        let ours = respan(quote!(&#module::__LIVEPATCH_LINEAGE,), first);
+        let ours = respan(quote!(&__LIVEPATCH_LINEAGE,), first);
         let theirs = quote_spanned!(last=> __LIVEPATCH_LINEAGE);
         let mut args = Group::new(Delimiter::Parenthesis, quote!(#ours &#path::#theirs));
         args.set_span(last);

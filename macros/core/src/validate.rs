@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use quote::ToTokens;
 use syn::{FnArg, GenericParam, Item, ReturnType, Type};
 
 use crate::ast::{Callback, CallbackKind, ObjectRef, Patch, ident_string};
@@ -113,7 +112,7 @@ fn check_states(patch: &Patch, cx: &mut Ctxt) {
 fn check_follows(patch: &Patch, cx: &mut Ctxt) {
     let mut seen = HashMap::new();
     for path in &patch.follows {
-        let key = path.to_token_stream().to_string();
+        let key = crate::docs::path_string(path);
         if seen.insert(key.clone(), path).is_some() {
             cx.error_spanned_by(
                 path,

@@ -1,8 +1,6 @@
 use livepatch::prelude::*;
 
-use std::cell::Cell;
-
-#[livepatch(states = [STATE { id: 1, version: 1, data: Cell<u32> }])]
+#[livepatch(states = [STATE { id: 1, version: 1, data: std::cell::Cell<u32> }])]
 pub mod fix {}
 
 fn main() {}

@@ -6,7 +6,7 @@ use livepatch::prelude::*;
 ])]
 pub mod fix_v1 {}
 
-#[livepatch(replace, follows = [fix_v1], states = [
+#[livepatch(replace, follows = [super::fix_v1], states = [
     /// The log level.
     LOGLEVEL { id: 1, version: 1 },
 ])]

@@ -11,7 +11,7 @@ pub mod older {}
 #[livepatch(
     name = "fix_loglevel",
     replace,
-    follows = [older],
+    follows = [super::older],
     states = [
         /// The console log level this patch raises.
         CONSOLE_LOGLEVEL { id: 1, version: 2, data: SavedLoglevel },

@@ -5,10 +5,10 @@ use livepatch::prelude::*;
 #[livepatch(replace, states = [A { id: 1, version: 1 }, B { id: 2, version: 5 }])]
 pub mod v1 {}
 
-#[livepatch(replace, follows = [v1], states = [A { id: 1, version: 2 }, B { id: 2, version: 5 }])]
+#[livepatch(replace, follows = [super::v1], states = [A { id: 1, version: 2 }, B { id: 2, version: 5 }])]
 pub mod v2 {}
 
-#[livepatch(follows = [v1, self::v2, crate::vendor::nested::inner], states = [C { id: 3, version: 1 }])]
+#[livepatch(follows = [super::v1, super::v2, crate::vendor::nested::inner], states = [C { id: 3, version: 1 }])]
 pub mod addon {}
 
 pub mod vendor {

@@ -1,0 +1,2 @@
+#[livepatch]
+mod empty {}

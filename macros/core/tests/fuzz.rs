@@ -1,0 +1,238 @@
+//! The macro never panics: truncated, shuffled and mutated versions of valid patches go through
+//! the whole pipeline (parse, validate, expand), and each gives either an error or a complete
+//! expansion, always as tokens that parse as Rust items.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use proc_macro2::{Group, TokenStream, TokenTree};
+use quote::quote;
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+/// The valid patches the corpus is made from: (attribute arguments, module).
+fn seeds() -> Vec<(TokenStream, TokenStream)> {
+    vec![
+        (
+            quote! {
+                name = "fix_loglevel",
+                replace,
+                follows = [super::older, crate::other::patch],
+                states = [
+                    /// The console log level.
+                    CONSOLE_LOGLEVEL { id: 1, version: 2, data: SavedLoglevel },
+                    TABLE { data: std::sync::Mutex<Vec<u8>>, version: 0, id: 0x10 },
+                ],
+            },
+            quote! {
+                /// Docs.
+                pub mod fix_loglevel {
+                    use super::*;
+
+                    #[pre_patch]
+                    fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> { Ok(()) }
+
+                    #[post_patch]
+                    fn apply(cx: &mut PostPatch<'_>) {}
+
+                    #[livepatch::pre_unpatch(object = "net")]
+                    fn stop<'a>(cx: &'a mut PreUnpatch<'_>) {}
+
+                    #[post_unpatch(object = "net",)]
+                    fn cleanup(cx: &mut PostUnpatch<'_>) -> () {}
+
+                    struct Other;
+                }
+            },
+        ),
+        (
+            quote!(),
+            quote!(
+                mod empty {}
+            ),
+        ),
+        (
+            quote!(states = [S { id: 3, version: 4 }]),
+            quote!(
+                pub(crate) mod r#type {
+                    #[post_patch]
+                    fn f(cx: &mut PostPatch) {}
+                }
+            ),
+        ),
+    ]
+}
+
+/// Runs the pipeline; panics (failing the test) if it panicked, and checks what it returned.
+fn run(args: &TokenStream, item: &TokenStream, errors: &mut usize, expansions: &mut usize) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        livepatch_macros_core::livepatch(args.clone(), item.clone())
+    }));
+    let output = match result {
+        Ok(output) => output,
+        Err(_) => panic!("the macro panicked on `#[livepatch({args})] {item}`"),
+    };
+    let text = output.to_string();
+    if text.contains("compile_error") {
+        *errors += 1;
+    } else {
+        assert!(
+            text.contains("pub static PATCH"),
+            "no error and no descriptor for `#[livepatch({args})] {item}`:\n{text}"
+        );
+        *expansions += 1;
+    }
+    // Whatever the input, the output is well-formed Rust: the compiler reports our error, not
+    // a syntax error of the generated code.
+    if syn::parse2::<syn::File>(output.clone()).is_err() {
+        // The item itself may be malformed (it is handed back as it was); the errors must be.
+        assert!(text.contains("compile_error"), "malformed output:\n{text}");
+    }
+}
+
+/// Every prefix of the token trees, at the top level and inside each group.
+fn truncations(stream: &TokenStream) -> Vec<TokenStream> {
+    let trees: Vec<TokenTree> = stream.clone().into_iter().collect();
+    let mut out = Vec::new();
+    for len in 0..trees.len() {
+        out.push(trees[..len].iter().cloned().collect());
+    }
+    for (i, tree) in trees.iter().enumerate() {
+        if let TokenTree::Group(group) = tree {
+            for inner in truncations(&group.stream()) {
+                let mut changed = trees.clone();
+                let mut new = Group::new(group.delimiter(), inner);
+                new.set_span(group.span());
+                changed[i] = TokenTree::Group(new);
+                out.push(changed.into_iter().collect());
+            }
+        }
+    }
+    out
+}
+
+/// A random change: swap two trees, drop one, repeat one, or change inside a group.
+fn mutate(stream: &TokenStream, rng: &mut Rng) -> TokenStream {
+    let mut trees: Vec<TokenTree> = stream.clone().into_iter().collect();
+    if trees.is_empty() {
+        return stream.clone();
+    }
+    let i = rng.below(trees.len());
+    match rng.below(4) {
+        0 => {
+            let j = rng.below(trees.len());
+            trees.swap(i, j);
+        }
+        1 => {
+            trees.remove(i);
+        }
+        2 => {
+            let tree = trees[i].clone();
+            trees.insert(rng.below(trees.len() + 1), tree);
+        }
+        _ => {
+            if let TokenTree::Group(group) = &trees[i] {
+                let mut new = Group::new(group.delimiter(), mutate(&group.stream(), rng));
+                new.set_span(group.span());
+                trees[i] = TokenTree::Group(new);
+            } else {
+                trees.reverse();
+            }
+        }
+    }
+    trees.into_iter().collect()
+}
+
+#[test]
+fn truncated_inputs_give_errors_not_panics() {
+    let (mut errors, mut expansions) = (0, 0);
+    for (args, item) in seeds() {
+        for cut in truncations(&args) {
+            run(&cut, &item, &mut errors, &mut expansions);
+        }
+        for cut in truncations(&item) {
+            run(&args, &cut, &mut errors, &mut expansions);
+        }
+    }
+    // Most cuts break the patch; a cut at a comma, between the module's items or inside a
+    // function's body leaves one that the macro accepts (the compiler checks the bodies).
+    assert_eq!((errors, expansions), (174, 44));
+}
+
+#[test]
+fn shuffled_inputs_give_errors_not_panics() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut errors, mut expansions) = (0, 0);
+    for (args, item) in seeds() {
+        for _ in 0..2000 {
+            let mut args = args.clone();
+            let mut item = item.clone();
+            for _ in 0..=rng.below(3) {
+                if rng.below(2) == 0 {
+                    args = mutate(&args, &mut rng);
+                } else {
+                    item = mutate(&item, &mut rng);
+                }
+            }
+            run(&args, &item, &mut errors, &mut expansions);
+        }
+    }
+    // The generator is seeded, so the split is the same on every run.
+    assert_eq!((errors, expansions), (5010, 990));
+}
+
+#[test]
+fn token_soup_gives_errors_not_panics() {
+    let soup: Vec<TokenStream> = vec![
+        quote!(= = = ,,,),
+        quote!(states = [[[]]]),
+        quote!(
+            states = [A {
+                id: 18446744073709551616,
+                version: 1
+            }]
+        ),
+        quote!(states = [A { id: 1, version: 1, data: }]),
+        quote!(states = [A { id: 1, version: 1, data: dyn }]),
+        quote!(name = "a" name),
+        quote!(follows = [1, "x", ::]),
+        quote!(replace replace replace),
+        quote!(states = [/// doc only
+        ]),
+        quote!(
+            #[doc = 1]
+            states = []
+        ),
+    ];
+    let (mut errors, mut expansions) = (0, 0);
+    for args in &soup {
+        run(
+            args,
+            &quote!(
+                mod m {}
+            ),
+            &mut errors,
+            &mut expansions,
+        );
+        run(&quote!(), args, &mut errors, &mut expansions);
+    }
+    assert_eq!(expansions, 0);
+    assert_eq!(errors, 2 * soup.len());
+}
