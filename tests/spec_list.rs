@@ -60,6 +60,7 @@ fn status_shows_the_kernel_sysfs_fields() {
             enabled: true,
             transition: false,
             replace: true,
+            forced: false,
             stack_order: 1,
             objects: vec![
                 ObjectStatus {

@@ -4,11 +4,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 
 use crate::callback::{self, panic_message};
 use crate::descriptor::{ObjectName, PatchDesc};
 use crate::error::{DescriptorError, EnableError, Reentered, SetEnabledError};
+use crate::func::FuncOwner;
 use crate::messages;
 use crate::state::{self, Data, StateSlot};
 use crate::status::Snapshot;
@@ -25,6 +26,8 @@ pub(crate) struct PatchEntry {
     pub(crate) objects: Vec<ObjectEntry>,
     /// Parallel to `desc.states`; emptied when the patch leaves the list.
     pub(crate) states: Vec<StateSlot>,
+    /// Set when a transition was forced while the patch was on the list.
+    pub(crate) forced: bool,
 }
 
 /// The run-time side of one object of a patch.
@@ -36,8 +39,11 @@ pub(crate) struct ObjectEntry {
 }
 
 /// Everything behind the runtime's lock.
-#[derive(Default)]
 pub(crate) struct Inner {
+    /// The runtime's identity, unique in the process.
+    pub(crate) runtime: u64,
+    /// The runtime itself, for the thread that drives transitions to completion.
+    pub(crate) shared: Weak<Shared>,
     pub(crate) list: Vec<PatchEntry>,
     /// Named objects currently loaded; the program itself always is.
     pub(crate) loaded: BTreeSet<String>,
@@ -50,6 +56,14 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The owner of patch `index`'s entries in function slots.
+    pub(crate) fn owner(&self, index: usize) -> FuncOwner {
+        FuncOwner {
+            runtime: self.runtime,
+            instance: self.list[index].instance,
+        }
+    }
+
     pub(crate) fn is_loaded(&self, object: ObjectName) -> bool {
         match object {
             ObjectName::Program => true,
@@ -132,9 +146,16 @@ impl Drop for HeldMark {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Runtime {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What a runtime and the thread driving its transitions share.
+pub(crate) struct Shared {
     id: u64,
     inner: Mutex<Inner>,
     status: Mutex<Arc<Snapshot>>,
+    /// Signalled whenever an operation ends with no transition in progress.
+    settled: Condvar,
 }
 
 impl Default for Runtime {
@@ -145,24 +166,38 @@ impl Default for Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("id", &self.id).finish()
+        f.debug_struct("Runtime")
+            .field("id", &self.shared.id)
+            .finish()
     }
 }
 
 impl Runtime {
     /// A new runtime with no patches and no named objects loaded.
     pub fn new() -> Self {
-        Runtime {
-            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
-            inner: Mutex::new(Inner::default()),
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new_cyclic(|me| Shared {
+            id,
+            inner: Mutex::new(Inner {
+                runtime: id,
+                shared: me.clone(),
+                list: Vec::new(),
+                loaded: BTreeSet::new(),
+                transition: None,
+                next_instance: 0,
+                graveyard: Vec::new(),
+                released_states: Vec::new(),
+            }),
             status: Mutex::new(Arc::default()),
-        }
+            settled: Condvar::new(),
+        });
+        Runtime { shared }
     }
 
     /// This runtime's identity, unique in the process.
     #[allow(dead_code, reason = "read by shadow variables tied to states")]
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.shared.id
     }
 
     /// The process-wide runtime.
@@ -171,44 +206,19 @@ impl Runtime {
         GLOBAL.get_or_init(Runtime::new)
     }
 
-    /// Runs `f` with the list locked, then drops whatever state data `f` released, outside the
-    /// lock and with panics contained.
     pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Result<R, Reentered> {
-        let mark = HeldMark::enter(self.id)?;
-        let (result, graveyard, released) = {
-            // Callbacks run inside `catch_unwind`, so a poisoned lock only means a panic in our
-            // own bookkeeping; the data is still consistent enough to go on.
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = f(&mut inner);
-            *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot::of(&inner);
-            (
-                result,
-                std::mem::take(&mut inner.graveyard),
-                std::mem::take(&mut inner.released_states),
-            )
-        };
-        drop(mark);
-        for data in graveyard {
-            if let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
-            {
-                messages::drop_panicked(&panic_message(&*panic));
-            }
-        }
-        for state in released {
-            crate::shadow::state_released(self.id, state);
-        }
-        Ok(result)
+        self.shared.locked(f)
     }
 
     /// The status as of the end of the last operation.
     pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.status.lock().unwrap_or_else(PoisonError::into_inner))
+        self.shared.snapshot()
     }
 
     /// Enables a patch: checks it, runs `pre_patch` for every loaded object, and starts the patching
     /// transition (SPEC §4). Returns once the transition has started; it completes when every
-    /// thread has switched.
+    /// thread has switched (at once, when no thread is inside a function the patch changes), on a
+    /// thread of the runtime's own; [`Runtime::wait_transition`] waits for that.
     ///
     /// Fails, changing nothing and running no callback, when a patch of that name is on the list,
     /// when the descriptor is invalid, when the patch is not compatible with the installed states,
@@ -229,6 +239,57 @@ impl Runtime {
     /// Disables a patch: `set_enabled(name, false)`.
     pub fn disable(&self, name: &str) -> Result<(), SetEnabledError> {
         self.set_enabled(name, false)
+    }
+}
+
+impl Shared {
+    /// Runs `f` with the list locked, publishes the new status, then drops whatever state data
+    /// `f` released, outside the lock and with panics contained.
+    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Result<R, Reentered> {
+        let mark = HeldMark::enter(self.id)?;
+        let (result, graveyard, released) = {
+            // Callbacks run inside `catch_unwind`, so a poisoned lock only means a panic in our
+            // own bookkeeping; the data is still consistent enough to go on.
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = f(&mut inner);
+            let snapshot = Snapshot::of(&inner);
+            let settled = inner.transition.is_none();
+            *self.status.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
+            if settled {
+                self.settled.notify_all();
+            }
+            (
+                result,
+                std::mem::take(&mut inner.graveyard),
+                std::mem::take(&mut inner.released_states),
+            )
+        };
+        drop(mark);
+        for data in graveyard {
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
+            {
+                messages::drop_panicked(&panic_message(&*panic));
+            }
+        }
+        for state in released {
+            crate::shadow::state_released(self.id, state);
+        }
+        Ok(result)
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.status.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Waits until no transition is in progress, for at most `timeout`; returns whether none is.
+    pub(crate) fn wait_settled(&self, timeout: std::time::Duration) -> bool {
+        let status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let (status, _) = self
+            .settled
+            .wait_timeout_while(status, timeout, |s| s.in_transition())
+            .unwrap_or_else(PoisonError::into_inner);
+        !status.in_transition()
     }
 }
 
@@ -254,6 +315,35 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
                 object: object.name,
             });
         }
+        for func in object.functions {
+            if func.object() != object.name {
+                return Err(DescriptorError::FunctionInWrongObject {
+                    patch: desc.name,
+                    function: func.name(),
+                    listed: object.name,
+                    belongs: func.object(),
+                });
+            }
+        }
+    }
+    let mut slots: Vec<usize> = desc
+        .objects
+        .iter()
+        .flat_map(|o| o.functions)
+        .map(|f| f.slot().id())
+        .collect();
+    slots.sort_unstable();
+    if let Some(pair) = slots.windows(2).find(|w| w[0] == w[1]) {
+        let function = desc
+            .objects
+            .iter()
+            .flat_map(|o| o.functions)
+            .find(|f| f.slot().id() == pair[0])
+            .map_or("?", |f| f.name());
+        return Err(DescriptorError::DuplicateFunction {
+            patch: desc.name,
+            function,
+        });
     }
     Ok(())
 }
@@ -277,6 +367,8 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
             in_transition,
         });
     }
+    let lane = Transition::lane_for(inner, desc, TransitionTarget::Patched)
+        .ok_or(EnableError::NoLane(desc.name))?;
 
     messages::enabling(desc.name);
     inner.next_instance += 1;
@@ -287,9 +379,10 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         enabled: false,
         objects: vec![ObjectEntry::default(); desc.objects.len()],
         states: desc.states.iter().map(|_| StateSlot::default()).collect(),
+        forced: false,
     });
     let index = inner.list.len() - 1;
-    Transition::init(inner, instance, TransitionTarget::Patched);
+    Transition::init(inner, instance, TransitionTarget::Patched, lane);
 
     for (o, object) in desc.objects.iter().enumerate() {
         if !inner.is_loaded(object.name) {
@@ -305,9 +398,19 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
                 source,
             });
         }
-        inner.list[index].objects[o].patched = true;
+        if let Err(function) = crate::object::patch_object(inner, index, o) {
+            messages::failed_to_patch(object.name);
+            messages::enable_failed(desc.name);
+            Transition::cancel(inner);
+            return Err(EnableError::PatchFailed {
+                patch: desc.name,
+                object: object.name,
+                function,
+            });
+        }
     }
 
+    crate::object::add_replace_nops(inner, index);
     inner.list[index].enabled = true;
     Transition::start(inner);
     Transition::try_complete(inner);
@@ -342,8 +445,10 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
             in_transition,
         });
     }
+    let lane = Transition::lane_for(inner, patch.desc, TransitionTarget::Unpatched)
+        .ok_or(SetEnabledError::NoLane(patch_name))?;
     let instance = patch.instance;
-    Transition::init(inner, instance, TransitionTarget::Unpatched);
+    Transition::init(inner, instance, TransitionTarget::Unpatched, lane);
     for o in 0..inner.list[index].objects.len() {
         if inner.list[index].objects[o].patched {
             callback::run_pre_unpatch(&mut inner.list, index, o);

@@ -9,6 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::callback::{PostPatchFn, PostUnpatchFn, PrePatchFn, PreUnpatchFn};
+use crate::func::FuncDesc;
 
 /// The name under which the program itself appears in messages, as the kernel names `vmlinux`.
 pub const PROGRAM_OBJECT_NAME: &str = "vmlinux";
@@ -74,6 +75,11 @@ impl PatchDesc {
     /// The declared state with this id, if any.
     pub fn state(&self, id: u64) -> Option<&'static StateDesc> {
         self.states.iter().find(|s| s.id == id)
+    }
+
+    /// Whether the patch replaces any function.
+    pub fn has_functions(&self) -> bool {
+        self.objects.iter().any(|o| !o.functions.is_empty())
     }
 }
 
@@ -270,11 +276,12 @@ impl fmt::Debug for Callbacks {
     }
 }
 
-/// One object of a patch and its callbacks.
+/// One object of a patch: its callbacks and the functions of the object that the patch replaces.
 #[derive(Clone, Copy, Debug)]
 pub struct ObjectDesc {
     pub(crate) name: ObjectName,
     pub(crate) callbacks: Callbacks,
+    pub(crate) functions: &'static [FuncDesc],
 }
 
 impl ObjectDesc {
@@ -288,6 +295,7 @@ impl ObjectDesc {
                 pre_unpatch: None,
                 post_unpatch: None,
             },
+            functions: &[],
         }
     }
 
@@ -323,8 +331,19 @@ impl ObjectDesc {
         self
     }
 
+    /// The functions of this object that the patch replaces.
+    pub const fn functions(mut self, functions: &'static [FuncDesc]) -> Self {
+        self.functions = functions;
+        self
+    }
+
     /// The object this entry is for.
     pub const fn name(&self) -> ObjectName {
         self.name
+    }
+
+    /// The replaced functions.
+    pub const fn function_descs(&self) -> &'static [FuncDesc] {
+        self.functions
     }
 }

@@ -77,6 +77,29 @@ pub enum DescriptorError {
         /// The repeated id.
         id: u64,
     },
+    /// A function is listed under an object it does not belong to.
+    #[error(
+        "patch '{patch}' lists function '{function}' under object '{listed}', but it belongs to \
+         object '{belongs}'; move it to that object's entry"
+    )]
+    FunctionInWrongObject {
+        /// The patch.
+        patch: &'static str,
+        /// The function.
+        function: &'static str,
+        /// The object entry it is listed under.
+        listed: ObjectName,
+        /// The object it belongs to.
+        belongs: ObjectName,
+    },
+    /// A function is replaced twice by one patch.
+    #[error("patch '{patch}' replaces function '{function}' twice; keep one replacement")]
+    DuplicateFunction {
+        /// The patch.
+        patch: &'static str,
+        /// The function.
+        function: &'static str,
+    },
     /// Two objects share a name.
     #[error(
         "patch '{patch}' lists object '{object}' twice; put all of an object's callbacks in one entry"
@@ -128,6 +151,28 @@ pub enum EnableError {
         /// The patch in transition.
         in_transition: &'static str,
     },
+    /// Every lane for concurrent transitions in this process is taken (one per runtime with a
+    /// transition of functions in progress).
+    #[error(
+        "patch '{0}' cannot start its transition: {lanes} other runtimes of this process are in \
+         transition; wait for one to complete",
+        lanes = crate::func::protocol::LANES
+    )]
+    NoLane(&'static str),
+    /// An object's functions could not be patched (a function is in transition in another
+    /// runtime); the enable was cancelled.
+    #[error(
+        "patch '{patch}' could not patch object '{object}': function '{function}' is in \
+         transition in another runtime; wait for that transition to complete"
+    )]
+    PatchFailed {
+        /// The patch.
+        patch: &'static str,
+        /// The object.
+        object: ObjectName,
+        /// The function that could not be patched.
+        function: &'static str,
+    },
     /// A `pre_patch` callback failed (or panicked); the enable was cancelled.
     #[error("pre_patch of patch '{patch}' failed for object '{object}': {source}")]
     PrePatchFailed {
@@ -146,6 +191,13 @@ pub enum EnableError {
 /// Why setting a patch's `enabled` switch (or [`crate::Runtime::disable`]) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetEnabledError {
+    /// Every lane for concurrent transitions in this process is taken.
+    #[error(
+        "patch '{0}' cannot start its transition: {lanes} other runtimes of this process are in \
+         transition; wait for one to complete",
+        lanes = crate::func::protocol::LANES
+    )]
+    NoLane(&'static str),
     /// No patch of that name is on the list.
     #[error("no patch named '{0}' is enabled; see Runtime::patches for the list")]
     NotFound(String),
@@ -191,6 +243,42 @@ pub enum LoadObjectError {
         object: String,
         /// The callback's own error.
         source: CallbackError,
+    },
+    /// A function of the object is in transition in another runtime; the load was refused and
+    /// every patch already applied to it was reverted.
+    #[error(
+        "patch '{patch}' could not be applied to object '{object}': function '{function}' is in \
+         transition in another runtime"
+    )]
+    PatchFailed {
+        /// The patch.
+        patch: &'static str,
+        /// The object.
+        object: String,
+        /// The function.
+        function: &'static str,
+    },
+    /// Called from inside a callback or a state-data destructor of the same runtime.
+    #[error("{0}")]
+    Reentered(#[from] Reentered),
+}
+
+/// Why [`crate::Runtime::force`] or [`crate::Runtime::wait_transition`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// No transition is in progress.
+    #[error("no transition is in progress")]
+    NoTransition,
+    /// The transition did not complete in time.
+    #[error(
+        "patch '{patch}' is still in transition after {waited:?}: some thread is inside a function \
+         it changes; see Runtime::thread_states, or force the transition"
+    )]
+    TimedOut {
+        /// The patch in transition.
+        patch: &'static str,
+        /// How long the caller waited.
+        waited: std::time::Duration,
     },
     /// Called from inside a callback or a state-data destructor of the same runtime.
     #[error("{0}")]

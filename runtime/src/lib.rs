@@ -12,6 +12,7 @@ mod core;
 mod descriptor;
 mod dmesg;
 mod error;
+mod func;
 mod messages;
 mod object;
 pub mod shadow;
@@ -31,9 +32,10 @@ pub use crate::descriptor::{
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{
     CallbackError, DescriptorError, EnableError, LoadObjectError, Reentered, SetEnabledError,
-    StateDataError, UnloadObjectError,
+    StateDataError, TransitionError, UnloadObjectError,
 };
+pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;
 pub use crate::state::{ConflictReason, PrevState, StateConflict, StateMut};
 pub use crate::status::{ObjectStatus, PatchStatus, StateStatus, TransitionStatus};
-pub use crate::transition::{TransitionPhase, TransitionTarget};
+pub use crate::transition::{ThreadPatchState, TransitionPhase, TransitionTarget};

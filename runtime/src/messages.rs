@@ -83,3 +83,19 @@ pub(crate) fn callback_panicked(callback: &str, patch: &str, object: ObjectName,
 pub(crate) fn drop_panicked(panic: &str) {
     tracing::error!(target: TARGET, "dropping state data panicked: {panic}");
 }
+
+pub(crate) fn failed_to_patch(object: ObjectName) {
+    tracing::warn!(target: TARGET, "failed to patch object '{object}'");
+}
+
+pub(crate) fn failed_to_apply(patch: &str, object: ObjectName) {
+    tracing::warn!(target: TARGET, "failed to apply patch '{patch}' to module '{object}'");
+}
+
+pub(crate) fn forcing(target: TransitionTarget) {
+    let state = match target {
+        TransitionTarget::Patched => "patched",
+        TransitionTarget::Unpatched => "unpatched",
+    };
+    tracing::warn!(target: TARGET, "forcing remaining tasks to the {state} state");
+}

@@ -1,11 +1,13 @@
 //! Objects: loading and unloading named objects while patches are enabled, with their callbacks,
-//! and patching or unpatching one object of one patch.
+//! and patching or unpatching one object of one patch (its functions).
 
 use crate::callback::{self, UnpatchReason};
 use crate::core::{Inner, Runtime};
 use crate::descriptor::{ObjectName, PROGRAM_OBJECT_NAME};
 use crate::error::{LoadObjectError, UnloadObjectError};
+use crate::func;
 use crate::messages;
+use crate::transition::TransitionTarget;
 
 impl Runtime {
     /// Loads a named object: every patch on the list that has it is applied to it, in list order,
@@ -52,7 +54,70 @@ fn object_index(inner: &Inner, patch: usize, name: &str) -> Option<usize> {
 }
 
 fn in_transition(inner: &Inner, instance: u64) -> bool {
-    inner.transition.is_some_and(|t| t.patch == instance)
+    inner
+        .transition
+        .as_ref()
+        .is_some_and(|t| t.patch == instance)
+}
+
+/// Applies object `object` of patch `patch`: its replacement functions join their slots' stacks.
+/// Fails, changing nothing, with the name of a function that another runtime is changing.
+pub(crate) fn patch_object(
+    inner: &mut Inner,
+    patch: usize,
+    object: usize,
+) -> Result<(), &'static str> {
+    let funcs = inner.list[patch].desc.objects[object].functions;
+    let owner = inner.owner(patch);
+    let transition = inner.func_transition();
+    func::apply(owner, funcs, transition)?;
+    if in_transition(inner, inner.list[patch].instance) {
+        for f in funcs {
+            inner.touch(f.slot());
+        }
+    }
+    inner.list[patch].objects[object].patched = true;
+    Ok(())
+}
+
+/// Reverts object `object` of patch `patch`: its functions leave their slots' stacks.
+fn unpatch_object(inner: &mut Inner, patch: usize, object: usize) {
+    let funcs = inner.list[patch].desc.objects[object].functions;
+    let owner = inner.owner(patch);
+    func::revert(owner, funcs, inner.func_transition());
+    inner.list[patch].objects[object].patched = false;
+}
+
+/// While replace patch `patch` is patching: every function that an older patch replaced in a
+/// loaded object, and that `patch` does not, gets a nop entry that restores the original for the
+/// threads that switch (the kernel's nop functions).
+pub(crate) fn add_replace_nops(inner: &mut Inner, patch: usize) {
+    let Some(t) = inner.transition.as_ref() else {
+        return;
+    };
+    let replacing = inner.list[patch].desc.replace
+        && t.patch == inner.list[patch].instance
+        && t.target == TransitionTarget::Patched;
+    if !replacing {
+        return;
+    }
+    let slots: Vec<_> = inner.list[..patch]
+        .iter()
+        .flat_map(|older| {
+            older
+                .desc
+                .objects
+                .iter()
+                .zip(&older.objects)
+                .filter(|(_, o)| o.patched)
+                .flat_map(|(d, _)| d.functions)
+        })
+        .map(|f| f.slot())
+        .collect();
+    let owner = inner.owner(patch);
+    for slot in func::add_nops(owner, slots, inner.func_transition()) {
+        inner.touch(slot);
+    }
 }
 
 fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
@@ -68,20 +133,35 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let patch = inner.list[p].desc.name;
         let object = inner.list[p].desc.objects[o].name;
         messages::applying_to_loading(patch, object);
-        if let Err(source) = callback::run_pre_patch(&mut inner.list, p, o) {
-            messages::pre_patch_failed(object);
+        let refused = match callback::run_pre_patch(&mut inner.list, p, o) {
+            Err(source) => {
+                messages::pre_patch_failed(object);
+                Some(LoadObjectError::Refused {
+                    patch,
+                    object: name.to_owned(),
+                    source,
+                })
+            }
+            Ok(()) => patch_object(inner, p, o).err().map(|function| {
+                messages::failed_to_apply(patch, object);
+                // The object's own pre_patch succeeded: it gets its post_unpatch below.
+                applied.push(inner.list[p].instance);
+                LoadObjectError::PatchFailed {
+                    patch,
+                    object: name.to_owned(),
+                    function,
+                }
+            }),
+        };
+        if let Some(error) = refused {
             messages::load_refused(patch, object);
             revert_object(inner, name, &applied, UnpatchReason::LoadRefused);
             inner.loaded.remove(name);
-            return Err(LoadObjectError::Refused {
-                patch,
-                object: name.to_owned(),
-                source,
-            });
+            return Err(error);
         }
-        inner.list[p].objects[o].patched = true;
         let instance = inner.list[p].instance;
         applied.push(instance);
+        add_replace_nops(inner, p);
         if !in_transition(inner, instance) {
             callback::run_post_patch(&mut inner.list, p, o);
         }
@@ -103,7 +183,7 @@ fn revert_object(inner: &mut Inner, name: &str, instances: &[u64], reason: Unpat
         }
         let object = inner.list[p].desc.objects[o].name;
         messages::reverting_on_unload(inner.list[p].desc.name, object);
-        inner.list[p].objects[o].patched = false;
+        unpatch_object(inner, p, o);
         callback::run_post_unpatch(&mut inner.list, p, o, reason);
     }
 }

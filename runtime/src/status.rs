@@ -21,6 +21,9 @@ pub struct PatchStatus {
     pub transition: bool,
     /// Whether the patch is cumulative.
     pub replace: bool,
+    /// Whether a transition was forced while the patch was on the list: some thread may have run
+    /// its code inconsistently.
+    pub forced: bool,
     /// The 1-based position of the patch on the list.
     pub stack_order: usize,
     /// The patch's objects, in declaration order.
@@ -69,8 +72,12 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    pub(crate) fn in_transition(&self) -> bool {
+        self.transition.is_some()
+    }
+
     pub(crate) fn of(inner: &Inner) -> Arc<Snapshot> {
-        let transition = inner.transition.and_then(|t| {
+        let transition = inner.transition.as_ref().and_then(|t| {
             let index = inner.index_of(t.patch)?;
             Some(TransitionStatus {
                 patch: inner.list[index].desc.name(),
@@ -85,7 +92,11 @@ impl Snapshot {
             .map(|(i, p)| PatchStatus {
                 name: p.desc.name(),
                 enabled: p.enabled,
-                transition: inner.transition.is_some_and(|t| t.patch == p.instance),
+                transition: inner
+                    .transition
+                    .as_ref()
+                    .is_some_and(|t| t.patch == p.instance),
+                forced: p.forced,
                 replace: p.desc.is_replace(),
                 stack_order: i + 1,
                 objects: p

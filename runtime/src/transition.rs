@@ -1,14 +1,21 @@
-//! The transition engine: one patch at a time moves from its old state to a target state, through
-//! explicit phases, and may be reversed on the way.
+//! The transition engine: one patch at a time moves every thread from its old state to a target
+//! state, through explicit phases, and may be reversed or forced on the way.
 //!
-//! A transition completes when every thread has switched to the target state. Until threads run
-//! patched functions under the consistency model, no thread can hold a transition back, so
-//! [`Transition::try_complete`] completes at once.
+//! A transition completes when every thread has switched to the target state (SPEC §7). Patches
+//! that replace no function switch no thread and complete at once. For the others, the runtime
+//! switches the threads that are outside every function the transition changes, and a thread of
+//! its own (the driver) completes the transition as soon as the last thread has switched; threads
+//! that leave such a function switch themselves and wake the driver.
 
 use std::fmt;
+use std::sync::Weak;
+use std::time::Duration;
 
 use crate::callback::{self, UnpatchReason};
-use crate::core::Inner;
+use crate::core::{Inner, Shared};
+use crate::descriptor::PatchDesc;
+use crate::func::thread::Lane;
+use crate::func::{FuncInTransition, FuncTransition, Slot};
 use crate::messages;
 
 /// Where a transition is heading.
@@ -50,7 +57,6 @@ pub enum TransitionPhase {
 }
 
 /// The transition in progress.
-#[derive(Clone, Copy, Debug)]
 pub(crate) struct Transition {
     /// The instance of the patch in transition.
     pub(crate) patch: u64,
@@ -58,35 +64,91 @@ pub(crate) struct Transition {
     pub(crate) phase: TransitionPhase,
     /// What `post_unpatch` callbacks are told if the transition completes as an unpatching.
     unpatch_reason: UnpatchReason,
+    /// The function side, when the transition changes functions.
+    pub(crate) funcs: Option<FuncTransition>,
+    /// Every slot the transition changed, to settle at completion.
+    pub(crate) touched: Vec<&'static dyn Slot>,
+    /// The subscriber of the thread that started the transition: the driver logs to it too.
+    dispatch: tracing::Dispatch,
+    driver_started: bool,
 }
 
 impl Transition {
+    /// The lane a transition of `desc` towards `target` needs: `Some(None)` when it changes no
+    /// function, `None` when it needs one and none is free.
+    pub(crate) fn lane_for(
+        inner: &Inner,
+        desc: &PatchDesc,
+        target: TransitionTarget,
+    ) -> Option<Option<Lane>> {
+        let replaces_functions = target == TransitionTarget::Patched
+            && desc.is_replace()
+            && inner.list.iter().any(|p| p.desc.has_functions());
+        if !desc.has_functions() && !replaces_functions {
+            return Some(None);
+        }
+        Lane::acquire(target == TransitionTarget::Patched).map(Some)
+    }
+
     /// Makes `patch` the patch in transition, towards `target`.
-    pub(crate) fn init(inner: &mut Inner, patch: u64, target: TransitionTarget) {
+    pub(crate) fn init(
+        inner: &mut Inner,
+        patch: u64,
+        target: TransitionTarget,
+        lane: Option<Lane>,
+    ) {
         let Some(index) = inner.index_of(patch) else {
             return;
         };
         messages::initializing(inner.list[index].desc.name, target);
+        let owner = inner.owner(index);
         inner.transition = Some(Transition {
             patch,
             target,
             phase: TransitionPhase::Initializing,
             unpatch_reason: UnpatchReason::Disabled,
+            funcs: lane.map(|lane| FuncTransition { lane, owner }),
+            touched: Vec::new(),
+            dispatch: tracing::dispatcher::get_default(Clone::clone),
+            driver_started: false,
         });
+        if target == TransitionTarget::Unpatched {
+            // The patch's functions enter the transition: threads keep the patched variant until
+            // they switch.
+            let t = inner.func_transition();
+            let funcs: Vec<_> = (0..inner.list[index].objects.len())
+                .filter(|&o| inner.list[index].objects[o].patched)
+                .flat_map(|o| inner.list[index].desc.objects[o].functions)
+                .collect();
+            for func in funcs {
+                func.slot().publish(t);
+                inner.touch(func.slot());
+            }
+        }
     }
 
-    /// Lets threads start switching.
+    /// Lets threads start switching: every function of the transition is published.
     pub(crate) fn start(inner: &mut Inner) {
-        let Some((t, index)) = current(inner) else {
+        let Some((target, index)) = current(inner) else {
             return;
         };
-        messages::starting(inner.list[index].desc.name, t.target);
-        set_phase(inner, TransitionPhase::Started);
+        messages::starting(inner.list[index].desc.name, target);
+        if let Some(t) = inner.transition.as_mut() {
+            t.phase = TransitionPhase::Started;
+            if let Some(funcs) = &t.funcs {
+                funcs.lane.start();
+            }
+        }
     }
 
-    /// Completes the transition if every thread has switched; returns whether it completed.
+    /// Switches the threads that can be switched, and completes the transition if every thread
+    /// has; returns whether it completed. Otherwise the driver takes over.
     pub(crate) fn try_complete(inner: &mut Inner) -> bool {
-        if current(inner).is_none() {
+        let Some(t) = inner.transition.as_ref() else {
+            return false;
+        };
+        if t.funcs.as_ref().is_some_and(|f| f.switch_threads() > 0) {
+            start_driver(inner);
             return false;
         }
         complete(inner);
@@ -102,52 +164,109 @@ impl Transition {
         if let Some(t) = inner.transition.as_mut() {
             t.target = TransitionTarget::Unpatched;
             t.unpatch_reason = UnpatchReason::Cancelled;
+            // No thread was let switch: they all still run the unpatched variant.
+            if let Some(funcs) = &t.funcs {
+                funcs.lane.reverse();
+            }
         }
         complete(inner);
     }
 
     /// Turns the transition around: patching becomes unpatching and the other way.
     pub(crate) fn reverse(inner: &mut Inner) {
-        let Some((t, index)) = current(inner) else {
+        let Some((target, index)) = current(inner) else {
             return;
         };
-        messages::reversing(inner.list[index].desc.name, t.target);
-        let target = t.target.opposite();
+        messages::reversing(inner.list[index].desc.name, target);
+        let target = target.opposite();
         inner.list[index].enabled = target == TransitionTarget::Patched;
         if let Some(t) = inner.transition.as_mut() {
             t.target = target;
             if target == TransitionTarget::Unpatched {
                 t.unpatch_reason = UnpatchReason::Reversed;
             }
+            if let Some(funcs) = &t.funcs {
+                funcs.lane.reverse();
+            }
         }
         Transition::start(inner);
         Transition::try_complete(inner);
     }
-}
 
-/// The transition and the list index of its patch.
-fn current(inner: &Inner) -> Option<(Transition, usize)> {
-    let t = inner.transition?;
-    inner.index_of(t.patch).map(|index| (t, index))
-}
-
-fn set_phase(inner: &mut Inner, phase: TransitionPhase) {
-    if let Some(t) = inner.transition.as_mut() {
-        t.phase = phase;
+    /// Marks every thread switched, whatever it runs, and completes the transition. Every patch on
+    /// the list is marked forced.
+    pub(crate) fn force(inner: &mut Inner) {
+        let Some((target, _)) = current(inner) else {
+            return;
+        };
+        messages::forcing(target);
+        if let Some(funcs) = inner.transition.as_ref().and_then(|t| t.funcs.as_ref()) {
+            funcs.lane.force();
+        }
+        for patch in &mut inner.list {
+            patch.forced = true;
+        }
+        Transition::try_complete(inner);
     }
+}
+
+impl Inner {
+    /// The function side of the transition in progress, for publishing slots.
+    pub(crate) fn func_transition(&self) -> Option<FuncInTransition> {
+        self.transition
+            .as_ref()
+            .and_then(|t| t.funcs.as_ref())
+            .map(FuncTransition::in_transition)
+    }
+
+    /// Remembers that the transition changed `slot`.
+    pub(crate) fn touch(&mut self, slot: &'static dyn Slot) {
+        if let Some(t) = self.transition.as_mut() {
+            if !t.touched.iter().any(|s| std::ptr::addr_eq(*s, slot)) {
+                t.touched.push(slot);
+            }
+        }
+    }
+}
+
+/// The transition's target and the list index of its patch.
+fn current(inner: &Inner) -> Option<(TransitionTarget, usize)> {
+    let t = inner.transition.as_ref()?;
+    inner.index_of(t.patch).map(|index| (t.target, index))
 }
 
 /// Every thread has switched: settle the functions, run the closing callbacks, and update the
 /// list (SPEC §3, §4 step 6).
 fn complete(inner: &mut Inner) {
-    let Some((t, index)) = current(inner) else {
+    let Some((target, index)) = current(inner) else {
         return;
     };
-    set_phase(inner, TransitionPhase::Completing);
+    let Some(t) = inner.transition.as_mut() else {
+        return;
+    };
+    t.phase = TransitionPhase::Completing;
+    let unpatch_reason = t.unpatch_reason;
+    let touched = std::mem::take(&mut t.touched);
     let desc = inner.list[index].desc;
-    messages::completing(desc.name, t.target);
+    messages::completing(desc.name, target);
 
-    let replacing = t.target == TransitionTarget::Patched && desc.replace;
+    let replacing = target == TransitionTarget::Patched && desc.replace;
+    let me = inner.owner(index);
+    let replaced: Vec<_> = if replacing {
+        (0..index).map(|i| inner.owner(i)).collect()
+    } else {
+        Vec::new()
+    };
+    for slot in touched {
+        match target {
+            TransitionTarget::Patched => {
+                replaced.iter().for_each(|&older| slot.remove(older));
+                slot.remove_nops(me);
+            }
+            TransitionTarget::Unpatched => slot.remove(me),
+        }
+        slot.publish(None);
+    }
     if replacing {
         // The replaced patches are unpatched silently: no callbacks for them.
         for older in &mut inner.list[..index] {
@@ -155,7 +274,7 @@ fn complete(inner: &mut Inner) {
             older.objects.iter_mut().for_each(|o| o.patched = false);
         }
     }
-    if t.target == TransitionTarget::Unpatched {
+    if target == TransitionTarget::Unpatched {
         let patch = &mut inner.list[index];
         patch.objects.iter_mut().for_each(|o| o.patched = false);
     }
@@ -164,17 +283,18 @@ fn complete(inner: &mut Inner) {
         if !inner.is_loaded(object.name) {
             continue;
         }
-        match t.target {
+        match target {
             TransitionTarget::Patched => callback::run_post_patch(&mut inner.list, index, o),
             TransitionTarget::Unpatched => {
-                callback::run_post_unpatch(&mut inner.list, index, o, t.unpatch_reason)
+                callback::run_post_unpatch(&mut inner.list, index, o, unpatch_reason)
             }
         }
     }
-    messages::complete(desc.name, t.target);
+    messages::complete(desc.name, target);
+    // Dropping the transition releases its lane.
     inner.transition = None;
 
-    match t.target {
+    match target {
         TransitionTarget::Unpatched => inner.remove_patch(index),
         TransitionTarget::Patched if replacing => {
             for _ in 0..index {
@@ -182,5 +302,141 @@ fn complete(inner: &mut Inner) {
             }
         }
         TransitionTarget::Patched => {}
+    }
+}
+
+/// Starts the thread that completes the transition once the last thread has switched.
+fn start_driver(inner: &mut Inner) {
+    let shared = inner.shared.clone();
+    let Some(t) = inner.transition.as_mut() else {
+        return;
+    };
+    if t.driver_started {
+        return;
+    }
+    let (patch, dispatch) = (t.patch, t.dispatch.clone());
+    let spawned = std::thread::Builder::new()
+        .name("livepatch-transition".into())
+        .spawn(move || drive(shared, patch, dispatch));
+    match spawned {
+        Ok(handle) => {
+            t.driver_started = true;
+            if let Some(funcs) = &t.funcs {
+                funcs.lane.set_driver(Some(handle.thread().clone()));
+            }
+        }
+        // Without a driver, `Runtime::wait_transition` still completes the transition.
+        Err(e) => tracing::error!(
+            target: messages::TARGET,
+            "cannot start the transition driver thread: {e}"
+        ),
+    }
+}
+
+/// The driver: retries the transition, sooner when a thread switches itself, until it is over.
+fn drive(shared: Weak<Shared>, patch: u64, dispatch: tracing::Dispatch) {
+    let mut pause = Duration::from_micros(50);
+    loop {
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let finished = tracing::dispatcher::with_default(&dispatch, || {
+            shared.locked(|inner| match &inner.transition {
+                Some(t) if t.patch == patch => Transition::try_complete(inner),
+                _ => true,
+            })
+        });
+        if finished.unwrap_or(true) {
+            return;
+        }
+    }
+}
+
+/// One thread's patch state, as the kernel's `/proc/<pid>/patch_state`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadPatchState {
+    /// The thread.
+    pub thread: std::thread::ThreadId,
+    /// The thread's name, if it has one.
+    pub name: Option<String>,
+    /// `-1` when no transition of functions is in progress, `0` unpatched, `1` patched.
+    pub state: i8,
+}
+
+impl crate::core::Runtime {
+    /// Waits until no transition is in progress, for at most `timeout`, helping it complete.
+    pub fn wait_transition(&self, timeout: Duration) -> Result<(), crate::TransitionError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let pending = self.locked(|inner| match inner.transition.is_some() {
+                true => !Transition::try_complete(inner),
+                false => false,
+            })?;
+            if !pending {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                let patch = self.transition().map_or("?", |t| t.patch);
+                return Err(crate::TransitionError::TimedOut {
+                    patch,
+                    waited: timeout,
+                });
+            }
+            if self
+                .shared
+                .wait_settled((deadline - now).min(Duration::from_millis(5)))
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Forces the transition in progress: every thread is marked switched, whatever it runs, and
+    /// the transition completes. Every patch on the list is marked forced (SPEC §6); use it only
+    /// when the threads that block the transition are known not to mix old and new code.
+    pub fn force(&self) -> Result<(), crate::TransitionError> {
+        self.locked(|inner| {
+            if inner.transition.is_none() {
+                return Err(crate::TransitionError::NoTransition);
+            }
+            Transition::force(inner);
+            Ok(())
+        })?
+    }
+
+    /// The patch state of every thread that has run patchable code, for this runtime's transition.
+    pub fn thread_states(&self) -> Vec<ThreadPatchState> {
+        let lane = self
+            .locked(|inner| {
+                let t = inner.transition.as_ref()?;
+                let funcs = t.funcs.as_ref()?;
+                Some((funcs.lane.index(), funcs.lane.generation()))
+            })
+            .ok()
+            .flatten();
+        crate::func::thread::thread_ids()
+            .into_iter()
+            .map(|(id, record)| {
+                let state = match lane {
+                    None => -1,
+                    Some((lane, generation)) => {
+                        let s = record.core.state(lane);
+                        if s.generation != generation {
+                            -1
+                        } else {
+                            i8::from(s.patched)
+                        }
+                    }
+                };
+                ThreadPatchState {
+                    thread: id,
+                    name: record.thread.name().map(str::to_owned),
+                    state,
+                }
+            })
+            .collect()
     }
 }
