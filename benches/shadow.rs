@@ -124,7 +124,8 @@ impl BuildHasher for MulBuild {
     }
 }
 
-/// What every contender offers: a counted handle to an existing value, and get-or-insert.
+/// What every contender offers: a counted handle to an existing value, and get-or-insert. A key
+/// is an object address and an id; the value stored is the id.
 trait Map: Sync {
     fn name(&self) -> &'static str;
     fn get(&self, key: Key) -> u64;
@@ -136,10 +137,11 @@ impl Map for ShadowTable {
         "ShadowTable"
     }
     fn get(&self, key: Key) -> u64 {
-        *ShadowTable::get(self, ObjAddr::from_addr(key.0), ID).expect("present")
+        *ShadowTable::get(self, ObjAddr::from_addr(key.0), ShadowId::new(key.1)).expect("present")
     }
     fn get_or_alloc(&self, key: Key) -> u64 {
-        *ShadowTable::get_or_alloc(self, ObjAddr::from_addr(key.0), ID, key.1).expect("u64")
+        let id = ShadowId::new(key.1);
+        *ShadowTable::get_or_alloc(self, ObjAddr::from_addr(key.0), id, key.1).expect("u64")
     }
 }
 

@@ -50,7 +50,9 @@
 //! writer holds a shard's lock only for one hash-table insert or removal. The constructor of a
 //! racing allocation runs exactly once because the first thread leaves a *pending* mark in the
 //! shard (invisible to lookups) while its constructor runs; other allocations of the same key
-//! wait for that outcome, not for a lock.
+//! wait for that outcome, not for a lock. An allocation made from inside a constructor never
+//! waits (it answers as a duplicate, or [`ShadowError::Reentrant`]), so constructors that
+//! allocate cannot deadlock each other.
 
 mod node;
 mod table;
@@ -224,10 +226,12 @@ pub enum ShadowError<E = Infallible> {
         /// The type asked for.
         requested: &'static str,
     },
-    /// The variable's constructor asked for the variable it is constructing.
+    /// A constructor asked for a variable that is being constructed (its own, or one another
+    /// thread is building). A constructor never waits for another constructor, since the wait
+    /// could close a cycle; nothing was inserted.
     #[error(
-        "the constructor of shadow variable <{obj}, {id:x}> asked for that same variable: a \
-         constructor must not allocate the variable it builds"
+        "a constructor asked for shadow variable <{obj}, {id:x}> while it is being constructed: \
+         a constructor must not wait for a variable under construction, its own or another's"
     )]
     Reentrant {
         /// The object.

@@ -2,10 +2,10 @@
 //! run exactly once, outside every lock.
 
 use std::any::{Any, type_name};
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError, RwLock};
-use std::thread::{self, ThreadId};
 
 use hashbrown::HashTable;
 
@@ -78,11 +78,35 @@ impl Shard {
     }
 }
 
+thread_local! {
+    /// How many constructors this thread is running (a constructor may allocate other variables).
+    static CONSTRUCTING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as running a constructor while it lives, unwinding included.
+struct Constructing;
+
+impl Constructing {
+    fn enter() -> Self {
+        CONSTRUCTING.with(|c| c.set(c.get() + 1));
+        Constructing
+    }
+
+    fn active() -> bool {
+        CONSTRUCTING.with(|c| c.get() > 0)
+    }
+}
+
+impl Drop for Constructing {
+    fn drop(&mut self) {
+        CONSTRUCTING.with(|c| c.set(c.get() - 1));
+    }
+}
+
 /// A constructor in progress: other allocations of the same key wait for its outcome.
 struct Pending {
     obj: usize,
     id: u64,
-    thread: ThreadId,
     done: Mutex<bool>,
     finished: Condvar,
 }
@@ -149,7 +173,8 @@ pub(super) enum Insert<T> {
     New(Shadow<T>),
     /// The pair exists already (maybe with data of another type); no constructor ran.
     Existing(ErasedRef),
-    /// The pair is being constructed by this very thread (a constructor asked for it).
+    /// The pair is being constructed, and this call comes from a constructor, which must not
+    /// wait.
     Reentrant,
 }
 
@@ -241,15 +266,15 @@ impl TableInner {
                 if let Some(node) = slots.find(hash, obj, id) {
                     return Slot::Existing(Arc::clone(node));
                 }
-                let me = thread::current().id();
                 match slots.pending.iter().find(|p| p.obj == obj && p.id == id) {
-                    Some(p) if p.thread == me => return Slot::Reentrant,
+                    // A constructor never waits for another one: the wait could close a cycle
+                    // (its own variable, or one whose constructor waits for this one).
+                    Some(_) if Constructing::active() => return Slot::Reentrant,
                     Some(p) => Arc::clone(p),
                     None => {
                         let pending = Arc::new(Pending {
                             obj,
                             id,
-                            thread: me,
                             done: Mutex::new(false),
                             finished: Condvar::new(),
                         });
@@ -288,7 +313,10 @@ impl TableInner {
             Slot::Reentrant => return Ok(Insert::Reentrant),
             Slot::Claimed(claim) => claim,
         };
-        let data = match ctor() {
+        let constructing = Constructing::enter();
+        let result = ctor();
+        drop(constructing);
+        let data = match result {
             Ok(data) => data,
             Err(err) => {
                 tracing::error!(
@@ -473,7 +501,8 @@ impl ShadowTable {
 
     /// The existing variable, or a new one holding `value` (the kernel's
     /// `klp_shadow_get_or_alloc` without a constructor). Fails only if the pair exists with data of
-    /// another type, or is being constructed by this thread.
+    /// another type, or, from inside a constructor, if the pair is being constructed
+    /// ([`ShadowError::Reentrant`]).
     pub fn get_or_alloc<T: Send + Sync + 'static>(
         &self,
         obj: impl Into<ObjAddr>,

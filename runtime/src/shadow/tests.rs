@@ -155,6 +155,41 @@ fn constructor_asking_for_its_own_variable_gets_an_error() {
     );
 }
 
+/// Two constructors, each asking for the variable the other builds: waiting would deadlock, so
+/// the nested calls answer at once and both outer variables are made.
+#[test]
+fn constructors_asking_for_each_other_do_not_deadlock() {
+    let table = ShadowTable::new();
+    let objs = [0u8; 2];
+    let (both_pending, both_asked) = (Barrier::new(2), Barrier::new(2));
+    let nested = |mine: usize| {
+        let other = &objs[1 - mine];
+        table.get_or_alloc_with(&objs[mine], SV_NUM, || {
+            both_pending.wait();
+            let inner = table.get_or_alloc(other, SV_NUM, 0).map(|s| *s);
+            let dup = table.alloc(other, SV_NUM, 0);
+            // Neither constructor finishes before both have asked.
+            both_asked.wait();
+            assert!(dup.is_none());
+            assert_eq!(
+                inner,
+                Err(ShadowError::Reentrant {
+                    obj: ObjAddr::of(other),
+                    id: 0x1234
+                })
+            );
+            Ok::<_, String>(u32::try_from(mine).unwrap() + 10)
+        })
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| nested(0));
+        let b = s.spawn(|| nested(1));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.map(|s| *s), b.map(|s| *s)), (Ok(10), Ok(11)));
+    assert_eq!(table.len(), 2);
+}
+
 #[test]
 fn handles_outlive_free_and_data_drops_once() {
     let table = ShadowTable::new();
