@@ -1,37 +1,144 @@
-//! Procedural macros of `livepatch`. Use them through the `livepatch` facade crate, which
-//! documents them: `livepatch::livepatch` and the callback attributes.
+//! Procedural macros of `livepatch`: `#[livepatch]` and the callback attributes. Use them through
+//! the `livepatch` facade crate; the work is done by `livepatch-macros-core`.
 
 use proc_macro::TokenStream;
 
-/// Turns an inline module into a live patch. Documented in the `livepatch` crate.
+/// Turns an inline module into a live patch.
+///
+/// ```
+/// use livepatch::prelude::*;
+///
+/// /// What the patch saves so that it can restore it.
+/// pub struct SavedLoglevel(pub i32);
+///
+/// #[livepatch(
+///     name = "fix_loglevel",           // optional: the module's name by default
+///     replace,                         // optional: a cumulative patch
+///     states = [
+///         /// The console log level this patch raises.
+///         CONSOLE_LOGLEVEL { id: 1, version: 2, data: SavedLoglevel },
+///     ],
+/// )]
+/// pub mod fix_loglevel {
+///     use super::*;
+///
+///     #[pre_patch]
+///     fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+///         if let Some(mut state) = cx.state(CONSOLE_LOGLEVEL) {
+///             state.set(SavedLoglevel(4));
+///         }
+///         Ok(())
+///     }
+///
+///     #[post_unpatch(object = "net")]
+///     fn cleanup(cx: &mut PostUnpatch<'_>) {
+///         let _ = cx.reason();
+///     }
+/// }
+///
+/// fn main() {
+///     assert_eq!(fix_loglevel::PATCH.name(), "fix_loglevel");
+///     assert_eq!(fix_loglevel::PATCH.object_descs().len(), 2);
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `name = "..."`: the patch's name, unique among enabled patches and shown in every message
+///   (`livepatch: enabling patch 'fix_loglevel'`). No spaces. Defaults to the module's name.
+/// - `replace`: the patch is cumulative (the kernel's atomic replace): when its transition
+///   completes it replaces every patch enabled before it, and it must declare every state they
+///   declare.
+/// - `follows = [path, ...]`: the patches this one is meant to be enabled after (see *Lineage*).
+/// - `states = [...]`: the system states the patch modifies, each written
+///   `NAME { id: 1, version: 2, data: Type }` with its doc comment above it. `id` is a non-zero
+///   integer, unique in the patch; `version` a non-negative integer (`u32`); `data` the type of the
+///   data the state may own, `()` when left out. It must be `Send + Sync + 'static`.
+///
+/// Paths in the arguments (data types, followed patches) are resolved inside the module, like its
+/// items: `use super::*;` in the module brings in the names of the enclosing one.
+///
+/// # Callbacks
+///
+/// Functions directly in the module marked `#[pre_patch]`, `#[post_patch]`, `#[pre_unpatch]` or
+/// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object:
+///
+/// | attribute | signature |
+/// |---|---|
+/// | `#[pre_patch]` | `fn(cx: &mut PrePatch<'_>) -> Result<(), CallbackError>` |
+/// | `#[post_patch]` | `fn(cx: &mut PostPatch<'_>)` |
+/// | `#[pre_unpatch]` | `fn(cx: &mut PreUnpatch<'_>)` |
+/// | `#[post_unpatch]` | `fn(cx: &mut PostUnpatch<'_>)` |
+///
+/// An object has at most one callback of each kind. The descriptor lists the program first
+/// (`vmlinux` in messages), always, then the named objects in the order of their first callback
+/// in the module; callbacks run object by object in that order.
+///
+/// # Generated items
+///
+/// In the module: `PATCH`, the patch's `PatchDesc` (a `static`, for `Runtime::enable(&PATCH)`),
+/// and one `StateHandle<Data>` constant per state, named as the state, with its doc comment; the
+/// module's documentation gains a table of the states (name, id, version, data type,
+/// description), objects and callbacks. Hidden items beginning with `__LIVEPATCH` carry what the
+/// lineage checks need.
+///
+/// # Lineage
+///
+/// With `follows = [super::older]`, the rules the runtime applies when this patch is enabled
+/// while `older` is installed are checked at compile time: every state of `older` must be
+/// declared here with the same or a higher version, or, if this patch is not cumulative, may be
+/// left out. A patch that lowers a version, or a cumulative patch that drops a state, does not
+/// compile, with a message naming the state, the older patch and both versions. Only the patches
+/// listed are checked; list every patch that may be installed below this one.
+///
+/// # Errors
+///
+/// Every mistake the macro can see is reported at once, under the tokens that make it: a zero,
+/// negative or non-literal id or version, a duplicate id or state name (both places are shown),
+/// a missing or repeated key, an unknown key (with the list of expected ones), two callbacks of
+/// one kind for one object, a callback whose signature is not the one above, `#[livepatch]` on
+/// anything but an inline module. The module is still generated, so that one mistake gives one
+/// error.
 #[proc_macro_attribute]
 pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::livepatch(args.into(), item.into()).into()
 }
 
-/// Marks a `pre_patch` callback inside a `#[livepatch]` module. Documented in the `livepatch`
-/// crate.
+/// Marks a `pre_patch` callback of a `#[livepatch]` module: runs before the object is patched; returning an error stops the enable (or the object's load).
+///
+/// Signature: `fn(cx: &mut PrePatch<'_>) -> Result<(), CallbackError>`. Write `#[pre_patch]` for the program itself or
+/// `#[pre_patch(object = "name")]` for a named object. Only meaningful on a function directly
+/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn pre_patch(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::callback_outside_patch("pre_patch", item.into()).into()
 }
 
-/// Marks a `post_patch` callback inside a `#[livepatch]` module. Documented in the `livepatch`
-/// crate.
+/// Marks a `post_patch` callback of a `#[livepatch]` module: runs when the object's patching completes.
+///
+/// Signature: `fn(cx: &mut PostPatch<'_>)`. Write `#[post_patch]` for the program itself or
+/// `#[post_patch(object = "name")]` for a named object. Only meaningful on a function directly
+/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn post_patch(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::callback_outside_patch("post_patch", item.into()).into()
 }
 
-/// Marks a `pre_unpatch` callback inside a `#[livepatch]` module. Documented in the `livepatch`
-/// crate.
+/// Marks a `pre_unpatch` callback of a `#[livepatch]` module: runs before the object is unpatched.
+///
+/// Signature: `fn(cx: &mut PreUnpatch<'_>)`. Write `#[pre_unpatch]` for the program itself or
+/// `#[pre_unpatch(object = "name")]` for a named object. Only meaningful on a function directly
+/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn pre_unpatch(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::callback_outside_patch("pre_unpatch", item.into()).into()
 }
 
-/// Marks a `post_unpatch` callback inside a `#[livepatch]` module. Documented in the `livepatch`
-/// crate.
+/// Marks a `post_unpatch` callback of a `#[livepatch]` module: runs when the object's unpatching completes, if its `pre_patch` ran and succeeded.
+///
+/// Signature: `fn(cx: &mut PostUnpatch<'_>)`. Write `#[post_unpatch]` for the program itself or
+/// `#[post_unpatch(object = "name")]` for a named object. Only meaningful on a function directly
+/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn post_unpatch(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::callback_outside_patch("post_unpatch", item.into()).into()

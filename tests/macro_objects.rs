@@ -1,0 +1,110 @@
+//! A macro-written patch with callbacks on the program and on named objects: the descriptor lists
+//! the program first, then the objects in the order of their first callback, and the runtime runs
+//! the callbacks in that order, for loaded objects only.
+
+use livepatch::prelude::*;
+use livepatch::{Dmesg, ObjectName};
+
+/// Data kept by the patch: how many times `pre_patch` ran on the program.
+pub struct Runs(u32);
+
+#[livepatch(
+    name = "objects",
+    states = [
+        /// Counts the program's `pre_patch` runs.
+        RUNS { id: 5, version: 1, data: Runs },
+    ],
+)]
+pub mod objects {
+    use super::*;
+
+    #[post_unpatch(object = "disk")]
+    fn disk_post_unpatch(cx: &mut PostUnpatch<'_>) {
+        tracing::info!(target: "objects", "post_unpatch: {} ({:?})", cx.object(), cx.reason());
+    }
+
+    #[pre_patch(object = "net")]
+    fn net_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tracing::info!(target: "objects", "pre_patch: {}", cx.object());
+        Ok(())
+    }
+
+    #[pre_patch]
+    fn program_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tracing::info!(target: "objects", "pre_patch: {}", cx.object());
+        if let Some(mut runs) = cx.state(RUNS) {
+            let count = runs.data().map_or(0, |r| r.0) + 1;
+            runs.set(Runs(count));
+        }
+        Ok(())
+    }
+
+    #[pre_patch(object = "disk")]
+    fn disk_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        tracing::info!(target: "objects", "pre_patch: {}", cx.object());
+        Ok(())
+    }
+
+    #[post_patch(object = "net")]
+    fn net_post_patch(cx: &mut PostPatch<'_>) {
+        tracing::info!(target: "objects", "post_patch: {}", cx.object());
+    }
+
+    #[post_unpatch]
+    fn program_post_unpatch(cx: &mut PostUnpatch<'_>) {
+        let runs = cx.state(RUNS).and_then(|r| r.data().map(|r| r.0));
+        tracing::info!(target: "objects", "post_unpatch: {} after {runs:?} run", cx.object());
+    }
+}
+
+#[test]
+fn objects_are_listed_program_first_then_in_order_of_first_callback() {
+    let names: Vec<ObjectName> = objects::PATCH
+        .object_descs()
+        .iter()
+        .map(|o| o.name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ObjectName::Program,
+            ObjectName::Named("disk"),
+            ObjectName::Named("net"),
+        ]
+    );
+}
+
+#[test]
+fn callbacks_run_in_object_order_for_loaded_objects() {
+    let rt = Runtime::new();
+    let log = Dmesg::new();
+    rt.load_object("net").unwrap();
+    log.capture(|| {
+        rt.enable(&objects::PATCH).unwrap();
+        rt.disable("objects").unwrap();
+    });
+    let ours: Vec<String> = log
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("objects:"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "objects: pre_patch: vmlinux",
+            "objects: pre_patch: net",
+            "objects: post_patch: net",
+            "objects: post_unpatch: vmlinux after Some(1) run",
+        ]
+    );
+}
+
+#[test]
+fn the_state_handle_carries_the_declared_id_version_and_type() {
+    let handle: StateHandle<Runs> = objects::RUNS;
+    assert_eq!((handle.id(), handle.version()), (5, 1));
+    let desc = objects::PATCH.state(5).unwrap();
+    assert_eq!(desc.version(), 1);
+    assert_eq!(desc.data_type().name(), std::any::type_name::<Runs>());
+    assert!(!objects::PATCH.is_replace());
+}
