@@ -61,38 +61,44 @@ pub const fn check_follows(new: &Lineage, old: &Lineage) {
             j += 1;
         }
         match mine {
-            Some(mine) if mine.version < theirs.version => {
-                msg.conflict_start(new, old);
-                msg.push("state `");
-                msg.push(mine.name);
-                msg.push("` (id ");
-                msg.push_u64(theirs.id);
-                msg.push(") is at version ");
-                msg.push_u64(theirs.version as u64);
-                msg.push(" in `");
-                msg.push(old.name);
-                msg.push("` and `");
-                msg.push(new.name);
-                msg.push("` lowers it to version ");
-                msg.push_u64(mine.version as u64);
-                msg.push(": a newer patch may only keep or raise a state's version");
-            }
-            None if new.replace => {
-                msg.conflict_start(new, old);
-                msg.push("state `");
-                msg.push(theirs.name);
-                msg.push("` (id ");
-                msg.push_u64(theirs.id);
-                msg.push(", version ");
-                msg.push_u64(theirs.version as u64);
-                msg.push(" in `");
-                msg.push(old.name);
-                msg.push("`) is dropped by the cumulative patch `");
-                msg.push(new.name);
-                msg.push("`: declare it with version ");
-                msg.push_u64(theirs.version as u64);
-                msg.push(" or higher, or remove `replace`");
-            }
+            Some(mine) if mine.version < theirs.version => msg.conflict(
+                new,
+                old,
+                &[
+                    Part::Text("state `"),
+                    Part::Text(mine.name),
+                    Part::Text("` (id "),
+                    Part::Number(theirs.id),
+                    Part::Text(") is at version "),
+                    Part::Number(theirs.version as u64),
+                    Part::Text(" in `"),
+                    Part::Text(old.name),
+                    Part::Text("` and `"),
+                    Part::Text(new.name),
+                    Part::Text("` lowers it to version "),
+                    Part::Number(mine.version as u64),
+                    Part::Text(": a newer patch may only keep or raise a state's version"),
+                ],
+            ),
+            None if new.replace => msg.conflict(
+                new,
+                old,
+                &[
+                    Part::Text("state `"),
+                    Part::Text(theirs.name),
+                    Part::Text("` (id "),
+                    Part::Number(theirs.id),
+                    Part::Text(", version "),
+                    Part::Number(theirs.version as u64),
+                    Part::Text(" in `"),
+                    Part::Text(old.name),
+                    Part::Text("`) is dropped by the cumulative patch `"),
+                    Part::Text(new.name),
+                    Part::Text("`: declare it with version "),
+                    Part::Number(theirs.version as u64),
+                    Part::Text(" or higher, or remove `replace`"),
+                ],
+            ),
             _ => {}
         }
         i += 1;
@@ -100,6 +106,12 @@ pub const fn check_follows(new: &Lineage, old: &Lineage) {
     if !msg.is_empty() {
         panic!("{}", msg.as_str());
     }
+}
+
+/// A piece of a message.
+enum Part<'a> {
+    Text(&'a str),
+    Number(u64),
 }
 
 /// A message built at compile time, in a fixed buffer; whatever does not fit is cut at a whole
@@ -126,7 +138,8 @@ impl Message {
         self.len == 0
     }
 
-    const fn conflict_start(&mut self, new: &Lineage, old: &Lineage) {
+    /// Adds one conflict: the message's opening the first time, a separator after that.
+    const fn conflict(&mut self, new: &Lineage, old: &Lineage, parts: &[Part<'_>]) {
         if self.is_empty() {
             self.push("`");
             self.push(new.name);
@@ -135,6 +148,14 @@ impl Message {
             self.push("`: ");
         } else {
             self.push("; ");
+        }
+        let mut i = 0;
+        while i < parts.len() {
+            match parts[i] {
+                Part::Text(text) => self.push(text),
+                Part::Number(n) => self.push_u64(n),
+            }
+            i += 1;
         }
     }
 

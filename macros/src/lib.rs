@@ -104,42 +104,43 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::livepatch(args.into(), item.into()).into()
 }
 
-/// Marks a `pre_patch` callback of a `#[livepatch]` module: runs before the object is patched; returning an error stops the enable (or the object's load).
-///
-/// Signature: `fn(cx: &mut PrePatch<'_>) -> Result<(), CallbackError>`. Write `#[pre_patch]` for the program itself or
-/// `#[pre_patch(object = "name")]` for a named object. Only meaningful on a function directly
-/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
-#[proc_macro_attribute]
-pub fn pre_patch(_args: TokenStream, item: TokenStream) -> TokenStream {
-    livepatch_macros_core::callback_outside_patch("pre_patch", item.into()).into()
+/// The callback attributes: `#[livepatch]` consumes them on the functions of its module, so
+/// whenever one of them runs on its own it stands somewhere else, which is an error.
+macro_rules! callback_attribute {
+    ($name:ident, $context:literal, $returns:literal, $when:literal) => {
+        #[doc = concat!("Marks a `", stringify!($name), "` callback of a `#[livepatch]` module: runs ", $when, ".")]
+        ///
+        #[doc = concat!("Signature: `fn(cx: &mut ", $context, "<'_>)", $returns, "`. Write `#[", stringify!($name), "]` for the program itself or `#[", stringify!($name), "(object = \"name\")]` for a named object.")]
+        /// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes
+        /// the attribute; anywhere else it is an error.
+        #[proc_macro_attribute]
+        pub fn $name(_args: TokenStream, item: TokenStream) -> TokenStream {
+            livepatch_macros_core::callback_outside_patch(stringify!($name), item.into()).into()
+        }
+    };
 }
 
-/// Marks a `post_patch` callback of a `#[livepatch]` module: runs when the object's patching completes.
-///
-/// Signature: `fn(cx: &mut PostPatch<'_>)`. Write `#[post_patch]` for the program itself or
-/// `#[post_patch(object = "name")]` for a named object. Only meaningful on a function directly
-/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
-#[proc_macro_attribute]
-pub fn post_patch(_args: TokenStream, item: TokenStream) -> TokenStream {
-    livepatch_macros_core::callback_outside_patch("post_patch", item.into()).into()
-}
-
-/// Marks a `pre_unpatch` callback of a `#[livepatch]` module: runs before the object is unpatched.
-///
-/// Signature: `fn(cx: &mut PreUnpatch<'_>)`. Write `#[pre_unpatch]` for the program itself or
-/// `#[pre_unpatch(object = "name")]` for a named object. Only meaningful on a function directly
-/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
-#[proc_macro_attribute]
-pub fn pre_unpatch(_args: TokenStream, item: TokenStream) -> TokenStream {
-    livepatch_macros_core::callback_outside_patch("pre_unpatch", item.into()).into()
-}
-
-/// Marks a `post_unpatch` callback of a `#[livepatch]` module: runs when the object's unpatching completes, if its `pre_patch` ran and succeeded.
-///
-/// Signature: `fn(cx: &mut PostUnpatch<'_>)`. Write `#[post_unpatch]` for the program itself or
-/// `#[post_unpatch(object = "name")]` for a named object. Only meaningful on a function directly
-/// inside a `#[livepatch]` module, which consumes the attribute; anywhere else it is an error.
-#[proc_macro_attribute]
-pub fn post_unpatch(_args: TokenStream, item: TokenStream) -> TokenStream {
-    livepatch_macros_core::callback_outside_patch("post_unpatch", item.into()).into()
-}
+callback_attribute!(
+    pre_patch,
+    "PrePatch",
+    " -> Result<(), CallbackError>",
+    "before the object is patched; returning an error stops the enable (or the object's load)"
+);
+callback_attribute!(
+    post_patch,
+    "PostPatch",
+    "",
+    "when the object's patching completes"
+);
+callback_attribute!(
+    pre_unpatch,
+    "PreUnpatch",
+    "",
+    "before the object is unpatched"
+);
+callback_attribute!(
+    post_unpatch,
+    "PostUnpatch",
+    "",
+    "when the object's unpatching completes, if its `pre_patch` ran and succeeded"
+);

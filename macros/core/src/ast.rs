@@ -5,7 +5,7 @@
 //! checks that need them are skipped, so one mistake gives one error.
 
 use proc_macro2::Span;
-use syn::{Attribute, Ident, ItemMod, LitStr, Path, Signature, Type};
+use syn::{Attribute, Ident, Item, ItemMod, LitStr, Path, Signature, Type};
 
 /// A patch: the arguments of `#[livepatch(...)]` and what the module contains.
 pub struct Patch {
@@ -26,6 +26,29 @@ pub struct Patch {
 }
 
 impl Patch {
+    /// The name of the generated descriptor.
+    pub const DESCRIPTOR: &'static str = "PATCH";
+
+    /// The module's items, and the states, whose names clash with the generated descriptor.
+    pub fn descriptor_name_clashes(&self) -> impl Iterator<Item = &Ident> {
+        let items = self.module.content.iter().flat_map(|(_, items)| items);
+        let item_names = items.filter_map(|item| match item {
+            Item::Const(i) => Some(&i.ident),
+            Item::Static(i) => Some(&i.ident),
+            Item::Fn(i) => Some(&i.sig.ident),
+            Item::Struct(i) => Some(&i.ident),
+            Item::Enum(i) => Some(&i.ident),
+            Item::Mod(i) => Some(&i.ident),
+            Item::Type(i) => Some(&i.ident),
+            Item::Union(i) => Some(&i.ident),
+            _ => None,
+        });
+        let state_names = self.states.iter().map(|s| &s.name);
+        item_names
+            .chain(state_names)
+            .filter(|ident| *ident == Self::DESCRIPTOR)
+    }
+
     /// The patch's name: the `name` argument, or the module's name.
     pub fn name(&self) -> String {
         match &self.name {

@@ -95,7 +95,7 @@ fn distinct_states(patch: &Patch) -> Vec<&State> {
     patch
         .states
         .iter()
-        .filter(|s| s.name != "PATCH" && seen.insert(s.name.to_string()))
+        .filter(|s| s.name != Patch::DESCRIPTOR && seen.insert(s.name.to_string()))
         .collect()
 }
 
@@ -192,20 +192,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
 }
 
 fn fallback_descriptor(patch: &Patch) -> TokenStream {
-    let generated_clash = patch.states.iter().any(|s| s.name == "PATCH")
-        || patch.module.content.as_ref().is_some_and(|(_, items)| {
-            items.iter().any(|item| match item {
-                Item::Const(i) => i.ident == "PATCH",
-                Item::Static(i) => i.ident == "PATCH",
-                Item::Fn(i) => i.sig.ident == "PATCH",
-                Item::Struct(i) => i.ident == "PATCH",
-                Item::Enum(i) => i.ident == "PATCH",
-                Item::Mod(i) => i.ident == "PATCH",
-                Item::Type(i) => i.ident == "PATCH",
-                Item::Union(i) => i.ident == "PATCH",
-                _ => false,
-            })
-        });
+    let generated_clash = patch.descriptor_name_clashes().next().is_some();
     if generated_clash {
         return TokenStream::new();
     }

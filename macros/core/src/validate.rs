@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use syn::{FnArg, GenericParam, Item, ReturnType, Type};
+use syn::{FnArg, GenericParam, ReturnType, Type};
 
 use crate::ast::{Callback, CallbackKind, ObjectRef, Patch, ident_string};
 use crate::ctxt::Ctxt;
@@ -286,38 +286,13 @@ fn check_context_type(ty: &Type, kind: CallbackKind, fix: &str, cx: &mut Ctxt) {
     }
 }
 
-/// `PATCH` is generated: an item of that name in the module would clash with it.
+/// `PATCH` is generated: an item or a state of that name in the module would clash with it.
 fn check_generated_names(patch: &Patch, cx: &mut Ctxt) {
-    let Some((_, items)) = &patch.module.content else {
-        return;
-    };
-    for item in items {
-        let ident = match item {
-            Item::Const(i) => &i.ident,
-            Item::Static(i) => &i.ident,
-            Item::Fn(i) => &i.sig.ident,
-            Item::Struct(i) => &i.ident,
-            Item::Enum(i) => &i.ident,
-            Item::Mod(i) => &i.ident,
-            Item::Type(i) => &i.ident,
-            Item::Union(i) => &i.ident,
-            _ => continue,
-        };
-        if ident == "PATCH" {
-            cx.error_spanned_by(
-                ident,
-                "`#[livepatch]` generates the patch descriptor `PATCH` in this module: rename \
-                 this item",
-            );
-        }
-    }
-    for state in &patch.states {
-        if state.name == "PATCH" {
-            cx.error_spanned_by(
-                &state.name,
-                "`PATCH` is the name of the generated patch descriptor: give the state another \
-                 name",
-            );
-        }
+    for ident in patch.descriptor_name_clashes() {
+        cx.error_spanned_by(
+            ident,
+            "`#[livepatch]` generates the patch descriptor `PATCH` in this module: give this \
+             another name",
+        );
     }
 }
