@@ -42,11 +42,24 @@ impl SelfTest {
         self.log.capture(|| f(self))
     }
 
-    /// `modprobe`: enables a patch that must enable.
+    /// `modprobe`: enables a patch that must enable, and waits for its transition.
     pub fn load_lp(&self, patch: &'static PatchDesc) {
+        self.load_lp_nowait(patch);
+        self.wait_transition();
+    }
+
+    /// `modprobe` without waiting for the transition to complete.
+    pub fn load_lp_nowait(&self, patch: &'static PatchDesc) {
         self.log.push(format!("% modprobe {}", patch.name()));
         if let Err(e) = self.rt.enable(patch) {
             panic!("enabling {}: {e}", patch.name());
+        }
+    }
+
+    /// Waits (generously) for the transition in progress to complete.
+    pub fn wait_transition(&self) {
+        if let Err(e) = self.rt.wait_transition(std::time::Duration::from_secs(30)) {
+            panic!("{e}");
         }
     }
 
@@ -62,12 +75,36 @@ impl SelfTest {
         }
     }
 
-    /// `echo 0 > .../enabled`.
+    /// `echo 0 > .../enabled`, then waits for the transition.
     pub fn disable_lp(&self, name: &str) {
+        self.disable_lp_nowait(name);
+        self.wait_transition();
+    }
+
+    /// `echo 0 > .../enabled` without waiting.
+    pub fn disable_lp_nowait(&self, name: &str) {
         self.log
             .push(format!("% echo 0 > /sys/kernel/livepatch/{name}/enabled"));
         if let Err(e) = self.rt.disable(name) {
             panic!("disabling {name}: {e}");
+        }
+    }
+
+    /// `modprobe` of an ordinary object, which prints its init line once loaded.
+    pub fn load_mod(&self, name: &str) {
+        self.log.push(format!("% modprobe {name}"));
+        if let Err(e) = self.rt.load_object(name) {
+            panic!("loading {name}: {e}");
+        }
+        self.log.push(format!("{name}: {name}_init"));
+    }
+
+    /// `rmmod` of an ordinary object, which prints its exit line before it goes.
+    pub fn unload_mod(&self, name: &str) {
+        self.log.push(format!("% rmmod {name}"));
+        self.log.push(format!("{name}: {name}_exit"));
+        if let Err(e) = self.rt.unload_object(name) {
+            panic!("unloading {name}: {e}");
         }
     }
 

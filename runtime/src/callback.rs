@@ -40,20 +40,38 @@ pub enum UnpatchReason {
     LoadRefused,
 }
 
+/// Where an object is in its life when a callback runs for it, as the kernel's module states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectState {
+    /// The object is loading (`MODULE_STATE_COMING`).
+    Coming,
+    /// The object is loaded, or is the program itself (`MODULE_STATE_LIVE`).
+    Live,
+    /// The object is unloading (`MODULE_STATE_GOING`).
+    Going,
+}
+
 /// What every callback context offers: the patch and object it runs for, the patch's own states
 /// (`klp_get_state`) and the previous patch's states (`klp_get_prev_state`).
 pub struct CallbackContext<'a> {
     list: &'a mut [PatchEntry],
     patch: usize,
     object: ObjectName,
+    object_state: ObjectState,
 }
 
 impl<'a> CallbackContext<'a> {
-    pub(crate) fn new(list: &'a mut [PatchEntry], patch: usize, object: ObjectName) -> Self {
+    pub(crate) fn new(
+        list: &'a mut [PatchEntry],
+        patch: usize,
+        object: ObjectName,
+        object_state: ObjectState,
+    ) -> Self {
         CallbackContext {
             list,
             patch,
             object,
+            object_state,
         }
     }
 
@@ -65,6 +83,11 @@ impl<'a> CallbackContext<'a> {
     /// The object the callback runs for (`vmlinux` for the program itself).
     pub fn object(&self) -> ObjectName {
         self.object
+    }
+
+    /// Whether the object is loading, loaded, or unloading.
+    pub fn object_state(&self) -> ObjectState {
+        self.object_state
     }
 
     /// This patch's own state for `handle` (the kernel's `klp_get_state`): `None` when the patch
@@ -220,13 +243,14 @@ pub(crate) fn run_pre_patch(
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
+    state: ObjectState,
 ) -> Result<(), CallbackError> {
     let desc = list[patch].desc.objects[object];
     let result = match desc.callbacks.pre_patch {
         None => Ok(()),
         Some(f) => {
             let mut cx = PrePatch {
-                cx: CallbackContext::new(list, patch, desc.name),
+                cx: CallbackContext::new(list, patch, desc.name, state),
             };
             contained(|| f(&mut cx)).unwrap_or_else(|panic| {
                 Err(CallbackError::new(format!(
@@ -240,11 +264,16 @@ pub(crate) fn run_pre_patch(
 }
 
 /// Runs `post_patch` of one object, if any; a panic is logged and contained.
-pub(crate) fn run_post_patch(list: &mut [PatchEntry], patch: usize, object: usize) {
+pub(crate) fn run_post_patch(
+    list: &mut [PatchEntry],
+    patch: usize,
+    object: usize,
+    state: ObjectState,
+) {
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.post_patch {
         let mut cx = PostPatch {
-            cx: CallbackContext::new(list, patch, desc.name),
+            cx: CallbackContext::new(list, patch, desc.name, state),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("post_patch", list[patch].desc.name, desc.name, &panic);
@@ -253,11 +282,16 @@ pub(crate) fn run_post_patch(list: &mut [PatchEntry], patch: usize, object: usiz
 }
 
 /// Runs `pre_unpatch` of one object, if any; a panic is logged and contained.
-pub(crate) fn run_pre_unpatch(list: &mut [PatchEntry], patch: usize, object: usize) {
+pub(crate) fn run_pre_unpatch(
+    list: &mut [PatchEntry],
+    patch: usize,
+    object: usize,
+    state: ObjectState,
+) {
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.pre_unpatch {
         let mut cx = PreUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name),
+            cx: CallbackContext::new(list, patch, desc.name, state),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("pre_unpatch", list[patch].desc.name, desc.name, &panic);
@@ -271,13 +305,14 @@ pub(crate) fn run_post_unpatch(
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
+    state: ObjectState,
     reason: UnpatchReason,
 ) {
     let enabled = std::mem::replace(&mut list[patch].objects[object].post_unpatch_enabled, false);
     let desc = list[patch].desc.objects[object];
     if let (true, Some(f)) = (enabled, desc.callbacks.post_unpatch) {
         let mut cx = PostUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name),
+            cx: CallbackContext::new(list, patch, desc.name, state),
             reason,
         };
         if let Err(panic) = contained(|| f(&mut cx)) {

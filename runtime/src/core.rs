@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 
-use crate::callback::{self, panic_message};
+use crate::callback::{self, ObjectState, panic_message};
 use crate::descriptor::{ObjectName, PatchDesc};
 use crate::error::{DescriptorError, EnableError, Reentered, SetEnabledError};
 use crate::func::FuncOwner;
@@ -388,7 +388,7 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         if !inner.is_loaded(object.name) {
             continue;
         }
-        if let Err(source) = callback::run_pre_patch(&mut inner.list, index, o) {
+        if let Err(source) = callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
             messages::pre_patch_failed(object.name);
             messages::enable_failed(desc.name);
             Transition::cancel(inner);
@@ -451,7 +451,7 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
     Transition::init(inner, instance, TransitionTarget::Unpatched, lane);
     for o in 0..inner.list[index].objects.len() {
         if inner.list[index].objects[o].patched {
-            callback::run_pre_unpatch(&mut inner.list, index, o);
+            callback::run_pre_unpatch(&mut inner.list, index, o, ObjectState::Live);
         }
     }
     inner.list[index].enabled = false;

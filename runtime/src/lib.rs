@@ -21,8 +21,8 @@ mod status;
 mod transition;
 
 pub use crate::callback::{
-    CallbackContext, PostPatch, PostPatchFn, PostUnpatch, PostUnpatchFn, PrePatch, PrePatchFn,
-    PreUnpatch, PreUnpatchFn, UnpatchReason,
+    CallbackContext, ObjectState, PostPatch, PostPatchFn, PostUnpatch, PostUnpatchFn, PrePatch,
+    PrePatchFn, PreUnpatch, PreUnpatchFn, UnpatchReason,
 };
 pub use crate::core::Runtime;
 pub use crate::descriptor::{

@@ -1,7 +1,7 @@
 //! Objects: loading and unloading named objects while patches are enabled, with their callbacks,
 //! and patching or unpatching one object of one patch (its functions).
 
-use crate::callback::{self, UnpatchReason};
+use crate::callback::{self, ObjectState, UnpatchReason};
 use crate::core::{Inner, Runtime};
 use crate::descriptor::{ObjectName, PROGRAM_OBJECT_NAME};
 use crate::error::{LoadObjectError, UnloadObjectError};
@@ -33,7 +33,13 @@ impl Runtime {
                 return Err(UnloadObjectError::NotLoaded(name.to_owned()));
             }
             let patches: Vec<u64> = inner.list.iter().map(|p| p.instance).collect();
-            revert_object(inner, name, &patches, UnpatchReason::ObjectUnloaded);
+            revert_object(
+                inner,
+                name,
+                &patches,
+                ObjectState::Going,
+                UnpatchReason::ObjectUnloaded,
+            );
             inner.loaded.remove(name);
             Ok(())
         })?
@@ -133,7 +139,7 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let patch = inner.list[p].desc.name;
         let object = inner.list[p].desc.objects[o].name;
         messages::applying_to_loading(patch, object);
-        let refused = match callback::run_pre_patch(&mut inner.list, p, o) {
+        let refused = match callback::run_pre_patch(&mut inner.list, p, o, ObjectState::Coming) {
             Err(source) => {
                 messages::pre_patch_failed(object);
                 Some(LoadObjectError::Refused {
@@ -155,7 +161,13 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         };
         if let Some(error) = refused {
             messages::load_refused(patch, object);
-            revert_object(inner, name, &applied, UnpatchReason::LoadRefused);
+            revert_object(
+                inner,
+                name,
+                &applied,
+                ObjectState::Coming,
+                UnpatchReason::LoadRefused,
+            );
             inner.loaded.remove(name);
             return Err(error);
         }
@@ -163,14 +175,20 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         applied.push(instance);
         add_replace_nops(inner, p);
         if !in_transition(inner, instance) {
-            callback::run_post_patch(&mut inner.list, p, o);
+            callback::run_post_patch(&mut inner.list, p, o, ObjectState::Coming);
         }
     }
     Ok(())
 }
 
 /// Reverts the patches `instances` (in list order) on object `name`, as the object goes away.
-fn revert_object(inner: &mut Inner, name: &str, instances: &[u64], reason: UnpatchReason) {
+fn revert_object(
+    inner: &mut Inner,
+    name: &str,
+    instances: &[u64],
+    state: ObjectState,
+    reason: UnpatchReason,
+) {
     for &instance in instances {
         let Some(p) = inner.index_of(instance) else {
             continue;
@@ -179,11 +197,11 @@ fn revert_object(inner: &mut Inner, name: &str, instances: &[u64], reason: Unpat
             continue;
         };
         if !in_transition(inner, instance) {
-            callback::run_pre_unpatch(&mut inner.list, p, o);
+            callback::run_pre_unpatch(&mut inner.list, p, o, state);
         }
         let object = inner.list[p].desc.objects[o].name;
         messages::reverting_on_unload(inner.list[p].desc.name, object);
         unpatch_object(inner, p, o);
-        callback::run_post_unpatch(&mut inner.list, p, o, reason);
+        callback::run_post_unpatch(&mut inner.list, p, o, state, reason);
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Weak;
 use std::time::Duration;
 
-use crate::callback::{self, UnpatchReason};
+use crate::callback::{self, ObjectState, UnpatchReason};
 use crate::core::{Inner, Shared};
 use crate::descriptor::PatchDesc;
 use crate::func::thread::Lane;
@@ -284,10 +284,16 @@ fn complete(inner: &mut Inner) {
             continue;
         }
         match target {
-            TransitionTarget::Patched => callback::run_post_patch(&mut inner.list, index, o),
-            TransitionTarget::Unpatched => {
-                callback::run_post_unpatch(&mut inner.list, index, o, unpatch_reason)
+            TransitionTarget::Patched => {
+                callback::run_post_patch(&mut inner.list, index, o, ObjectState::Live)
             }
+            TransitionTarget::Unpatched => callback::run_post_unpatch(
+                &mut inner.list,
+                index,
+                o,
+                ObjectState::Live,
+                unpatch_reason,
+            ),
         }
     }
     messages::complete(desc.name, target);

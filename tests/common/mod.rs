@@ -7,6 +7,8 @@ use std::cell::Cell;
 
 use livepatch::PatchDesc;
 
+pub mod gate;
+
 #[path = "../../examples/kernel_state/selftest.rs"]
 pub mod selftest;
 
