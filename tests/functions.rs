@@ -1,0 +1,531 @@
+//! SPEC §5–§7 with functions: replacement stacks, atomic replace and its nops, reversal in both
+//! directions, force, busy errors, objects loading and unloading during a transition, and which
+//! threads do and do not hold a transition back.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::gate::{Gate, eventually, spawn_logged};
+use common::selftest::SelfTest;
+use common::{assert_log, leak, record, slice};
+use livepatch::prelude::*;
+use livepatch::{
+    DescriptorError, EnableError, FuncDesc, FuncSlot, ObjectName, Replacement, SetEnabledError,
+    TransitionError, TransitionPhase, TransitionTarget,
+};
+
+type Labeled = fn(&Gate) -> &'static str;
+
+/// Two patchable functions `f` and `g` of `$object`, each with replacements `A`, `B` and `R`
+/// that return their own name (and park at the gate, like the originals). Each test gets its own
+/// functions, so tests running at once never share one.
+macro_rules! functions {
+    ($module:ident, $object:expr) => {
+        #[allow(dead_code, reason = "each test uses some of the functions")]
+        mod $module {
+            use super::*;
+
+            macro_rules! function {
+                ($name:ident, $slot:ident, $a:ident, $b:ident, $r:ident) => {
+                    pub static $slot: FuncSlot<Labeled> =
+                        FuncSlot::new(stringify!($name), $object, |gate| {
+                            gate.visit();
+                            "original"
+                        });
+                    pub fn $name(gate: &Gate) -> &'static str {
+                        $slot.call(|f| f(gate))
+                    }
+                    pub static $a: Replacement<Labeled> = Replacement::new(&$slot, |gate| {
+                        gate.visit();
+                        "A"
+                    });
+                    pub static $b: Replacement<Labeled> = Replacement::new(&$slot, |gate| {
+                        gate.visit();
+                        "B"
+                    });
+                    pub static $r: Replacement<Labeled> = Replacement::new(&$slot, |gate| {
+                        gate.visit();
+                        "R"
+                    });
+                };
+            }
+            function!(f, F, FA, FB, FR);
+            function!(g, G, GA, GB, GR);
+        }
+    };
+}
+
+/// A patch of `object` with these replacements and logging callbacks.
+fn patch(
+    name: &'static str,
+    replace: bool,
+    object: ObjectDesc,
+    funcs: Vec<&'static Replacement<Labeled>>,
+) -> &'static PatchDesc {
+    let funcs: Vec<FuncDesc> = funcs.into_iter().map(FuncDesc::new).collect();
+    let object = record::all(object).functions(slice(funcs));
+    leak(
+        PatchDesc::new(name)
+            .replace(replace)
+            .objects(slice(vec![object])),
+    )
+}
+
+fn program_patch(
+    name: &'static str,
+    funcs: Vec<&'static Replacement<Labeled>>,
+) -> &'static PatchDesc {
+    patch(name, false, ObjectDesc::program(), funcs)
+}
+
+/// Parks a thread inside `call` and returns it once it is there.
+fn park_in(
+    log: &livepatch::Dmesg,
+    call: fn(&Gate) -> &'static str,
+) -> (Arc<Gate>, std::thread::JoinHandle<&'static str>) {
+    let gate = Gate::closed();
+    let inside = Arc::clone(&gate);
+    let thread = spawn_logged(log, move || call(&inside));
+    gate.wait_inside(1);
+    (gate, thread)
+}
+
+fn open() -> Arc<Gate> {
+    Gate::open()
+}
+
+functions!(stacks, ObjectName::Program);
+
+#[test]
+fn the_newest_patch_wins_and_disabling_one_falls_back_to_the_next_older() {
+    use stacks::*;
+    let t = SelfTest::new();
+    assert_eq!(f(&open()), "original");
+    t.load_lp(program_patch("a", vec![&FA, &GA]));
+    assert_eq!((f(&open()), g(&open())), ("A", "A"));
+    t.load_lp(program_patch("b", vec![&FB]));
+    assert_eq!((f(&open()), g(&open())), ("B", "A"));
+    // Disabling the patch in the middle changes nothing visible: b still wins for f.
+    t.disable_lp("a");
+    assert_eq!((f(&open()), g(&open())), ("B", "original"));
+    t.load_lp(program_patch("a", vec![&FA, &GA]));
+    assert_eq!((f(&open()), g(&open())), ("A", "A"));
+    t.disable_lp("a");
+    assert_eq!((f(&open()), g(&open())), ("B", "original"));
+    t.disable_lp("b");
+    assert_eq!((f(&open()), g(&open())), ("original", "original"));
+}
+
+functions!(replace_nops, ObjectName::Program);
+
+#[test]
+fn a_replace_patch_restores_what_only_older_patches_replaced() {
+    use replace_nops::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("a", vec![&FA, &GA]));
+    t.load_lp(program_patch("b", vec![&FB]));
+    // r replaces only g: f goes back to the original, with no patch left that replaces it.
+    t.load_lp(patch("r", true, ObjectDesc::program(), vec![&GR]));
+    assert_eq!((f(&open()), g(&open())), ("original", "R"));
+    let names: Vec<_> = t.rt.patches().iter().map(|p| p.name).collect();
+    assert_eq!(names, ["r"]);
+    t.disable_lp("r");
+    assert_eq!((f(&open()), g(&open())), ("original", "original"));
+}
+
+functions!(replace_reversed, ObjectName::Program);
+
+#[test]
+fn reversing_a_replace_leaves_the_replaced_patches_enabled_and_untouched() {
+    use replace_reversed::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("a", vec![&FA, &GA]));
+    // A thread inside f (running A's code) holds the replace's transition open.
+    let (gate, parked) = park_in(&t.log, f);
+    t.run(|t| {
+        t.log.take();
+        t.load_lp_nowait(patch("r", true, ObjectDesc::program(), vec![&GR]));
+        // The parked thread has not switched: it still sees the old code everywhere.
+        t.disable_lp("r");
+    });
+    assert_log(
+        &t.log.lines(),
+        "
+        % modprobe r
+        livepatch: enabling patch 'r'
+        livepatch: 'r': initializing patching transition
+        test: r: pre_patch: vmlinux
+        livepatch: 'r': starting patching transition
+        % echo 0 > /sys/kernel/livepatch/r/enabled
+        livepatch: 'r': reversing transition from patching to unpatching
+        livepatch: 'r': starting unpatching transition
+        livepatch: 'r': completing unpatching transition
+        test: r: post_unpatch: vmlinux (Reversed)
+        livepatch: 'r': unpatching complete
+        ",
+    );
+    gate.release();
+    assert_eq!(parked.join().unwrap(), "A");
+    let names: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.enabled)).collect();
+    assert_eq!(names, [("a", true)]);
+    assert_eq!((f(&open()), g(&open())), ("A", "A"));
+}
+
+functions!(disable_reversed, ObjectName::Program);
+
+#[test]
+fn reversing_a_disable_runs_post_patch_again_and_no_pre_unpatch() {
+    use disable_reversed::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("p", vec![&FA]));
+    let (gate, parked) = park_in(&t.log, f);
+    t.run(|t| {
+        t.log.take();
+        t.disable_lp_nowait("p");
+        assert_eq!(
+            t.rt.transition().map(|s| (s.target, s.phase)),
+            Some((TransitionTarget::Unpatched, TransitionPhase::Started))
+        );
+        assert!(!t.rt.patch("p").unwrap().enabled);
+        t.log.push("% echo 1 > /sys/kernel/livepatch/p/enabled");
+        t.rt.set_enabled("p", true).unwrap();
+        t.wait_transition();
+    });
+    assert_log(
+        &t.log.lines(),
+        "
+        % echo 0 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': initializing unpatching transition
+        test: p: pre_unpatch: vmlinux
+        livepatch: 'p': starting unpatching transition
+        % echo 1 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': reversing transition from unpatching to patching
+        livepatch: 'p': starting patching transition
+        livepatch: 'p': completing patching transition
+        test: p: post_patch: vmlinux
+        livepatch: 'p': patching complete
+        ",
+    );
+    gate.release();
+    assert_eq!(parked.join().unwrap(), "A");
+    assert!(t.rt.patch("p").unwrap().enabled);
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(reversed_twice, ObjectName::Program);
+
+#[test]
+fn a_transition_can_be_reversed_again_and_again() {
+    use reversed_twice::*;
+    let t = SelfTest::new();
+    // One thread inside the original f holds patching back...
+    let (old_gate, old) = park_in(&t.log, f);
+    t.run(|t| {
+        t.load_lp_nowait(program_patch("p", vec![&FA]));
+        // ...and one that starts during the transition (so it is switched) and enters the new f
+        // holds unpatching back.
+        let (new_gate, new) = park_in(&t.log, f);
+        t.disable_lp_nowait("p");
+        t.log.push("% echo 1 > /sys/kernel/livepatch/p/enabled");
+        t.rt.set_enabled("p", true).unwrap();
+        t.disable_lp_nowait("p");
+        assert!(t.rt.transition().is_some());
+        old_gate.release();
+        new_gate.release();
+        assert_eq!(old.join().unwrap(), "original");
+        assert_eq!(new.join().unwrap(), "A");
+        t.wait_transition();
+    });
+    assert_log(
+        &t.log.lines(),
+        "
+        % modprobe p
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: vmlinux
+        livepatch: 'p': starting patching transition
+        % echo 0 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': reversing transition from patching to unpatching
+        livepatch: 'p': starting unpatching transition
+        % echo 1 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': reversing transition from unpatching to patching
+        livepatch: 'p': starting patching transition
+        % echo 0 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': reversing transition from patching to unpatching
+        livepatch: 'p': starting unpatching transition
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: vmlinux (Reversed)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    assert_eq!(f(&open()), "original");
+}
+
+functions!(forced, ObjectName::Program);
+
+#[test]
+fn force_switches_every_thread_and_marks_the_patches() {
+    use forced::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("old", vec![&GA]));
+    let (gate, parked) = park_in(&t.log, f);
+    t.run(|t| {
+        t.log.take();
+        t.load_lp_nowait(program_patch("p", vec![&FA]));
+        t.log.push("% echo 1 > /sys/kernel/livepatch/p/force");
+        t.rt.force().unwrap();
+    });
+    assert_log(
+        &t.log.lines(),
+        "
+        % modprobe p
+        livepatch: enabling patch 'p'
+        livepatch: 'p': initializing patching transition
+        test: p: pre_patch: vmlinux
+        livepatch: 'p': starting patching transition
+        % echo 1 > /sys/kernel/livepatch/p/force
+        livepatch: forcing remaining tasks to the patched state
+        livepatch: 'p': completing patching transition
+        test: p: post_patch: vmlinux
+        livepatch: 'p': patching complete
+        ",
+    );
+    let forced: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.forced)).collect();
+    assert_eq!(forced, [("old", true), ("p", true)]);
+    assert_eq!(t.rt.force(), Err(TransitionError::NoTransition));
+    gate.release();
+    // The forced thread already ran the original it had entered.
+    assert_eq!(parked.join().unwrap(), "original");
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(busy_errors, ObjectName::Program);
+
+#[test]
+fn enable_and_disable_are_busy_while_a_transition_runs() {
+    use busy_errors::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("first", vec![&GA]));
+    let (gate, parked) = park_in(&t.log, f);
+    t.load_lp_nowait(program_patch("p", vec![&FA]));
+    let other = program_patch("other", vec![]);
+    let err = t.run(|t| {
+        t.log.take();
+        t.rt.enable(other).unwrap_err()
+    });
+    assert!(matches!(
+        err,
+        EnableError::Busy {
+            patch: "other",
+            in_transition: "p"
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "patch 'p' is in transition; wait for it to complete, then enable 'other'"
+    );
+    let err = t.run(|t| t.rt.disable("first").unwrap_err());
+    assert_eq!(
+        err,
+        SetEnabledError::Busy {
+            patch: "first",
+            in_transition: "p"
+        }
+    );
+    // Busy errors print nothing and change nothing.
+    assert_eq!(t.log.lines(), Vec::<String>::new());
+    let err =
+        t.rt.wait_transition(std::time::Duration::from_millis(20))
+            .unwrap_err();
+    assert!(matches!(err, TransitionError::TimedOut { patch: "p", .. }));
+    gate.release();
+    parked.join().unwrap();
+    t.wait_transition();
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(unchanged, ObjectName::Program);
+
+#[test]
+fn threads_inside_unchanged_functions_or_outside_patchable_code_never_block() {
+    use unchanged::*;
+    let t = SelfTest::new();
+    // One thread parked inside g, which the patch does not change...
+    let (in_g, parked_in_g) = park_in(&t.log, g);
+    // ...one that ran f and now waits on a lock, outside any patchable function...
+    let lock = Arc::new(std::sync::Mutex::new(()));
+    let held = lock.lock().unwrap();
+    let waiter_lock = Arc::clone(&lock);
+    let ran_f = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ran = Arc::clone(&ran_f);
+    let waiter = std::thread::spawn(move || {
+        f(&Gate::open());
+        ran.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(waiter_lock.lock().unwrap());
+    });
+    eventually("the waiter ran f", || {
+        ran_f.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    // ...and this thread, which never ran patchable code.
+    t.rt.enable(program_patch("p", vec![&FA])).unwrap();
+    assert_eq!(t.rt.transition(), None, "the enable completed at once");
+    assert_eq!(f(&open()), "A");
+    drop(held);
+    waiter.join().unwrap();
+    in_g.release();
+    assert_eq!(parked_in_g.join().unwrap(), "original");
+}
+
+functions!(consistency, ObjectName::Program);
+
+#[test]
+fn an_unswitched_thread_keeps_the_old_code_of_every_function_of_the_transition() {
+    use consistency::*;
+    let t = SelfTest::new();
+    // The thread parks inside f; once released it calls g, which the same patch replaces.
+    let gate = Gate::closed();
+    let inside = Arc::clone(&gate);
+    let thread = std::thread::spawn(move || {
+        let outer = f(&inside);
+        (outer, g(&Gate::open()))
+    });
+    gate.wait_inside(1);
+    t.load_lp_nowait(program_patch("p", vec![&FA, &GA]));
+    // A new thread is switched: it runs the new code of both.
+    let fresh = std::thread::spawn(|| (f(&Gate::open()), g(&Gate::open())));
+    assert_eq!(fresh.join().unwrap(), ("A", "A"));
+    // The parked thread entered f before the patch: it must get the old g too.
+    let states: Vec<_> =
+        t.rt.thread_states()
+            .into_iter()
+            .filter(|s| s.thread == thread.thread().id())
+            .map(|s| s.state)
+            .collect();
+    assert_eq!(states, [0]);
+    gate.release();
+    assert_eq!(thread.join().unwrap(), ("original", "original"));
+    t.wait_transition();
+    assert_eq!((f(&open()), g(&open())), ("A", "A"));
+    assert!(t.rt.thread_states().iter().all(|s| s.state == -1));
+}
+
+functions!(loading_while_unpatching, ObjectName::Named("net"));
+
+#[test]
+fn an_object_loading_during_an_unpatching_transition_gets_post_unpatch_at_completion() {
+    use loading_while_unpatching::*;
+    let t = SelfTest::new();
+    t.rt.load_object("net").unwrap();
+    let p = patch("p", false, ObjectDesc::named("net"), vec![&FA]);
+    t.load_lp(p);
+    let (gate, parked) = park_in(&t.log, f);
+    t.run(|t| {
+        t.log.take();
+        t.disable_lp_nowait("p");
+        t.rt.unload_object("net").unwrap();
+        t.rt.load_object("net").unwrap();
+        gate.release();
+        assert_eq!(parked.join().unwrap(), "A");
+        t.wait_transition();
+    });
+    assert_log(
+        &t.log.lines(),
+        "
+        % echo 0 > /sys/kernel/livepatch/p/enabled
+        livepatch: 'p': initializing unpatching transition
+        test: p: pre_unpatch: net
+        livepatch: 'p': starting unpatching transition
+        livepatch: reverting patch 'p' on unloading module 'net'
+        test: p: post_unpatch: net (ObjectUnloaded)
+        livepatch: applying patch 'p' to loading module 'net'
+        test: p: pre_patch: net
+        livepatch: 'p': completing unpatching transition
+        test: p: post_unpatch: net (Disabled)
+        livepatch: 'p': unpatching complete
+        ",
+    );
+    assert_eq!(f(&open()), "original");
+}
+
+functions!(other_runtime, ObjectName::Program);
+
+#[test]
+fn patching_fails_when_another_runtime_is_changing_the_function() {
+    use other_runtime::*;
+    let first = SelfTest::new();
+    let (gate, parked) = park_in(&first.log, f);
+    first.load_lp_nowait(program_patch("first", vec![&FA]));
+    let t = SelfTest::new();
+    let p = leak(PatchDesc::new("second").objects(slice(vec![
+        record::all(ObjectDesc::named("net")),
+        record::all(ObjectDesc::program()).functions(slice(vec![FuncDesc::new(&FB)])),
+    ])));
+    t.rt.load_object("net").unwrap();
+    let err = t.run(|t| t.rt.enable(p).unwrap_err());
+    assert_eq!(
+        err.to_string(),
+        "patch 'second' could not patch object 'vmlinux': function 'f' is in transition in \
+         another runtime; wait for that transition to complete"
+    );
+    // Object k's pre_patch succeeded, so it gets post_unpatch too.
+    assert_log(
+        &t.log.lines(),
+        "
+        livepatch: enabling patch 'second'
+        livepatch: 'second': initializing patching transition
+        test: second: pre_patch: net
+        test: second: pre_patch: vmlinux
+        livepatch: failed to patch object 'vmlinux'
+        livepatch: failed to enable patch 'second'
+        livepatch: 'second': canceling patching transition, going to unpatch
+        livepatch: 'second': completing unpatching transition
+        test: second: post_unpatch: net (Cancelled)
+        test: second: post_unpatch: vmlinux (Cancelled)
+        livepatch: 'second': unpatching complete
+        ",
+    );
+    assert!(t.rt.patches().is_empty());
+    gate.release();
+    parked.join().unwrap();
+    first.wait_transition();
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(bad_descriptors, ObjectName::Named("net"));
+
+#[test]
+fn functions_listed_under_the_wrong_object_or_twice_are_refused() {
+    use bad_descriptors::*;
+    let t = SelfTest::new();
+    let wrong = leak(PatchDesc::new("wrong").objects(slice(vec![
+        ObjectDesc::program().functions(slice(vec![FuncDesc::new(&FA)])),
+    ])));
+    let err = t.rt.enable(wrong).unwrap_err();
+    assert!(matches!(
+        err,
+        EnableError::InvalidDescriptor(DescriptorError::FunctionInWrongObject {
+            patch: "wrong",
+            function: "f",
+            listed: ObjectName::Program,
+            belongs: ObjectName::Named("net"),
+        })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "patch 'wrong' lists function 'f' under object 'vmlinux', but it belongs to object \
+         'net'; move it to that object's entry"
+    );
+    let twice = patch(
+        "twice",
+        false,
+        ObjectDesc::named("net"),
+        vec![&GA, &FA, &GB],
+    );
+    let err = t.rt.enable(twice).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "patch 'twice' replaces function 'g' twice; keep one replacement"
+    );
+    assert!(t.rt.patches().is_empty());
+}
