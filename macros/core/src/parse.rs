@@ -146,6 +146,32 @@ fn parse_list(
     }
 }
 
+/// The `=` after a top-level key or the `:` after a state's key; when the other one is written,
+/// an error that says which one this key takes.
+fn separator<T: syn::parse::Parse>(input: ParseStream, key: &str, sep: &str) -> syn::Result<()> {
+    let (wrong, place, example) = if sep == "=" {
+        (
+            input.peek(Token![:]),
+            "an argument of `#[livepatch]`",
+            format!("{key} = ..."),
+        )
+    } else {
+        (
+            input.peek(Token![=]),
+            "a key of a state",
+            format!("{key}: ..."),
+        )
+    };
+    if wrong {
+        let token: TokenTree = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            token,
+            format!("`{key}` is {place}, followed by `{sep}`: `{example}`"),
+        ));
+    }
+    input.parse::<T>().map(|_| ())
+}
+
 fn repeated(cx: &mut Ctxt, key: impl ToTokens, name: &str) {
     cx.error_spanned_by(key, format!("`{name}` is given twice: keep one of them"));
 }
@@ -157,7 +183,7 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::name) {
             let key: kw::name = input.parse()?;
-            input.parse::<Token![=]>()?;
+            separator::<Token![=]>(input, "name", "=")?;
             if !input.peek(LitStr) {
                 return Err(
                     input.error("the patch name is a string literal: `name = \"fix_loglevel\"`")
@@ -187,7 +213,7 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
             }
         } else if lookahead.peek(kw::follows) {
             let key: kw::follows = input.parse()?;
-            input.parse::<Token![=]>()?;
+            separator::<Token![=]>(input, "follows", "=")?;
             let paths = bracketed(input, "follows = [super::older_patch]")?;
             let paths = Punctuated::<Path, Token![,]>::parse_terminated.parse2(paths)?;
             if seen_follows {
@@ -198,7 +224,7 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
             }
         } else if lookahead.peek(kw::states) {
             let key: kw::states = input.parse()?;
-            input.parse::<Token![=]>()?;
+            separator::<Token![=]>(input, "states", "=")?;
             let content = bracketed(input, "states = [NAME { id: 1, version: 1 }]")?;
             if seen_states {
                 repeated(cx, key, "states");
@@ -291,7 +317,7 @@ fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) -> syn
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::id) {
             let key: kw::id = input.parse()?;
-            input.parse::<Token![:]>()?;
+            separator::<Token![:]>(input, "id", ":")?;
             let value = parse_integer(input, "state id", "id: 1")?;
             if state.id.is_some() {
                 repeated(cx, key, "id");
@@ -300,7 +326,7 @@ fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) -> syn
             }
         } else if lookahead.peek(kw::version) {
             let key: kw::version = input.parse()?;
-            input.parse::<Token![:]>()?;
+            separator::<Token![:]>(input, "version", ":")?;
             let value = parse_integer(input, "version", "version: 1")?;
             let Ok(version) = u32::try_from(value.value) else {
                 return Err(syn::Error::new(
@@ -322,7 +348,7 @@ fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) -> syn
             }
         } else if lookahead.peek(kw::data) {
             let key: kw::data = input.parse()?;
-            input.parse::<Token![:]>()?;
+            separator::<Token![:]>(input, "data", ":")?;
             let ty: Type = input.parse()?;
             if data_seen {
                 repeated(cx, key, "data");

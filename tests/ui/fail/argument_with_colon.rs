@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(name: "fix")]
+pub mod fix {}
+
+fn main() {}
