@@ -28,7 +28,7 @@ pub(super) struct Shard {
 pub(super) struct Slots {
     table: HashTable<ErasedRef>,
     /// Keys whose constructor is running; lookups do not see them.
-    pending: Vec<Arc<Pending>>,
+    pending: Vec<Pending>,
     /// How many variables in `table` are tied to a state, so a release skips the shards with none.
     tied: usize,
 }
@@ -103,15 +103,22 @@ impl Drop for Constructing {
     }
 }
 
-/// A constructor in progress: other allocations of the same key wait for its outcome.
+/// A key whose constructor is running. Allocations of the same key wait for its outcome on
+/// `waiters`, made by the first of them, so an allocation nobody races for allocates nothing here.
 struct Pending {
     obj: usize,
     id: u64,
+    waiters: Option<Arc<Waiters>>,
+}
+
+/// Where allocations wait for a constructor to finish.
+#[derive(Default)]
+struct Waiters {
     done: Mutex<bool>,
     finished: Condvar,
 }
 
-impl Pending {
+impl Waiters {
     fn wait(&self) {
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         while !*done {
@@ -134,7 +141,8 @@ impl Pending {
 struct Claim<'a> {
     shard: &'a Shard,
     hash: u64,
-    pending: Arc<Pending>,
+    obj: usize,
+    id: u64,
     /// The variable to insert, once constructed.
     node: Option<ErasedRef>,
 }
@@ -150,14 +158,21 @@ impl Drop for Claim<'_> {
     /// Settles the claim: inserts the variable if there is one, withdraws the pending mark, and
     /// wakes the allocations waiting for it.
     fn drop(&mut self) {
-        {
+        let waiters = {
             let mut slots = self.shard.write();
             if let Some(node) = self.node.take() {
                 slots.insert(self.hash, node);
             }
-            slots.pending.retain(|p| !Arc::ptr_eq(p, &self.pending));
+            let (obj, id) = (self.obj, self.id);
+            let mine = slots
+                .pending
+                .iter()
+                .position(|p| p.obj == obj && p.id == id);
+            mine.and_then(|i| slots.pending.swap_remove(i).waiters)
+        };
+        if let Some(waiters) = waiters {
+            waiters.finish();
         }
-        self.pending.finish();
     }
 }
 
@@ -266,23 +281,26 @@ impl TableInner {
                 if let Some(node) = slots.find(hash, obj, id) {
                     return Slot::Existing(Arc::clone(node));
                 }
-                match slots.pending.iter().find(|p| p.obj == obj && p.id == id) {
+                match slots
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.obj == obj && p.id == id)
+                {
                     // A constructor never waits for another one: the wait could close a cycle
                     // (its own variable, or one whose constructor waits for this one).
                     Some(_) if Constructing::active() => return Slot::Reentrant,
-                    Some(p) => Arc::clone(p),
+                    Some(p) => Arc::clone(p.waiters.get_or_insert_with(Arc::default)),
                     None => {
-                        let pending = Arc::new(Pending {
+                        slots.pending.push(Pending {
                             obj,
                             id,
-                            done: Mutex::new(false),
-                            finished: Condvar::new(),
+                            waiters: None,
                         });
-                        slots.pending.push(Arc::clone(&pending));
                         return Slot::Claimed(Claim {
                             shard,
                             hash,
-                            pending,
+                            obj,
+                            id,
                             node: None,
                         });
                     }
