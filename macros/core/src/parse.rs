@@ -124,16 +124,19 @@ fn skip_to_comma(input: ParseStream) {
     });
 }
 
-/// Parses `entry (, entry)* ,?`, reporting a bad entry and going on with the next one.
+/// Parses `entry (, entry)* ,?`, reporting a bad entry and going on with the next one. Returns
+/// whether an error was reported.
 fn parse_list(
     input: ParseStream,
     cx: &mut Ctxt,
     mut entry: impl FnMut(ParseStream, &mut Ctxt) -> syn::Result<()>,
-) {
+) -> bool {
+    let mut failed = false;
     while !input.is_empty() {
         if let Err(error) = entry(input, cx) {
             cx.syn_error(error);
             skip_to_comma(input);
+            failed = true;
         }
         if input.is_empty() {
             break;
@@ -142,8 +145,10 @@ fn parse_list(
             cx.syn_error(error);
             skip_to_comma(input);
             let _ = input.parse::<Option<Token![,]>>();
+            failed = true;
         }
     }
+    failed
 }
 
 /// The `=` after a top-level key or the `:` after a state's key; when the other one is written,
@@ -179,7 +184,7 @@ fn repeated(cx: &mut Ctxt, key: impl ToTokens, name: &str) {
 fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
     let mut seen_follows = false;
     let mut seen_states = false;
-    parse_list(input, cx, |input, cx| {
+    let _ = parse_list(input, cx, |input, cx| {
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::name) {
             let key: kw::name = input.parse()?;
@@ -214,7 +219,7 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
         } else if lookahead.peek(kw::follows) {
             let key: kw::follows = input.parse()?;
             separator::<Token![=]>(input, "follows", "=")?;
-            let paths = bracketed(input, "follows = [super::older_patch]")?;
+            let paths = bracketed(input, "follows = [super::older_patch]", cx);
             let paths = Punctuated::<Path, Token![,]>::parse_terminated.parse2(paths)?;
             if seen_follows {
                 repeated(cx, key, "follows");
@@ -225,13 +230,13 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
         } else if lookahead.peek(kw::states) {
             let key: kw::states = input.parse()?;
             separator::<Token![=]>(input, "states", "=")?;
-            let content = bracketed(input, "states = [NAME { id: 1, version: 1 }]")?;
+            let content = bracketed(input, "states = [NAME { id: 1, version: 1 }]", cx);
             if seen_states {
                 repeated(cx, key, "states");
             } else {
                 seen_states = true;
                 let parser = |input: ParseStream| {
-                    parse_list(input, cx, |input, cx| {
+                    let _ = parse_list(input, cx, |input, cx| {
                         patch.states.push(parse_state(input, cx)?);
                         Ok(())
                     });
@@ -246,18 +251,29 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
     });
 }
 
-/// The tokens inside `[...]`, with a message showing `example` when the brackets are missing.
-fn bracketed(input: ParseStream, example: &str) -> syn::Result<TokenStream> {
-    match input.parse::<TokenTree>() {
-        Ok(TokenTree::Group(group)) if group.delimiter() == proc_macro2::Delimiter::Bracket => {
-            Ok(group.stream())
-        }
-        Ok(other) => Err(syn::Error::new_spanned(
-            other,
-            format!("expected a list in brackets: `{example}`"),
-        )),
-        Err(_) => Err(input.error(format!("expected a list in brackets: `{example}`"))),
+/// The tokens inside `[...]`. When the brackets are missing, an error showing `example`, and the
+/// tokens up to the next comma, read as if they had been in brackets.
+fn bracketed(input: ParseStream, example: &str, cx: &mut Ctxt) -> TokenStream {
+    if let Ok(TokenTree::Group(group)) = input.fork().parse::<TokenTree>()
+        && group.delimiter() == proc_macro2::Delimiter::Bracket
+    {
+        let _ = input.parse::<TokenTree>();
+        return group.stream();
     }
+    let mut value = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        match input.parse::<TokenTree>() {
+            Ok(tree) => value.extend(std::iter::once(tree)),
+            Err(_) => break,
+        }
+    }
+    let message = format!("expected a list in brackets: `{example}`");
+    if value.is_empty() {
+        cx.syn_error(input.error(message));
+    } else {
+        cx.error_spanned_by(&value, message);
+    }
+    value
 }
 
 fn parse_state(input: ParseStream, cx: &mut Ctxt) -> syn::Result<State> {
@@ -303,7 +319,10 @@ fn parse_state(input: ParseStream, cx: &mut Ctxt) -> syn::Result<State> {
         body: body.span(),
         complete: true,
     };
-    let parser = |input: ParseStream| parse_state_keys(input, &mut state, cx);
+    let parser = |input: ParseStream| {
+        parse_state_keys(input, &mut state, cx);
+        Ok(())
+    };
     if let Err(error) = parser.parse2(body.stream()) {
         cx.syn_error(error);
         state.complete = false;
@@ -311,64 +330,80 @@ fn parse_state(input: ParseStream, cx: &mut Ctxt) -> syn::Result<State> {
     Ok(state)
 }
 
-fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) -> syn::Result<()> {
+fn parse_state_keys(input: ParseStream, state: &mut State, cx: &mut Ctxt) {
     let mut data_seen = false;
-    while !input.is_empty() {
-        let lookahead = input.lookahead1();
-        if lookahead.peek(kw::id) {
-            let key: kw::id = input.parse()?;
-            separator::<Token![:]>(input, "id", ":")?;
-            let value = parse_integer(input, "state id", "id: 1")?;
-            if state.id.is_some() {
-                repeated(cx, key, "id");
-            } else {
-                state.id = Some(value);
-            }
-        } else if lookahead.peek(kw::version) {
-            let key: kw::version = input.parse()?;
-            separator::<Token![:]>(input, "version", ":")?;
-            let value = parse_integer(input, "version", "version: 1")?;
-            let Ok(version) = u32::try_from(value.value) else {
-                return Err(syn::Error::new(
-                    value.span,
-                    format!(
-                        "version {} is too large: versions go from 0 to {}",
-                        value.value,
-                        u32::MAX
-                    ),
-                ));
-            };
-            if state.version.is_some() {
-                repeated(cx, key, "version");
-            } else {
-                state.version = Some(Spanned {
-                    value: version,
-                    span: value.span,
-                });
-            }
-        } else if lookahead.peek(kw::data) {
-            let key: kw::data = input.parse()?;
-            separator::<Token![:]>(input, "data", ":")?;
-            let ty: Type = input.parse()?;
-            if data_seen {
-                repeated(cx, key, "data");
-            } else {
-                data_seen = true;
-                state.data = Some(ty);
-            }
+    let failed = parse_list(input, cx, |input, cx| {
+        parse_state_key(input, state, &mut data_seen, cx)
+    });
+    if failed {
+        state.complete = false;
+    }
+}
+
+fn parse_state_key(
+    input: ParseStream,
+    state: &mut State,
+    data_seen: &mut bool,
+    cx: &mut Ctxt,
+) -> syn::Result<()> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(kw::id) {
+        let key: kw::id = input.parse()?;
+        separator::<Token![:]>(input, "id", ":")?;
+        let value = parse_integer(input, "state id", "id: 1")?;
+        if state.id.is_some() {
+            repeated(cx, key, "id");
         } else {
-            return Err(lookahead.error());
+            state.id = Some(value);
         }
-        if input.is_empty() {
-            break;
+    } else if lookahead.peek(kw::version) {
+        let key: kw::version = input.parse()?;
+        separator::<Token![:]>(input, "version", ":")?;
+        let value = parse_integer(input, "version", "version: 1")?;
+        let Ok(version) = u32::try_from(value.value) else {
+            return Err(syn::Error::new(
+                value.span,
+                format!(
+                    "version {} is too large: versions go from 0 to {}",
+                    value.value,
+                    u32::MAX
+                ),
+            ));
+        };
+        if state.version.is_some() {
+            repeated(cx, key, "version");
+        } else {
+            state.version = Some(Spanned {
+                value: version,
+                span: value.span,
+            });
         }
-        input.parse::<Token![,]>()?;
+    } else if lookahead.peek(kw::data) {
+        let key: kw::data = input.parse()?;
+        separator::<Token![:]>(input, "data", ":")?;
+        let ty: Type = input.parse()?;
+        if *data_seen {
+            repeated(cx, key, "data");
+        } else {
+            *data_seen = true;
+            state.data = Some(ty);
+        }
+    } else {
+        return Err(lookahead.error());
     }
     Ok(())
 }
 
 /// A non-negative integer literal; anything else is an error that says how to write one.
 fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<Spanned<u64>> {
+    if input.peek(Token![-]) && input.peek2(LitInt) {
+        let minus: Token![-] = input.parse()?;
+        let lit: LitInt = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            quote::quote!(#minus #lit),
+            format!("a {what} is a non-negative integer, not `-{lit}`: write `{example}`"),
+        ));
+    }
     if input.peek(LitInt) {
         let lit: LitInt = input.parse()?;
         if lit.base10_digits().starts_with('-') {
