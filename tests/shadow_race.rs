@@ -73,6 +73,8 @@ fn get_or_alloc_races_construct_each_variable_once() {
                                     return Err("first try fails");
                                 }
                                 ctors[k].fetch_add(1, Ordering::SeqCst);
+                                // Give the other threads time to arrive and wait for this one.
+                                std::thread::yield_now();
                                 Ok(Tracked {
                                     key: k,
                                     drops: Arc::clone(drops),

@@ -270,6 +270,8 @@ fn racing_get_or_alloc_constructs_once() {
                     table
                         .get_or_alloc_with(&obj, SV_NUM, || {
                             ctors.fetch_add(1, Ordering::SeqCst);
+                            // Give the other threads time to arrive and wait for this one.
+                            std::thread::yield_now();
                             Ok::<_, String>(42)
                         })
                         .expect("no error")
