@@ -48,6 +48,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub use livepatch_runtime::*;
 
 pub use livepatch_macros::{livepatch, post_patch, post_unpatch, pre_patch, pre_unpatch};

@@ -212,6 +212,9 @@ pub struct Callback {
     pub object_lit: Option<LitStr>,
     /// The function's signature.
     pub sig: Signature,
+    /// The function's `#[cfg(...)]` attributes: a callback cannot be compiled out, the descriptor
+    /// names it.
+    pub cfgs: Vec<Attribute>,
 }
 
 /// The name an identifier stands for, without a raw identifier's `r#`.

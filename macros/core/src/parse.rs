@@ -510,6 +510,12 @@ fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
             object,
             object_lit,
             sig: function.sig.clone(),
+            cfgs: function
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .cloned()
+                .collect(),
         });
     }
 }

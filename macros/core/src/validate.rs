@@ -125,6 +125,16 @@ fn check_follows(patch: &Patch, cx: &mut Ctxt) {
 fn check_callbacks(patch: &Patch, cx: &mut Ctxt) {
     let mut seen: HashMap<(CallbackKind, &ObjectRef), &Callback> = HashMap::new();
     for callback in &patch.callbacks {
+        for cfg in &callback.cfgs {
+            cx.error_spanned_by(
+                cfg,
+                format!(
+                    "a callback cannot be compiled out: the patch's descriptor names it; put \
+                     the condition inside `{}` instead",
+                    callback.sig.ident
+                ),
+            );
+        }
         check_object(callback, cx);
         check_signature(callback, cx);
         match seen.entry((callback.kind, &callback.object)) {
