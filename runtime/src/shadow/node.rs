@@ -53,19 +53,15 @@ pub(super) struct Node<T, X> {
 /// A node with its data type erased, as the table holds it. The key lives in the node, so a table
 /// slot is one pointer.
 pub(super) trait Erased: Any + Send + Sync {
-    fn obj(&self) -> usize;
-    fn id(&self) -> u64;
+    /// The object address and the id, in one call: lookups compare both.
+    fn key(&self) -> (usize, u64);
     fn tie(&self) -> Option<Tie>;
     fn type_name(&self) -> &'static str;
 }
 
 impl<T: Send + Sync + 'static, X: TieSlot> Erased for Node<T, X> {
-    fn obj(&self) -> usize {
-        self.obj
-    }
-
-    fn id(&self) -> u64 {
-        self.id
+    fn key(&self) -> (usize, u64) {
+        (self.obj, self.id)
     }
 
     fn tie(&self) -> Option<Tie> {

@@ -1,5 +1,5 @@
-//! The shadow-variable table: sharded, with lookups that wait for no writer and constructors that
-//! run exactly once, outside every lock.
+//! The shadow-variable table: sharded, with lookups that wait for no user code and constructors
+//! that run exactly once, outside every lock.
 
 use std::any::{Any, type_name};
 use std::cell::Cell;
@@ -35,15 +35,17 @@ pub(super) struct Slots {
 
 impl Slots {
     fn find(&self, hash: u64, obj: usize, id: u64) -> Option<&ErasedRef> {
-        self.table.find(hash, |n| n.obj() == obj && n.id() == id)
+        self.table.find(hash, |n| n.key() == (obj, id))
     }
 
     fn insert(&mut self, hash: u64, node: ErasedRef) {
         if node.tie().is_some() {
             self.tied += 1;
         }
-        self.table
-            .insert_unique(hash, node, |n| hash_key(n.obj(), n.id()));
+        self.table.insert_unique(hash, node, |n| {
+            let (obj, id) = n.key();
+            hash_key(obj, id)
+        });
     }
 
     fn forget(&mut self, removed: &ErasedRef) {
@@ -358,9 +360,7 @@ impl TableInner {
         let entry = slots
             .table
             .find_entry(hash, |n| {
-                n.obj() == obj
-                    && n.id() == id
-                    && typed::<T>(n).is_some_and(|s| Shadow::ptr_eq(&s, shadow))
+                n.key() == (obj, id) && typed::<T>(n).is_some_and(|s| Shadow::ptr_eq(&s, shadow))
             })
             .ok()?;
         let (node, _) = entry.remove();
@@ -378,7 +378,7 @@ impl TableInner {
         let mut slots = shard.write();
         let entry = slots
             .table
-            .find_entry(hash, |n| n.obj() == obj && n.id() == id)
+            .find_entry(hash, |n| n.key() == (obj, id))
             .ok()?;
         let shadow = typed::<T>(entry.get())?;
         let (node, _) = entry.remove();
@@ -391,7 +391,7 @@ impl TableInner {
         for shard in &self.shards {
             removed.extend(shard.write().extract(|n| {
                 let any: &dyn Any = &**n;
-                n.id() == id && (any.is::<Node<T, ()>>() || any.is::<Node<T, Tie>>())
+                n.key().1 == id && (any.is::<Node<T, ()>>() || any.is::<Node<T, Tie>>())
             }));
         }
         removed
@@ -409,8 +409,9 @@ impl TableInner {
 /// with it (handles still held keep their data until they go).
 ///
 /// Every operation is safe to call from any thread, and from a shadow variable's own constructor
-/// or destructor. Lookups ([`get`](Self::get)) never wait for an allocation or a free in
-/// progress.
+/// or destructor. Lookups ([`get`](Self::get)) never wait for a constructor, a destructor or one
+/// another; at most for one hash-table insertion or removal in the same shard (see the
+/// [module documentation](super#design)).
 ///
 /// ```
 /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};

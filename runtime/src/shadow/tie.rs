@@ -58,9 +58,10 @@ pub(super) fn release(runtime: u64, state: u64) {
 }
 
 fn drop_contained(node: ErasedRef) {
+    let (obj, id) = node.key();
     let key = Key {
-        obj: ObjAddr::from_addr(node.obj()),
-        id: node.id(),
+        obj: ObjAddr::from_addr(obj),
+        id,
     };
     if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(node))) {
         tracing::error!(
