@@ -154,7 +154,8 @@ impl<T> fmt::Debug for ShadowId<T> {
 /// Any reference converts into one (`&socket`), a fat one by its data address. The address is
 /// only a key: the table does not borrow the object, so a variable outlives its object unless it
 /// is freed when the object goes, as in the kernel. Mind the level of reference: `&socket` and
-/// `&&socket` are different addresses.
+/// `&&socket` are different addresses, and an `ObjAddr` is passed by value (`&addr` would be the
+/// address of the local variable `addr`).
 ///
 /// ```
 /// use livepatch_runtime::shadow::ObjAddr;

@@ -449,6 +449,16 @@ impl ShadowTable {
     }
 
     /// The process-wide table.
+    ///
+    /// ```
+    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    ///
+    /// const SV_FLAG: ShadowId<bool> = ShadowId::new(0xf1a9);
+    /// let obj = Box::new([0u8; 8]);
+    /// ShadowTable::global().alloc(&*obj, SV_FLAG, true);
+    /// assert_eq!(ShadowTable::global().get(&*obj, SV_FLAG).as_deref(), Some(&true));
+    /// assert!(ShadowTable::global().free(&*obj, SV_FLAG));
+    /// ```
     pub fn global() -> &'static ShadowTable {
         static GLOBAL: OnceLock<ShadowTable> = OnceLock::new();
         GLOBAL.get_or_init(ShadowTable::new)
