@@ -4,6 +4,8 @@
 //! them. Values that failed to parse are absent (`None`): parsing already reported them, and the
 //! checks that need them are skipped, so one mistake gives one error.
 
+use std::collections::{HashMap, HashSet};
+
 use proc_macro2::Span;
 use syn::{Attribute, Ident, Item, ItemMod, LitStr, Path, Signature, Type};
 
@@ -47,6 +49,26 @@ impl Patch {
         item_names
             .chain(state_names)
             .filter(|ident| *ident == Self::DESCRIPTOR)
+    }
+
+    /// The objects of the patch in descriptor order: the program first, always, then the named
+    /// objects in the order their first callback appears in the module.
+    pub fn objects(&self) -> Vec<&ObjectRef> {
+        let mut seen = HashSet::new();
+        std::iter::once(&ObjectRef::Program)
+            .chain(self.callbacks.iter().map(|c| &c.object))
+            .filter(|object| seen.insert(*object))
+            .collect()
+    }
+
+    /// Where each object's callback of each kind is in [`Patch::callbacks`] (the first one, when
+    /// validation found two).
+    pub fn callback_index(&self) -> HashMap<(CallbackKind, &ObjectRef), usize> {
+        let mut index = HashMap::new();
+        for (i, callback) in self.callbacks.iter().enumerate() {
+            index.entry((callback.kind, &callback.object)).or_insert(i);
+        }
+        index
     }
 
     /// The patch's name: the `name` argument, or the module's name.

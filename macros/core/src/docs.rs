@@ -5,19 +5,7 @@ use std::fmt::Write as _;
 use quote::ToTokens;
 use syn::Type;
 
-use crate::ast::{CallbackKind, ObjectRef, Patch, State, ident_string};
-
-/// The objects of a patch in descriptor order: the program first, then the named objects in the
-/// order their first callback appears in the module.
-pub fn objects(patch: &Patch) -> Vec<ObjectRef> {
-    let mut objects = vec![ObjectRef::Program];
-    for callback in &patch.callbacks {
-        if !objects.contains(&callback.object) {
-            objects.push(callback.object.clone());
-        }
-    }
-    objects
-}
+use crate::ast::{CallbackKind, Patch, State, ident_string};
 
 /// The text of a type as a reader writes it (`Vec<u8>`, not `Vec < u8 >`).
 pub fn type_string(ty: &Type) -> String {
@@ -144,16 +132,13 @@ pub fn module_doc(patch: &Patch) -> String {
         "| Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |"
     );
     let _ = write!(doc, "|---|---|---|---|---|");
-    for object in objects(patch) {
+    let index = patch.callback_index();
+    for object in patch.objects() {
         let _ = write!(doc, "\n| `{}` |", object.display_name());
         for kind in CallbackKind::ALL {
-            let callback = patch
-                .callbacks
-                .iter()
-                .find(|c| c.kind == kind && c.object == object);
-            match callback {
-                Some(c) => {
-                    let _ = write!(doc, " `{}` |", c.sig.ident);
+            match index.get(&(kind, object)) {
+                Some(&i) => {
+                    let _ = write!(doc, " `{}` |", patch.callbacks[i].sig.ident);
                 }
                 None => {
                     let _ = write!(doc, " – |");

@@ -71,9 +71,11 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     if let Some((_, items)) = module.content.as_mut() {
         if fallback {
             // The callbacks are not referenced by the descriptor: do not warn about them.
+            let callbacks: HashSet<&syn::Ident> =
+                patch.callbacks.iter().map(|c| &c.sig.ident).collect();
             for item in items.iter_mut() {
                 if let Item::Fn(f) = item
-                    && patch.callbacks.iter().any(|c| c.sig.ident == f.sig.ident)
+                    && callbacks.contains(&f.sig.ident)
                 {
                     f.attrs.push(parse_quote!(#[allow(dead_code)]));
                 }
@@ -156,18 +158,15 @@ fn descriptor(patch: &Patch) -> TokenStream {
     });
     let state_count = patch.states.len();
 
-    let objects = docs::objects(patch);
+    let objects = patch.objects();
+    let index = patch.callback_index();
     let object_descs = objects.iter().map(|object| {
         let mut desc = match object {
             ObjectRef::Program => quote!(#private::ObjectDesc::program()),
             ObjectRef::Named(name) => quote!(#private::ObjectDesc::named(#name)),
         };
         for kind in CallbackKind::ALL {
-            let found = patch
-                .callbacks
-                .iter()
-                .position(|c| c.kind == kind && &c.object == object);
-            if let Some(i) = found {
+            if let Some(i) = index.get(&(kind, *object)) {
                 let method = format_ident!("{}", kind.attr_name());
                 let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
                 desc = quote!(#desc.#method(#konst));
