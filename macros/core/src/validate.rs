@@ -194,9 +194,6 @@ fn check_signature(callback: &Callback, cx: &mut Ctxt) {
     let kind = callback.kind;
     let expected = kind.expected_signature(&sig.ident.to_string());
     let fix = format!("a `#[{}]` callback is `{expected}`", kind.attr_name());
-    if let Some(token) = &sig.constness {
-        cx.error_spanned_by(token, format!("{fix}, not a `const fn`"));
-    }
     if let Some(token) = &sig.asyncness {
         cx.error_spanned_by(
             token,
@@ -207,7 +204,10 @@ fn check_signature(callback: &Callback, cx: &mut Ctxt) {
         cx.error_spanned_by(token, format!("{fix}, not an `unsafe fn`"));
     }
     if let Some(abi) = &sig.abi {
-        cx.error_spanned_by(abi, format!("{fix}, with the Rust ABI"));
+        cx.error_spanned_by(
+            abi,
+            format!("{fix}, with the Rust ABI: remove `{}`", quote::quote!(#abi)),
+        );
     }
     if let Some(variadic) = &sig.variadic {
         cx.error_spanned_by(variadic, format!("{fix}, without `...`"));

@@ -38,7 +38,7 @@ pub mod fix_loglevel {
     }
 
     #[pre_unpatch]
-    fn stop(_cx: &mut PreUnpatch<'_>) {}
+    pub fn stop(_cx: &mut PreUnpatch<'_>) {}
 
     #[post_unpatch]
     fn done(_cx: &mut PostUnpatch<'_>) {}
@@ -72,6 +72,8 @@ fn main() {
     assert_eq!((handle.id(), handle.version()), (1, 2));
     let flag: StateHandle<()> = fix_loglevel::FLAG;
     assert_eq!(flag.id(), 16);
+    // A callback may be public, and is still an ordinary function.
+    let _: fn(&mut PreUnpatch<'_>) = fix_loglevel::stop;
     let rt = Runtime::new();
     rt.enable(&older::PATCH).unwrap();
     rt.enable(patch).unwrap();

@@ -1,5 +1,5 @@
-// The macros and types written with their paths, explicit lifetimes and an explicit `-> ()`,
-// without the prelude.
+// The macros and types written with their paths, explicit lifetimes, an explicit `-> ()` and a
+// `const fn` callback, without the prelude.
 #[livepatch::livepatch(states = [STATE { id: 7, version: 1, data: std::sync::Mutex<Vec<u8>> }])]
 mod r#override {
     #[livepatch::pre_patch]
@@ -12,6 +12,9 @@ mod r#override {
 
     #[livepatch::post_patch]
     fn apply(_cx: &mut livepatch::PostPatch) -> () {}
+
+    #[livepatch::pre_unpatch]
+    const fn stop(_cx: &mut livepatch::PreUnpatch<'_>) {}
 }
 
 fn main() {
