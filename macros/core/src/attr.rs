@@ -1,4 +1,5 @@
-//! The callback attributes on the module's functions: `#[pre_patch]`, `#[post_patch]`,
+//! The attributes the macro recognizes inside its input: `#[livepatch]` itself, and the callback
+//! attributes on the module's functions: `#[pre_patch]`, `#[post_patch]`,
 //! `#[pre_unpatch]`, `#[post_unpatch]`, each with an optional `object = "name"`.
 
 use syn::parse::{ParseStream, Parser};
@@ -11,17 +12,25 @@ mod kw {
     syn::custom_keyword!(object);
 }
 
-/// Which callback `attr` marks, if it is one of the callback attributes: written bare
-/// (`#[pre_patch]`, as the prelude imports it) or through the facade (`#[livepatch::pre_patch]`).
+/// The name of a macro of the facade that `attr` invokes: written bare (`#[pre_patch]`, as the
+/// prelude imports it) or through the facade (`#[livepatch::pre_patch]`).
+fn facade_macro(attr: &Attribute) -> Option<String> {
+    let mut names = attr.path().segments.iter().map(|s| s.ident.to_string());
+    match (names.next(), names.next(), names.next()) {
+        (Some(name), None, _) => Some(name),
+        (Some(facade), Some(name), None) if facade == "livepatch" => Some(name),
+        _ => None,
+    }
+}
+
+/// Whether `attr` is `#[livepatch]` itself.
+pub fn is_livepatch(attr: &Attribute) -> bool {
+    facade_macro(attr).is_some_and(|name| name == "livepatch")
+}
+
+/// Which callback `attr` marks, if it is one of the callback attributes.
 pub fn callback_kind(attr: &Attribute) -> Option<CallbackKind> {
-    let path = attr.path();
-    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    let name = match segments.as_slice() {
-        [name] if path.leading_colon.is_none() => name,
-        [facade, name] if facade == "livepatch" => name,
-        _ => return None,
-    };
-    CallbackKind::from_attr_name(name)
+    CallbackKind::from_attr_name(&facade_macro(attr)?)
 }
 
 /// The object a callback attribute names, with the literal that named it. Errors are recorded in

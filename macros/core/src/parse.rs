@@ -75,6 +75,18 @@ fn parse_module(item: TokenStream, cx: &mut Ctxt) -> Option<ItemMod> {
         );
         return None;
     }
+    // A second `#[livepatch]` would generate everything again: report it and drop it.
+    let mut module = module;
+    module.attrs.retain(|attr| {
+        let again = attr::is_livepatch(attr);
+        if again {
+            cx.error_spanned_by(
+                attr,
+                "`#[livepatch]` is given twice on this module: keep one, with all the arguments",
+            );
+        }
+        !again
+    });
     Some(module)
 }
 
