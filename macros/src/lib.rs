@@ -50,6 +50,8 @@ use proc_macro::TokenStream;
 ///   completes it replaces every patch enabled before it, and it must declare every state they
 ///   declare.
 /// - `follows = [path, ...]`: the patches this one is meant to be enabled after (see *Lineage*).
+/// - `crate = path`: where the `livepatch` crate is, for a crate that depends on it under another
+///   name (`crate = ::lp`); `::livepatch` by default.
 /// - `states = [...]`: the system states the patch modifies, each written
 ///   `NAME { id: 1, version: 2, data: Type }` with its doc comment above it. `id` is a non-zero
 ///   integer, unique in the patch; `version` a non-negative integer (`u32`); `data` the type of the

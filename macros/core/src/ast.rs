@@ -19,6 +19,8 @@ pub struct Patch {
     pub replace: Option<Span>,
     /// `follows = [...]`: the patches this one is meant to be enabled after.
     pub follows: Vec<Path>,
+    /// `crate = path`: where the `livepatch` crate is, for a crate that renames it.
+    pub krate: Option<Path>,
     /// `states = [...]`, in declaration order.
     pub states: Vec<State>,
     /// The callbacks found among the module's functions, in source order.

@@ -1,6 +1,6 @@
 //! Code generation only: the checked model of a patch becomes its module, state handles,
 //! descriptor, lineage record and compile-time checks. Everything generated reaches the runtime
-//! through `::livepatch::__private`.
+//! through `::livepatch::__private` (or the `__private` module of the crate `crate = path` names).
 
 use std::collections::HashSet;
 
@@ -40,9 +40,13 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The path of the facade's hidden module that generated code goes through.
-fn private() -> TokenStream {
-    quote!(::livepatch::__private)
+/// The path of the facade's hidden module that generated code goes through: in `::livepatch`,
+/// or in the crate `crate = path` names.
+fn private(patch: &Patch) -> TokenStream {
+    match &patch.krate {
+        Some(krate) => quote!(#krate::__private),
+        None => quote!(::livepatch::__private),
+    }
 }
 
 /// The module of a patch that passed every check, with everything generated.
@@ -111,7 +115,7 @@ fn data_type(state: &State) -> TokenStream {
 }
 
 fn state_handles(patch: &Patch) -> TokenStream {
-    let private = private();
+    let private = private(patch);
     let handles = distinct_states(patch).into_iter().map(|state| {
         let name = &state.name;
         let docs = &state.docs;
@@ -129,7 +133,7 @@ fn state_handles(patch: &Patch) -> TokenStream {
 }
 
 fn descriptor(patch: &Patch) -> TokenStream {
-    let private = private();
+    let private = private(patch);
     let name = patch.name();
     let replace = patch.replace.is_some();
     let doc = format!(
@@ -195,7 +199,7 @@ fn fallback_descriptor(patch: &Patch) -> TokenStream {
     if generated_clash {
         return TokenStream::new();
     }
-    let private = private();
+    let private = private(patch);
     let name = patch.name();
     quote! {
         #[doc = "The patch's descriptor, left empty because the patch has errors."]
@@ -205,7 +209,7 @@ fn fallback_descriptor(patch: &Patch) -> TokenStream {
 
 /// What other patches need to check that they may follow this one.
 fn lineage(patch: &Patch) -> TokenStream {
-    let private = private();
+    let private = private(patch);
     let name = patch.name();
     let replace = patch.replace.is_some();
     let states = patch.states.iter().filter_map(|state| {
@@ -230,7 +234,7 @@ fn lineage(patch: &Patch) -> TokenStream {
 /// One compile-time check per followed patch, placed at its path in `follows = [...]`: the
 /// rules of enable (SPEC §2) applied to this patch enabled after that one.
 fn follows_checks(patch: &Patch) -> TokenStream {
-    let private = private();
+    let private = private(patch);
     let checks = patch.follows.iter().map(|path| {
         // The whole check carries the span of the path, so that its error underlines the path.
         let first = first_span(path);

@@ -34,6 +34,7 @@ pub fn parse(args: TokenStream, item: TokenStream, cx: &mut Ctxt) -> Option<Patc
         name: None,
         replace: None,
         follows: Vec::new(),
+        krate: None,
         states: Vec::new(),
         callbacks: Vec::new(),
     };
@@ -255,6 +256,20 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
                     Ok(())
                 };
                 parser.parse2(content)?;
+            }
+        } else if lookahead.peek(Token![crate]) {
+            let key: Token![crate] = input.parse()?;
+            separator::<Token![=]>(input, "crate", "=")?;
+            if input.peek(LitStr) {
+                return Err(
+                    input.error("`crate` is a path, not a string: `crate = ::my_livepatch`")
+                );
+            }
+            let path: Path = input.parse()?;
+            if patch.krate.is_some() {
+                repeated(cx, key, "crate");
+            } else {
+                patch.krate = Some(path);
             }
         } else {
             return Err(lookahead.error());

@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[livepatch(crate = "livepatch")]
+pub mod fix {}
+
+fn main() {}
