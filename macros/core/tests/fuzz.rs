@@ -236,3 +236,57 @@ fn token_soup_gives_errors_not_panics() {
     assert_eq!(expansions, 0);
     assert_eq!(errors, 2 * soup.len());
 }
+
+/// Every `#[livepatch]` module of the compile-time cases of `tests/ui`, each then cut at every
+/// token: the pass cases expand without an error, and nothing panics.
+#[test]
+fn ui_cases_and_their_truncations_never_panic() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui");
+    let (mut errors, mut expansions) = (0, 0);
+    let mut patches = 0;
+    for dir in ["pass", "fail"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        for path in files {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let file = syn::parse_file(&source).unwrap();
+            for item in file.items {
+                let syn::Item::Mod(mut module) = item else {
+                    continue;
+                };
+                let Some(position) = module.attrs.iter().position(|a| {
+                    a.path()
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "livepatch")
+                }) else {
+                    continue;
+                };
+                let attr = module.attrs.remove(position);
+                let args = match attr.meta {
+                    syn::Meta::List(list) => list.tokens,
+                    _ => TokenStream::new(),
+                };
+                let item = quote!(#module);
+                patches += 1;
+                if dir == "pass" {
+                    let out = livepatch_macros_core::livepatch(args.clone(), item.clone());
+                    assert!(
+                        !out.to_string().contains("compile_error"),
+                        "{}: {out}",
+                        path.display()
+                    );
+                }
+                for cut in truncations(&args) {
+                    run(&cut, &item, &mut errors, &mut expansions);
+                }
+            }
+        }
+    }
+    // A guard against reading no case at all; the exact number grows with the cases.
+    assert!(patches > 60, "{patches} patches read");
+}
