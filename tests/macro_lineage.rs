@@ -10,6 +10,14 @@ const fn state(name: &'static str, id: u64, version: u32) -> LineageState {
     LineageState { name, id, version }
 }
 
+const fn lineage(name: &'static str, replace: bool, states: &'static [LineageState]) -> Lineage {
+    Lineage {
+        name,
+        replace,
+        states,
+    }
+}
+
 /// The check's panic message, or `None` if `new` may follow `old`.
 fn verdict(new: Lineage, old: Lineage) -> Option<String> {
     catch_unwind(|| check_follows(&new, &old))
@@ -24,11 +32,7 @@ fn verdict(new: Lineage, old: Lineage) -> Option<String> {
 }
 
 static V1: [LineageState; 2] = [state("LOGLEVEL", 1, 1), state("CONSOLE", 2, 3)];
-const OLD: Lineage = Lineage {
-    name: "fix_v1",
-    replace: true,
-    states: &V1,
-};
+const OLD: Lineage = lineage("fix_v1", true, &V1);
 
 #[test]
 fn keeping_or_raising_every_version_is_allowed() {
@@ -37,33 +41,21 @@ fn keeping_or_raising_every_version_is_allowed() {
         state("CONSOLE", 2, 4),
         state("NEW", 3, 0),
     ];
-    let new = Lineage {
-        name: "fix_v2",
-        replace: true,
-        states: &V2,
-    };
+    let new = lineage("fix_v2", true, &V2);
     assert_eq!(verdict(new, OLD), None);
 }
 
 #[test]
 fn a_patch_that_is_not_cumulative_may_leave_states_alone() {
     static ADDON: [LineageState; 1] = [state("OTHER", 9, 1)];
-    let new = Lineage {
-        name: "addon",
-        replace: false,
-        states: &ADDON,
-    };
+    let new = lineage("addon", false, &ADDON);
     assert_eq!(verdict(new, OLD), None);
 }
 
 #[test]
 fn a_lowered_version_names_the_state_the_older_patch_and_both_versions() {
     static V2: [LineageState; 2] = [state("LOGLEVEL", 1, 1), state("CONSOLE", 2, 2)];
-    let new = Lineage {
-        name: "fix_v2",
-        replace: false,
-        states: &V2,
-    };
+    let new = lineage("fix_v2", false, &V2);
     assert_eq!(
         verdict(new, OLD).as_deref(),
         Some(
@@ -77,11 +69,7 @@ fn a_lowered_version_names_the_state_the_older_patch_and_both_versions() {
 #[test]
 fn a_cumulative_patch_may_not_drop_a_state() {
     static V2: [LineageState; 1] = [state("CONSOLE", 2, 3)];
-    let new = Lineage {
-        name: "fix_v2",
-        replace: true,
-        states: &V2,
-    };
+    let new = lineage("fix_v2", true, &V2);
     assert_eq!(
         verdict(new, OLD).as_deref(),
         Some(
@@ -95,11 +83,7 @@ fn a_cumulative_patch_may_not_drop_a_state() {
 #[test]
 fn every_conflict_is_reported() {
     static V2: [LineageState; 1] = [state("CONSOLE_LEVEL", 2, 0)];
-    let new = Lineage {
-        name: "fix_v2",
-        replace: true,
-        states: &V2,
-    };
+    let new = lineage("fix_v2", true, &V2);
     assert_eq!(
         verdict(new, OLD).as_deref(),
         Some(
@@ -123,16 +107,8 @@ fn a_message_too_long_for_its_buffer_is_cut_at_a_whole_piece() {
         }
         states
     };
-    let old = Lineage {
-        name: "many",
-        replace: false,
-        states: &MANY,
-    };
-    let new = Lineage {
-        name: "none",
-        replace: true,
-        states: &[],
-    };
+    let old = lineage("many", false, &MANY);
+    let new = lineage("none", true, &[]);
     let message = verdict(new, old).unwrap();
     assert!(message.len() <= 4096, "{} bytes", message.len());
     assert!(message.ends_with(" ..."), "{message}");
@@ -145,17 +121,9 @@ fn a_message_too_long_for_its_buffer_is_cut_at_a_whole_piece() {
 #[test]
 fn large_numbers_are_written_in_full() {
     static OLD_MAX: [LineageState; 1] = [state("MAX", u64::MAX, u32::MAX)];
-    let old = Lineage {
-        name: "old",
-        replace: false,
-        states: &OLD_MAX,
-    };
+    let old = lineage("old", false, &OLD_MAX);
     static NEW_MAX: [LineageState; 1] = [state("MAX", u64::MAX, 0)];
-    let new = Lineage {
-        name: "new",
-        replace: false,
-        states: &NEW_MAX,
-    };
+    let new = lineage("new", false, &NEW_MAX);
     assert_eq!(
         verdict(new, old).as_deref(),
         Some(
