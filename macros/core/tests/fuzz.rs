@@ -290,3 +290,31 @@ fn ui_cases_and_their_truncations_never_panic() {
     // A guard against reading no case at all; the exact number grows with the cases.
     assert!(patches > 60, "{patches} patches read");
 }
+
+/// A callback attribute on its own always reports that it stands outside a patch, whatever the
+/// item is, and gives the item back.
+#[test]
+fn callback_attributes_outside_a_patch_give_an_error_not_a_panic() {
+    let item = quote! {
+        fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> { Ok(()) }
+    };
+    let mut cuts = truncations(&item);
+    cuts.push(quote!(
+        struct S;
+    ));
+    for cut in &cuts {
+        for kind in ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"] {
+            let out = catch_unwind(AssertUnwindSafe(|| {
+                livepatch_macros_core::callback_outside_patch(kind, cut.clone())
+            }))
+            .unwrap_or_else(|_| panic!("panicked on `#[{kind}] {cut}`"));
+            let text = out.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    ":: core :: compile_error ! {{ \"`#[{kind}]` marks a callback of a live patch"
+                )),
+                "{text}"
+            );
+        }
+    }
+}
