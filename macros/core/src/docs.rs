@@ -157,7 +157,7 @@ pub fn state_doc(state: &State) -> String {
     }
     let _ = write!(
         doc,
-        "System state {}, version {}, data `{}`: pass this handle to `cx.state(..)`, \
+        " System state {}, version {}, data `{}`: pass this handle to `cx.state(..)`, \
          `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.",
         state.id.as_ref().map_or(0, |id| id.value),
         state.version.as_ref().map_or(0, |v| v.value),

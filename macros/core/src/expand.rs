@@ -137,7 +137,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
     let name = patch.name();
     let replace = patch.replace.is_some();
     let doc = format!(
-        "The descriptor of live patch `{name}`, for `Runtime::enable(&PATCH)`; see the module's \
+        " The descriptor of live patch `{name}`, for `Runtime::enable(&PATCH)`; see the module's \
          documentation for what it contains."
     );
 
@@ -202,7 +202,7 @@ fn fallback_descriptor(patch: &Patch) -> TokenStream {
     let private = private(patch);
     let name = patch.name();
     quote! {
-        #[doc = "The patch's descriptor, left empty because the patch has errors."]
+        #[doc = " The patch's descriptor, left empty because the patch has errors."]
         pub static PATCH: #private::PatchDesc = #private::PatchDesc::new(#name);
     }
 }

@@ -25,12 +25,12 @@ pub mod net_v1 {
     }
     /// Checksums are computed in software.
     /**
-System state 7, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
+ System state 7, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
         7u64,
         1u32,
     );
-    ///The descriptor of live patch `net-fix-v1`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
+    /// The descriptor of live patch `net-fix-v1`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = check;
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 1usize] = [
@@ -86,18 +86,18 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 pub mod net_v2 {
     /// Checksums are computed in software; the table is kept.
     /**
-System state 7, version 2, data `std::sync::Mutex<Vec<u32>>`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
+ System state 7, version 2, data `std::sync::Mutex<Vec<u32>>`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<
         std::sync::Mutex<Vec<u32>>,
     > = ::livepatch::__private::StateHandle::new(7u64, 2u32);
     /// Offload is switched off on every device.
     /**
-System state 8, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
+ System state 8, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const NO_OFFLOAD: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
         8u64,
         1u32,
     );
-    ///The descriptor of live patch `net-fix-v2`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
+    /// The descriptor of live patch `net-fix-v2`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 2usize] = [
             ::livepatch::__private::state_desc::<

@@ -17,7 +17,7 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 |---|---|---|---|---|
 | `vmlinux` | – | – | – | – |*/
 mod empty {
-    ///The descriptor of live patch `empty`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
+    /// The descriptor of live patch `empty`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 0usize] = [];
         static __LIVEPATCH_OBJECTS: [::livepatch::__private::ObjectDesc; 1usize] = [
