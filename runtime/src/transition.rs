@@ -221,10 +221,10 @@ impl Inner {
 
     /// Remembers that the transition changed `slot`.
     pub(crate) fn touch(&mut self, slot: &'static dyn Slot) {
-        if let Some(t) = self.transition.as_mut() {
-            if !t.touched.iter().any(|s| std::ptr::addr_eq(*s, slot)) {
-                t.touched.push(slot);
-            }
+        if let Some(t) = self.transition.as_mut()
+            && !t.touched.iter().any(|s| std::ptr::addr_eq(*s, slot))
+        {
+            t.touched.push(slot);
         }
     }
 }

@@ -11,13 +11,7 @@
 //! raised count and waits for the decision.
 
 use super::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-
-/// How many patchable frames one thread records. Deeper frames are counted but not recorded, and
-/// a thread with unrecorded frames is never switched from outside (it cannot be checked).
-pub const MAX_DEPTH: usize = 64;
-
-/// How many transitions may run at once in one process (one per runtime at most).
-pub const LANES: usize = 16;
+pub(crate) use super::sync::{LANES, MAX_DEPTH};
 
 /// A thread's patch state in one lane: the transition's generation and whether the thread runs
 /// the patched side. Generations start at 1, so 0 means "never set".
