@@ -1,0 +1,64 @@
+//! The call path of a patchable function allocates nothing, patched or not, once its thread has
+//! made its first patchable call (which registers the thread). Runs in its own process, with a
+//! global allocator that counts allocations of the calling thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use livepatch::prelude::*;
+use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+struct Counting;
+
+// SAFETY: every call is forwarded to the system allocator unchanged; counting only touches a
+// const-initialised thread-local without destructor, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static SLOT: FuncSlot<fn(u64) -> u64> = FuncSlot::new("double", ObjectName::Program, |x| x * 2);
+static NEW: Replacement<fn(u64) -> u64> = Replacement::new(&SLOT, |x| x * 3);
+static FUNCS: [FuncDesc; 1] = [FuncDesc::new(&NEW)];
+static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().functions(&FUNCS)];
+static PATCH: PatchDesc = PatchDesc::new("triple").objects(&OBJECTS);
+
+fn double(x: u64) -> u64 {
+    SLOT.call(|f| f(x))
+}
+
+fn allocations_during(f: impl FnOnce() -> u64) -> (u64, u64) {
+    let before = ALLOCATIONS.get();
+    let result = f();
+    (ALLOCATIONS.get() - before, result)
+}
+
+#[test]
+fn calls_allocate_nothing_patched_or_not() {
+    assert_eq!(double(1), 2); // registers this thread
+    let calls = || (0..10_000).map(double).sum::<u64>();
+    assert_eq!(allocations_during(calls), (0, 99_990_000));
+
+    let rt = Runtime::new();
+    rt.enable(&PATCH).unwrap();
+    assert!(rt.transition().is_none());
+    assert_eq!(allocations_during(calls), (0, 149_985_000));
+
+    rt.disable("triple").unwrap();
+    assert_eq!(allocations_during(calls), (0, 99_990_000));
+}
