@@ -529,3 +529,74 @@ fn functions_listed_under_the_wrong_object_or_twice_are_refused() {
     );
     assert!(t.rt.patches().is_empty());
 }
+
+functions!(loading_busy, ObjectName::Named("net"));
+
+#[test]
+fn loading_an_object_whose_function_another_runtime_is_changing_is_refused() {
+    use loading_busy::*;
+    // Runtime `first` holds f of "net" in transition (a thread is parked inside it).
+    let first = SelfTest::new();
+    first.rt.load_object("net").unwrap();
+    let (gate, parked) = park_in(&first.log, f);
+    first.load_lp_nowait(patch("first", false, ObjectDesc::named("net"), vec![&FA]));
+    // Runtime `t` has a patch for f enabled, waiting for "net" to load.
+    let t = SelfTest::new();
+    t.load_lp(patch("p", false, ObjectDesc::named("net"), vec![&FB]));
+    let err = t.run(|t| {
+        t.log.take();
+        t.rt.load_object("net").unwrap_err()
+    });
+    assert_eq!(
+        err.to_string(),
+        "patch 'p' could not be applied to object 'net': function 'f' is in transition in \
+         another runtime"
+    );
+    assert_log(
+        &t.log.lines(),
+        "
+        livepatch: applying patch 'p' to loading module 'net'
+        test: p: pre_patch: net
+        livepatch: failed to apply patch 'p' to module 'net'
+        test: p: post_unpatch: net (LoadRefused)
+        livepatch: patch 'p' failed for module 'net', refusing to load module 'net'
+        ",
+    );
+    assert!(!t.rt.is_object_loaded("net"));
+    gate.release();
+    assert_eq!(parked.join().unwrap(), "original");
+    first.wait_transition();
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(force_reentered, ObjectName::Program);
+
+#[test]
+fn force_and_wait_from_a_callback_are_refused() {
+    use force_reentered::*;
+    static RT: std::sync::LazyLock<Runtime> = std::sync::LazyLock::new(Runtime::new);
+    fn reenter(_: &mut PostPatch<'_>) {
+        assert_eq!(
+            RT.force(),
+            Err(TransitionError::Reentered(livepatch::Reentered))
+        );
+        assert_eq!(
+            RT.wait_transition(std::time::Duration::from_millis(1)),
+            Err(TransitionError::Reentered(livepatch::Reentered))
+        );
+        tracing::info!(target: "test", "refused");
+    }
+    let p = leak(PatchDesc::new("p").objects(slice(vec![
+        ObjectDesc::program()
+            .post_patch(reenter)
+            .functions(slice(vec![FuncDesc::new(&FA)])),
+    ])));
+    let log = livepatch::Dmesg::new();
+    log.capture(|| RT.enable(p).unwrap());
+    assert!(
+        log.lines().contains(&"test: refused".to_owned()),
+        "{:?}",
+        log.lines()
+    );
+    assert_eq!(f(&open()), "A");
+}

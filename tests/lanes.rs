@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::gate::{Gate, PATIENCE};
 use livepatch::prelude::*;
-use livepatch::{EnableError, FuncDesc, FuncSlot, ObjectName, Replacement};
+use livepatch::{EnableError, FuncDesc, FuncSlot, ObjectName, Replacement, SetEnabledError};
 
 type Parking = fn(&Gate);
 
@@ -23,6 +23,7 @@ macro_rules! lane_patch {
             static FUNCS: [FuncDesc; 1] = [FuncDesc::new(&NEW)];
             static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().functions(&FUNCS)];
             pub static PATCH: PatchDesc = PatchDesc::new(stringify!($module)).objects(&OBJECTS);
+            #[allow(dead_code, reason = "one function is never called")]
             pub fn call(gate: &Gate) {
                 SLOT.call(|f| f(gate))
             }
@@ -47,6 +48,7 @@ lane_patch!(l13);
 lane_patch!(l14);
 lane_patch!(l15);
 lane_patch!(l16);
+lane_patch!(l17);
 
 static PLAIN: PatchDesc = PatchDesc::new("plain");
 
@@ -81,6 +83,10 @@ fn transitions_beyond_the_lanes_are_refused_until_one_completes() {
         })
         .collect();
     gate.wait_inside(functions.len());
+    // A patch of a function nobody is inside: its transition completes at once.
+    let settled = Runtime::new();
+    settled.enable(&l17::PATCH).unwrap();
+    assert!(settled.transition().is_none());
 
     let runtimes: Vec<Runtime> = functions[..16]
         .iter()
@@ -104,6 +110,10 @@ fn transitions_beyond_the_lanes_are_refused_until_one_completes() {
     rt.enable(&PLAIN).unwrap();
     assert!(rt.transition().is_none());
 
+    // Disabling a patch of functions needs a lane too.
+    assert_eq!(settled.disable("l17"), Err(SetEnabledError::NoLane("l17")));
+    assert!(settled.patch("l17").is_some_and(|p| p.enabled));
+
     gate.release();
     for thread in parked {
         thread.join().unwrap();
@@ -114,4 +124,7 @@ fn transitions_beyond_the_lanes_are_refused_until_one_completes() {
     rt.enable(functions[16].1).unwrap();
     rt.wait_transition(PATIENCE).unwrap();
     assert_eq!(rt.patches().len(), 2);
+    settled.disable("l17").unwrap();
+    settled.wait_transition(PATIENCE).unwrap();
+    assert!(settled.patches().is_empty());
 }

@@ -150,8 +150,15 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
             }
             Ok(()) => patch_object(inner, p, o).err().map(|function| {
                 messages::failed_to_apply(patch, object);
-                // The object's own pre_patch succeeded: it gets its post_unpatch below.
-                applied.push(inner.list[p].instance);
+                // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
+                // its post_unpatch, as a cancelled enable does (the kernel skips it here).
+                callback::run_post_unpatch(
+                    &mut inner.list,
+                    p,
+                    o,
+                    ObjectState::Coming,
+                    UnpatchReason::LoadRefused,
+                );
                 LoadObjectError::PatchFailed {
                     patch,
                     object: name.to_owned(),
