@@ -35,8 +35,11 @@ static FIX_PATCH: PatchDesc = PatchDesc::new("fix").objects(&FIX_OBJECTS);
 
 static LOCKED: RwLock<Work> = RwLock::new(work);
 
-/// The ways of calling `work`, by name.
-fn callers() -> Vec<(&'static str, fn(u64) -> u64)> {
+/// A way of calling `work`, by name.
+type Caller = (&'static str, fn(u64) -> u64);
+
+/// The ways of calling `work`.
+fn callers() -> Vec<Caller> {
     vec![
         ("direct", |x| work(x)),
         ("fn_pointer", |x| {
