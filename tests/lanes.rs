@@ -50,11 +50,14 @@ lane_patch!(l15);
 lane_patch!(l16);
 lane_patch!(l17);
 
+/// A function to park in and the patch that replaces it.
+type Lane = (fn(&Gate), &'static PatchDesc);
+
 static PLAIN: PatchDesc = PatchDesc::new("plain");
 
 #[test]
 fn transitions_beyond_the_lanes_are_refused_until_one_completes() {
-    let functions: [(fn(&Gate), &'static PatchDesc); 17] = [
+    let functions: [Lane; 17] = [
         (l0::call as fn(&Gate), &l0::PATCH),
         (l1::call as fn(&Gate), &l1::PATCH),
         (l2::call as fn(&Gate), &l2::PATCH),
