@@ -85,7 +85,7 @@ fn no_thread_ever_mixes_versions_and_no_call_is_lost() {
         rounds += 1;
         // Enable v1 and, every other round, reverse it before it completes (if it has not).
         rt.enable(&v1::PATCH).unwrap();
-        if rounds % 2 == 0 && rt.transition().is_some() && rt.disable("v1").is_ok() {
+        if rounds.is_multiple_of(2) && rt.transition().is_some() && rt.disable("v1").is_ok() {
             wait(&rt);
             transitions += 2;
             rt.enable(&v1::PATCH).unwrap();
@@ -96,7 +96,7 @@ fn no_thread_ever_mixes_versions_and_no_call_is_lost() {
         wait(&rt);
         // v3 stacks on v2, then goes (maybe reversed mid-way).
         rt.enable(&v3::PATCH).unwrap();
-        if rounds % 3 == 0 {
+        if rounds.is_multiple_of(3) {
             wait(&rt);
         }
         rt.disable("v3").unwrap_or_else(|e| panic!("{e}"));
