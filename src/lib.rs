@@ -52,14 +52,18 @@
 
 pub use livepatch_runtime::*;
 
-pub use livepatch_macros::{livepatch, post_patch, post_unpatch, pre_patch, pre_unpatch};
+pub use livepatch_macros::{
+    livepatch, patchable, post_patch, post_unpatch, pre_patch, pre_unpatch, replaces,
+};
 
 #[doc(hidden)]
 pub mod __private;
 
 /// What patch authors need, in one import.
 pub mod prelude {
-    pub use livepatch_macros::{livepatch, post_patch, post_unpatch, pre_patch, pre_unpatch};
+    pub use livepatch_macros::{
+        livepatch, patchable, post_patch, post_unpatch, pre_patch, pre_unpatch, replaces,
+    };
     pub use livepatch_runtime::shadow::{Shadow, ShadowId, ShadowTable};
     pub use livepatch_runtime::{
         CallbackError, ObjectDesc, PatchDesc, PostPatch, PostUnpatch, PrePatch, PreUnpatch,

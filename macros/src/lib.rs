@@ -106,6 +106,120 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::livepatch(args.into(), item.into()).into()
 }
 
+/// Makes a function, or every method of an inherent impl block, patchable: calls go through a
+/// slot that live patches can replace, under the kernel's per-thread consistency model.
+///
+/// ```
+/// use livepatch::prelude::*;
+///
+/// pub mod net {
+///     use livepatch::patchable;
+///
+///     /// The program's code, as shipped.
+///     #[patchable]
+///     pub fn checksum(buf: &[u8]) -> u32 {
+///         buf.iter().map(|&b| u32::from(b)).sum()
+///     }
+///
+///     pub struct Conn {
+///         pub sent: u32,
+///     }
+///
+///     #[patchable(object = "net")]
+///     impl Conn {
+///         pub fn send(&mut self, buf: &[u8]) -> u32 {
+///             self.sent += 1;
+///             checksum(buf)
+///         }
+///     }
+/// }
+///
+/// #[livepatch]
+/// pub mod fix_checksum {
+///     use super::net::Conn;
+///
+///     #[replaces(crate::net::checksum)]
+///     fn checksum(buf: &[u8]) -> u32 {
+///         buf.iter().map(|&b| u32::from(b)).sum::<u32>() + buf.len() as u32
+///     }
+///
+///     #[replaces(crate::net::Conn::send, object = "net")]
+///     fn send(conn: &mut Conn, _buf: &[u8]) -> u32 {
+///         conn.sent += 2;
+///         0
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let runtime = Runtime::new();
+///     runtime.load_object("net")?;
+///     let mut conn = net::Conn { sent: 0 };
+///     assert_eq!((net::checksum(&[1, 2]), conn.send(&[1])), (3, 1));
+///     runtime.enable(&fix_checksum::PATCH)?;
+///     runtime.wait_transition(std::time::Duration::from_secs(30))?;
+///     assert_eq!((net::checksum(&[1, 2]), conn.send(&[1])), (5, 0));
+///     assert_eq!(conn.sent, 3);
+///     runtime.disable("fix_checksum")?;
+///     runtime.wait_transition(std::time::Duration::from_secs(30))?;
+///     assert_eq!(net::checksum(&[1, 2]), 3);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `object = "name"`: the function belongs to a named object (a plugin, a component) instead
+///   of the program itself; replacements of it are listed under that object, and applied when
+///   it loads.
+/// - `crate = path`: where the `livepatch` crate is, for a crate that depends on it under another
+///   name (`crate = ::lp`).
+///
+/// # What it generates
+///
+/// The function keeps its signature, visibility and attributes; its body moves into an original
+/// function that the slot holds, and the function calls whatever the slot says this thread must
+/// run. Beside it (in the impl block, for a method) two hidden items with the function's
+/// visibility: `__livepatch_slot_NAME`, a `&'static FuncSlot<fn(..) -> ..>`, and
+/// `__livepatch_object_NAME`, its object; `#[replaces(path)]` finds them by `path`, so a patch
+/// can replace what it can name. The slot's name, in the runtime's messages and errors, is
+/// the function's path: `module_path!()` followed by `::name` (`::Type::name` for a method).
+/// A recursive call goes through the slot too.
+///
+/// A method's replacement is a free function that takes the receiver as its first argument
+/// (`this: &Conn` for `&self`); `Self` is spelled out in its signature.
+///
+/// # Unsupported forms
+///
+/// Refused with an error that says why: generic functions (type or const parameters, `impl
+/// Trait` arguments), lifetime bounds and `where` clauses, returning `impl Trait`, `async fn`,
+/// `const fn`, `extern` ABIs, varargs, trait impls and generic impl blocks. `#[patchable]` on a
+/// method inside an impl block is an error too: put it on the block. An `unsafe fn` is
+/// supported: the slot holds `unsafe fn` pointers, and the caller's obligations are the
+/// original's. Arguments written as patterns (`(a, b): (u32, u32)`) are taken whole by the
+/// function and destructured by the original.
+#[proc_macro_attribute]
+pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
+    livepatch_macros_core::patchable(args.into(), item.into()).into()
+}
+
+/// Marks a replacement function of a `#[livepatch]` module: `#[replaces(path)]` for a
+/// `#[patchable]` function of the program itself, `#[replaces(path, object = "name")]` for one of
+/// a named object.
+///
+/// The replacement has the target's signature (a method's receiver becomes its first argument);
+/// a signature that differs is a compile error at the replacement's name, showing both. An
+/// `object` that is not the target's is a compile error naming the right one. A path to a
+/// function that is not `#[patchable]` fails to find its hidden slot `__livepatch_slot_NAME`.
+/// The patch's descriptor lists the replacement under its object (an object with no callbacks
+/// gets an entry for it), and the module's documentation lists it in its table of functions.
+///
+/// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes the
+/// attribute; anywhere else it is an error. See [`patchable`](macro@patchable) for an example.
+#[proc_macro_attribute]
+pub fn replaces(_args: TokenStream, item: TokenStream) -> TokenStream {
+    livepatch_macros_core::replaces_outside_patch(item.into()).into()
+}
+
 /// The callback attributes: `#[livepatch]` consumes them on the functions of its module, so
 /// whenever one of them runs on its own it stands somewhere else, which is an error.
 macro_rules! callback_attribute {

@@ -25,8 +25,9 @@ pub struct Patch {
     pub states: Vec<State>,
     /// The callbacks found among the module's functions, in source order.
     pub callbacks: Vec<Callback>,
-    // Replacement functions (`#[replaces(path)]`) will be collected here beside the callbacks,
-    // as `functions: Vec<Function>`, and give their objects the same first-appearance order.
+    /// The replacement functions (`#[replaces(path)]`) found among the module's functions, in
+    /// source order.
+    pub functions: Vec<Function>,
 }
 
 impl Patch {
@@ -54,11 +55,18 @@ impl Patch {
     }
 
     /// The objects of the patch in descriptor order: the program first, always, then the named
-    /// objects in the order their first callback appears in the module.
+    /// objects in the order their first callback or replacement function appears in the module.
     pub fn objects(&self) -> Vec<&ObjectRef> {
+        let mut marked: Vec<(usize, &ObjectRef)> = self
+            .callbacks
+            .iter()
+            .map(|c| (c.item, &c.object))
+            .chain(self.functions.iter().map(|f| (f.item, &f.object)))
+            .collect();
+        marked.sort_by_key(|(item, _)| *item);
         let mut seen = HashSet::new();
         std::iter::once(&ObjectRef::Program)
-            .chain(self.callbacks.iter().map(|c| &c.object))
+            .chain(marked.into_iter().map(|(_, object)| object))
             .filter(|object| seen.insert(*object))
             .collect()
     }
@@ -239,6 +247,27 @@ pub struct Callback {
     /// The function's `#[cfg(...)]` attributes: a callback cannot be compiled out, the descriptor
     /// names it.
     pub cfgs: Vec<Attribute>,
+    /// The position of the function among the module's items.
+    pub item: usize,
+}
+
+/// A function of the module marked `#[replaces(path)]` or `#[replaces(path, object = "name")]`.
+pub struct Function {
+    /// The attribute that marked it, to point at.
+    pub attr: Attribute,
+    /// The path of the function it replaces, when it parsed.
+    pub target: Option<Path>,
+    /// The object the target belongs to, as the attribute says.
+    pub object: ObjectRef,
+    /// The `object = "..."` literal, when given.
+    pub object_lit: Option<LitStr>,
+    /// The replacement's signature.
+    pub sig: Signature,
+    /// The function's `#[cfg(...)]` attributes: a replacement cannot be compiled out, the
+    /// descriptor names it.
+    pub cfgs: Vec<Attribute>,
+    /// The position of the function among the module's items.
+    pub item: usize,
 }
 
 /// The name an identifier stands for, without a raw identifier's `r#`.

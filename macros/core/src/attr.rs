@@ -1,9 +1,10 @@
-//! The attributes the macro recognizes inside its input: `#[livepatch]` itself, and the callback
+//! The attributes the macro recognizes inside its input: `#[livepatch]` itself, the callback
 //! attributes on the module's functions: `#[pre_patch]`, `#[post_patch]`,
-//! `#[pre_unpatch]`, `#[post_unpatch]`, each with an optional `object = "name"`.
+//! `#[pre_unpatch]`, `#[post_unpatch]`, each with an optional `object = "name"`, and
+//! `#[replaces(path)]`, with an optional `object = "name"` after the path.
 
 use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, LitStr, Meta, Token};
+use syn::{Attribute, LitStr, Meta, Path, Token};
 
 use crate::ast::{CallbackKind, ObjectRef};
 use crate::ctxt::Ctxt;
@@ -31,6 +32,82 @@ pub fn is_livepatch(attr: &Attribute) -> bool {
 /// Which callback `attr` marks, if it is one of the callback attributes.
 pub fn callback_kind(attr: &Attribute) -> Option<CallbackKind> {
     CallbackKind::from_attr_name(&facade_macro(attr)?)
+}
+
+/// Whether `attr` is `#[replaces(...)]`.
+pub fn is_replaces(attr: &Attribute) -> bool {
+    facade_macro(attr).is_some_and(|name| name == "replaces")
+}
+
+/// What `#[replaces(path, object = "name")]` says: the target's path, when it parsed, and its
+/// object with the literal that named it. Errors are recorded in `cx`.
+pub fn replaces_args(attr: &Attribute, cx: &mut Ctxt) -> (Option<Path>, ObjectRef, Option<LitStr>) {
+    const USAGE: &str = "`#[replaces(path)]` names the `#[patchable]` function it replaces: \
+                         `#[replaces(crate::net::checksum)]`, with `object = \"name\"` after the \
+                         path for a function of a named object";
+    let list = match &attr.meta {
+        Meta::List(list) => list,
+        other => {
+            cx.error_spanned_by(other, USAGE);
+            return (None, ObjectRef::Program, None);
+        }
+    };
+    let mut target = None;
+    let mut object = None;
+    let parser = |input: ParseStream| -> syn::Result<()> {
+        if input.is_empty() || (input.peek(kw::object) && input.peek2(Token![=])) {
+            return Err(input.error(USAGE));
+        }
+        target = Some(input.call(Path::parse_mod_style)?);
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let lookahead = input.lookahead1();
+            if !lookahead.peek(kw::object) {
+                return Err(lookahead.error());
+            }
+            object_argument(
+                input,
+                "#[replaces(path, object = \"net\")]",
+                &mut object,
+                cx,
+            )?;
+        }
+        Ok(())
+    };
+    if let Err(error) = parser.parse2(list.tokens.clone()) {
+        cx.syn_error(error);
+    }
+    let named = object
+        .as_ref()
+        .map_or(ObjectRef::Program, |lit| ObjectRef::Named(lit.value()));
+    (target, named, object)
+}
+
+/// `object = "name"`, when `input` is at `object`: the literal goes into `object`, or is reported
+/// as a repetition when it holds one already. `example` shows the argument in its attribute.
+pub fn object_argument(
+    input: ParseStream,
+    example: &str,
+    object: &mut Option<LitStr>,
+    cx: &mut Ctxt,
+) -> syn::Result<()> {
+    let key: kw::object = input.parse()?;
+    input.parse::<Token![=]>()?;
+    if !input.peek(LitStr) {
+        return Err(input.error(format!(
+            "the object's name is a string literal: `{example}`"
+        )));
+    }
+    let lit: LitStr = input.parse()?;
+    if object.is_some() {
+        cx.error_spanned_by(key, "`object` is given twice: keep one of them");
+    } else {
+        *object = Some(lit);
+    }
+    Ok(())
 }
 
 /// The object a callback attribute names, with the literal that named it. Errors are recorded in

@@ -56,7 +56,7 @@ fn cell(text: &str) -> String {
 }
 
 /// The generated part of the module's documentation: what the patch is, its states, objects and
-/// callbacks.
+/// callbacks, and the functions it replaces.
 pub fn module_doc(patch: &Patch) -> String {
     let name = patch.name();
     let module = ident_string(&patch.module.ident);
@@ -144,6 +144,29 @@ pub fn module_doc(patch: &Patch) -> String {
                     let _ = write!(doc, " – |");
                 }
             }
+        }
+    }
+    let _ = writeln!(doc);
+    let _ = writeln!(doc);
+    let _ = writeln!(doc, "## Functions");
+    let _ = writeln!(doc);
+    if patch.functions.is_empty() {
+        let _ = write!(doc, "This patch replaces no functions.");
+    } else {
+        let _ = writeln!(doc, "| Function | Object | Replacement |");
+        let _ = write!(doc, "|---|---|---|");
+        for function in &patch.functions {
+            let target = function
+                .target
+                .as_ref()
+                .map_or_else(String::new, path_string);
+            let _ = write!(
+                doc,
+                "\n| `{}` | `{}` | `{}` |",
+                cell(&target),
+                function.object.display_name(),
+                ident_string(&function.sig.ident),
+            );
         }
     }
     doc

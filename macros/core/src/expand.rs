@@ -8,7 +8,7 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
-use crate::ast::{CallbackKind, ObjectRef, Patch, State, ident_string};
+use crate::ast::{CallbackKind, Function, ObjectRef, Patch, State, ident_string};
 use crate::docs;
 
 /// The span of the first token of `tokens`, where an error about them is best placed. (A span
@@ -67,16 +67,29 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     }
     let handles = state_handles(patch);
     let lineage = lineage(patch);
-    let (descriptor, follows) = if fallback {
-        (fallback_descriptor(patch), TokenStream::new())
+    let (descriptor, follows, objects) = if fallback {
+        (
+            fallback_descriptor(patch),
+            TokenStream::new(),
+            TokenStream::new(),
+        )
     } else {
-        (descriptor(patch), follows_checks(patch))
+        (
+            descriptor(patch),
+            follows_checks(patch),
+            object_checks(patch),
+        )
     };
     if let Some((_, items)) = module.content.as_mut() {
         if fallback {
-            // The callbacks are not referenced by the descriptor: do not warn about them.
-            let callbacks: HashSet<&syn::Ident> =
-                patch.callbacks.iter().map(|c| &c.sig.ident).collect();
+            // The callbacks and replacements are not referenced by the descriptor: do not warn
+            // about them.
+            let callbacks: HashSet<&syn::Ident> = patch
+                .callbacks
+                .iter()
+                .map(|c| &c.sig.ident)
+                .chain(patch.functions.iter().map(|f| &f.sig.ident))
+                .collect();
             for item in items.iter_mut() {
                 if let Item::Fn(f) = item
                     && callbacks.contains(&f.sig.ident)
@@ -90,6 +103,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
             #descriptor
             #lineage
             #follows
+            #objects
         }));
     }
     quote!(#module)
@@ -163,8 +177,9 @@ fn descriptor(patch: &Patch) -> TokenStream {
     let state_count = patch.states.len();
 
     let objects = patch.objects();
+    let mut function_arrays = Vec::new();
     let index = patch.callback_index();
-    let object_descs = objects.iter().map(|object| {
+    let object_descs = objects.iter().enumerate().map(|(i, object)| {
         let mut desc = match object {
             ObjectRef::Program => quote!(#private::ObjectDesc::program()),
             ObjectRef::Named(name) => quote!(#private::ObjectDesc::named(#name)),
@@ -176,14 +191,30 @@ fn descriptor(patch: &Patch) -> TokenStream {
                 desc = quote!(#desc.#method(#konst));
             }
         }
+        let entries: Vec<TokenStream> = patch
+            .functions
+            .iter()
+            .filter(|function| function.object == **object)
+            .filter_map(|function| function_desc(patch, function))
+            .collect();
+        if !entries.is_empty() {
+            let array = format_ident!("__LIVEPATCH_FUNCTIONS_{}", i);
+            let count = entries.len();
+            function_arrays.push(quote! {
+                static #array: [#private::FuncDesc; #count] = [#(#entries),*];
+            });
+            desc = quote!(#desc.functions(&#array));
+        }
         desc
     });
+    let object_descs: Vec<TokenStream> = object_descs.collect();
     let object_count = objects.len();
 
     quote! {
         #[doc = #doc]
         pub static PATCH: #private::PatchDesc = {
             #(#callback_consts)*
+            #(#function_arrays)*
             static __LIVEPATCH_STATES: [#private::StateDesc; #state_count] = [#(#state_descs),*];
             static __LIVEPATCH_OBJECTS: [#private::ObjectDesc; #object_count] = [#(#object_descs),*];
             #private::PatchDesc::new(#name)
@@ -192,6 +223,67 @@ fn descriptor(patch: &Patch) -> TokenStream {
                 .objects(&__LIVEPATCH_OBJECTS)
         };
     }
+}
+
+/// The path of a hidden item that `#[patchable]` generates beside the function at `path`: the last
+/// segment with `prefix` before it.
+fn hidden_path(path: &syn::Path, prefix: &str) -> syn::Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!(
+            "{}{}",
+            prefix,
+            ident_string(&last.ident),
+            span = last.ident.span()
+        );
+    }
+    path
+}
+
+/// The descriptor entry of one replacement: the target's slot and the replacement, which must
+/// have the slot's function type. The replacement's name carries the span of its signature, so
+/// that a signature that differs from the target's is reported there, with both types.
+fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
+    let private = private(patch);
+    let target = function.target.as_ref()?;
+    let slot = respan(
+        hidden_path(target, SLOT_PREFIX).to_token_stream(),
+        first_span(target),
+    );
+    let ident = &function.sig.ident;
+    let replacement = respan(quote!(#ident), ident.span());
+    Some(quote! {
+        #private::FuncDesc::new(&#private::Replacement::new(#slot, #replacement))
+    })
+}
+
+/// The prefix of the hidden slot `#[patchable]` generates for a function.
+const SLOT_PREFIX: &str = "__livepatch_slot_";
+/// The prefix of the hidden object constant `#[patchable]` generates for a function.
+const OBJECT_PREFIX: &str = "__livepatch_object_";
+
+/// One compile-time check per replacement, placed at its `object = "..."` (or its path when
+/// there is none): the target belongs to the object the replacement is listed under.
+fn object_checks(patch: &Patch) -> TokenStream {
+    let private = private(patch);
+    let checks = patch.functions.iter().filter_map(|function| {
+        let target = function.target.as_ref()?;
+        let listed = match &function.object {
+            ObjectRef::Program => quote!(#private::ObjectName::Program),
+            ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+        };
+        let belongs = hidden_path(target, OBJECT_PREFIX);
+        let text = docs::path_string(target);
+        let span = function
+            .object_lit
+            .as_ref()
+            .map_or_else(|| first_span(target), syn::LitStr::span);
+        Some(respan(
+            quote!(const _: () = #private::check_object(#belongs, #listed, #text);),
+            span,
+        ))
+    });
+    quote!(#(#checks)*)
 }
 
 fn fallback_descriptor(patch: &Patch) -> TokenStream {
@@ -252,10 +344,28 @@ fn follows_checks(patch: &Patch) -> TokenStream {
 /// A callback attribute that `#[livepatch]` did not consume: an error at the attribute, and the
 /// item unchanged.
 pub fn callback_outside_patch(kind: &str, item: TokenStream) -> TokenStream {
-    let message = format!(
-        "`#[{kind}]` marks a callback of a live patch: put this function directly inside a \
-         `#[livepatch(...)]` module"
-    );
+    outside_patch(
+        &format!(
+            "`#[{kind}]` marks a callback of a live patch: put this function directly inside a \
+             `#[livepatch(...)]` module"
+        ),
+        item,
+    )
+}
+
+/// `#[replaces]` that `#[livepatch]` did not consume: an error at the attribute, and the item
+/// unchanged.
+pub fn replaces_outside_patch(item: TokenStream) -> TokenStream {
+    outside_patch(
+        "`#[replaces(path)]` marks a replacement function of a live patch: put this function \
+         directly inside a `#[livepatch(...)]` module",
+        item,
+    )
+}
+
+/// An attribute of a patch module's functions found outside one: `message` at the attribute, and
+/// the item unchanged (a function is not warned about as unused).
+fn outside_patch(message: &str, item: TokenStream) -> TokenStream {
     let error = syn::Error::new(Span::call_site(), message).into_compile_error();
     let item = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(mut f)) => {

@@ -14,6 +14,8 @@ pub mod ctxt;
 pub mod docs;
 pub mod expand;
 pub mod parse;
+pub mod patchable;
+pub mod signature;
 pub mod validate;
 
 use proc_macro2::TokenStream;
@@ -44,4 +46,17 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// because they are not on a function directly inside a patch module.
 pub fn callback_outside_patch(kind: &str, item: TokenStream) -> TokenStream {
     expand::callback_outside_patch(kind, item)
+}
+
+/// `#[patchable(args)] item`: the function, or every method of the inherent impl block, made to
+/// dispatch through a slot that patches can replace; or the errors found and the item as it was.
+/// Never panics, whatever the tokens.
+pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
+    patchable::patchable(args, item)
+}
+
+/// `#[replaces(...)]` when `#[livepatch]` did not consume it, because it is not on a function
+/// directly inside a patch module.
+pub fn replaces_outside_patch(item: TokenStream) -> TokenStream {
+    expand::replaces_outside_patch(item)
 }

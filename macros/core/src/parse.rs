@@ -11,7 +11,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, Item, ItemMod, LitInt, LitStr, Path, Token, Type};
 
-use crate::ast::{Callback, Patch, Spanned, State};
+use crate::ast::{Callback, Function, Patch, Spanned, State};
 use crate::attr;
 use crate::ctxt::Ctxt;
 
@@ -37,6 +37,7 @@ pub fn parse(args: TokenStream, item: TokenStream, cx: &mut Ctxt) -> Option<Patc
         krate: None,
         states: Vec::new(),
         callbacks: Vec::new(),
+        functions: Vec::new(),
     };
     let parser = |input: ParseStream| {
         parse_args(input, &mut patch, cx);
@@ -92,7 +93,7 @@ fn parse_module(item: TokenStream, cx: &mut Ctxt) -> Option<ItemMod> {
 }
 
 /// The tokens that name an item, to point at without underlining its whole body.
-fn item_head(item: &Item) -> TokenStream {
+pub(crate) fn item_head(item: &Item) -> TokenStream {
     match item {
         Item::Fn(f) => {
             let (fn_token, ident) = (&f.sig.fn_token, &f.sig.ident);
@@ -471,13 +472,14 @@ fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<S
     Err(syn::Error::new_spanned(value, message))
 }
 
-/// Finds the callback attributes on the module's items, records the callbacks and removes the
-/// attributes, so that none is left for the compiler to expand on its own.
+/// Finds the callback and `#[replaces]` attributes on the module's items, records the callbacks
+/// and replacement functions and removes the attributes, so that none is left for the compiler
+/// to expand on its own.
 fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
     let Some((_, items)) = patch.module.content.as_mut() else {
         return;
     };
-    for item in items.iter_mut() {
+    for (position, item) in items.iter_mut().enumerate() {
         let attrs = match item {
             Item::Fn(f) => &mut f.attrs,
             Item::Const(i) => &mut i.attrs,
@@ -494,12 +496,17 @@ fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
             _ => continue,
         };
         let mut marks = Vec::new();
-        attrs.retain(|attr| match attr::callback_kind(attr) {
-            Some(kind) => {
+        let mut replaces = Vec::new();
+        attrs.retain(|attr| {
+            if let Some(kind) = attr::callback_kind(attr) {
                 marks.push((kind, attr.clone()));
                 false
+            } else if attr::is_replaces(attr) {
+                replaces.push(attr.clone());
+                false
+            } else {
+                true
             }
-            None => true,
         });
         let Item::Fn(function) = item else {
             for (kind, attr) in marks {
@@ -513,8 +520,56 @@ fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
                     ),
                 );
             }
+            for attr in replaces {
+                cx.error_spanned_by(
+                    &attr,
+                    "`#[replaces(path)]` marks a replacement function, so it goes on a function \
+                     with the signature of the function it replaces",
+                );
+            }
             continue;
         };
+        let cfgs: Vec<_> = function
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .cloned()
+            .collect();
+        let mut replaces = replaces.into_iter();
+        if let Some(attr) = replaces.next() {
+            for extra in replaces {
+                cx.error_spanned_by(
+                    &extra,
+                    format!(
+                        "`{}` already replaces a function: a replacement replaces one function, \
+                         write another function for this one",
+                        function.sig.ident
+                    ),
+                );
+            }
+            for (kind, callback) in &marks {
+                cx.error_spanned_by(
+                    callback,
+                    format!(
+                        "`{}` is a `#[replaces]` function: a function is a replacement or a \
+                         callback, not both; write another function for the `#[{}]` callback",
+                        function.sig.ident,
+                        kind.attr_name()
+                    ),
+                );
+            }
+            let (target, object, object_lit) = attr::replaces_args(&attr, cx);
+            patch.functions.push(Function {
+                attr,
+                target,
+                object,
+                object_lit,
+                sig: function.sig.clone(),
+                cfgs,
+                item: position,
+            });
+            continue;
+        }
         let mut marks = marks.into_iter();
         let Some((kind, attr)) = marks.next() else {
             continue;
@@ -537,12 +592,8 @@ fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
             object,
             object_lit,
             sig: function.sig.clone(),
-            cfgs: function
-                .attrs
-                .iter()
-                .filter(|a| a.path().is_ident("cfg"))
-                .cloned()
-                .collect(),
+            cfgs,
+            item: position,
         });
     }
 }

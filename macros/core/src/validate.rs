@@ -9,8 +9,9 @@ use std::collections::hash_map::Entry;
 
 use syn::{FnArg, GenericParam, ReturnType, Type};
 
-use crate::ast::{Callback, CallbackKind, ObjectRef, Patch, ident_string};
+use crate::ast::{Callback, CallbackKind, Function, ObjectRef, Patch, ident_string};
 use crate::ctxt::Ctxt;
+use crate::signature::{self, Role};
 
 /// Runs every check on `patch`.
 pub fn validate(patch: &Patch, cx: &mut Ctxt) {
@@ -18,6 +19,7 @@ pub fn validate(patch: &Patch, cx: &mut Ctxt) {
     check_states(patch, cx);
     check_follows(patch, cx);
     check_callbacks(patch, cx);
+    check_functions(patch, cx);
     check_generated_names(patch, cx);
 }
 
@@ -125,16 +127,7 @@ fn check_follows(patch: &Patch, cx: &mut Ctxt) {
 fn check_callbacks(patch: &Patch, cx: &mut Ctxt) {
     let mut seen: HashMap<(CallbackKind, &ObjectRef), &Callback> = HashMap::new();
     for callback in &patch.callbacks {
-        for cfg in &callback.cfgs {
-            cx.error_spanned_by(
-                cfg,
-                format!(
-                    "a callback cannot be compiled out: the patch's descriptor names it; put \
-                     the condition inside `{}` instead",
-                    callback.sig.ident
-                ),
-            );
-        }
+        check_not_compiled_out(&callback.cfgs, "a callback", &callback.sig.ident, cx);
         check_object(callback, cx);
         check_signature(callback, cx);
         match seen.entry((callback.kind, &callback.object)) {
@@ -163,27 +156,48 @@ fn check_callbacks(patch: &Patch, cx: &mut Ctxt) {
 }
 
 fn check_object(callback: &Callback, cx: &mut Ctxt) {
-    let Some(lit) = &callback.object_lit else {
+    let kind = callback.kind.attr_name();
+    check_object_name(
+        callback.object_lit.as_ref(),
+        &format!("`#[{kind}(object = \"net\")]`"),
+        &format!("write `#[{kind}]` for the program itself"),
+        &format!("write `#[{kind}]` without `object` for its callbacks"),
+        cx,
+    );
+}
+
+/// The descriptor names every callback and replacement: `#[cfg]` on one is an error.
+fn check_not_compiled_out(cfgs: &[syn::Attribute], what: &str, ident: &syn::Ident, cx: &mut Ctxt) {
+    for cfg in cfgs {
+        cx.error_spanned_by(
+            cfg,
+            format!(
+                "{what} cannot be compiled out: the patch's descriptor names it; put the \
+                 condition inside `{ident}` instead"
+            ),
+        );
+    }
+}
+
+/// An object named by an `object = "..."` literal must have a name, and not the program's.
+pub(crate) fn check_object_name(
+    lit: Option<&syn::LitStr>,
+    example: &str,
+    for_program: &str,
+    vmlinux: &str,
+    cx: &mut Ctxt,
+) {
+    let Some(lit) = lit else {
         return;
     };
-    let kind = callback.kind.attr_name();
     let name = lit.value();
     if name.trim().is_empty() {
         cx.error_spanned_by(
             lit,
-            format!(
-                "the object name is empty: name the object (`#[{kind}(object = \"net\")]`), or \
-                 write `#[{kind}]` for the program itself"
-            ),
+            format!("the object name is empty: name the object ({example}), or {for_program}"),
         );
     } else if name == "vmlinux" {
-        cx.error_spanned_by(
-            lit,
-            format!(
-                "`vmlinux` is the program itself: write `#[{kind}]` without `object` for its \
-                 callbacks"
-            ),
-        );
+        cx.error_spanned_by(lit, format!("`vmlinux` is the program itself: {vmlinux}"));
     }
 }
 
@@ -293,6 +307,50 @@ fn check_context_type(ty: &Type, kind: CallbackKind, fix: &str, cx: &mut Ctxt) {
         );
     } else if reference.mutability.is_none() {
         cx.error_spanned_by(ty, format!("{fix}: the context is taken as `&mut`"));
+    }
+}
+
+fn check_functions(patch: &Patch, cx: &mut Ctxt) {
+    let mut seen: HashMap<String, &Function> = HashMap::new();
+    for function in &patch.functions {
+        check_not_compiled_out(&function.cfgs, "a replacement", &function.sig.ident, cx);
+        check_object_name(
+            function.object_lit.as_ref(),
+            "`#[replaces(path, object = \"net\")]`",
+            "leave `object` out for a function of the program itself",
+            "leave `object` out for its functions",
+            cx,
+        );
+        for (tokens, message) in signature::unsupported(&function.sig, Role::Replacement) {
+            cx.error_spanned_by(tokens, message);
+        }
+        let Some(target) = &function.target else {
+            continue;
+        };
+        let key = crate::docs::path_string(target);
+        match seen.entry(key) {
+            Entry::Occupied(first) => {
+                let key = first.key();
+                let first = first.get();
+                cx.error_spanned_by(
+                    target,
+                    format!(
+                        "`{key}` is already replaced by `{}` in this patch: a patch replaces a \
+                         function once, so keep one of the two",
+                        first.sig.ident
+                    ),
+                );
+                if let Some(first_target) = &first.target {
+                    cx.error_spanned_by(
+                        first_target,
+                        format!("the first replacement of `{key}` is here"),
+                    );
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(function);
+            }
+        }
     }
 }
 

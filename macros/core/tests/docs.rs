@@ -1,4 +1,5 @@
-//! The generated documentation of a patch module: its state table, objects and callbacks.
+//! The generated documentation of a patch module: its state table, objects and callbacks, and
+//! the functions it replaces.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -63,6 +64,15 @@ fn module_doc_shows_states_objects_and_callbacks() {
 
                 #[post_patch]
                 fn apply(cx: &mut PostPatch<'_>) {}
+
+                #[replaces(crate::net::checksum, object = "net")]
+                fn checksum(buf: &[u8]) -> u32 { 0 }
+
+                #[replaces(crate::disk::flush, object = "disk")]
+                fn flush() {}
+
+                #[livepatch::replaces(super::Conn::send)]
+                fn send(conn: &Conn) {}
             }
         },
     );
@@ -91,7 +101,16 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 | Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |
 |---|---|---|---|---|
 | `vmlinux` | `prepare` | `apply` | – | – |
-| `net` | – | – | – | `cleanup` |";
+| `net` | – | – | – | `cleanup` |
+| `disk` | – | – | – | – |
+
+## Functions
+
+| Function | Object | Replacement |
+|---|---|---|
+| `crate::net::checksum` | `net` | `checksum` |
+| `crate::disk::flush` | `disk` | `flush` |
+| `super::Conn::send` | `vmlinux` | `send` |";
     assert_eq!(doc, expected);
 }
 
@@ -105,7 +124,8 @@ fn module_doc_of_a_patch_without_states() {
     );
     assert!(doc.contains("\n## States\n\nThis patch declares no system states.\n"));
     assert!(doc.contains("Not cumulative: it stacks on the patches enabled before it."));
-    assert!(doc.ends_with("|---|---|---|---|---|\n| `vmlinux` | – | – | – | – |"));
+    assert!(doc.contains("|---|---|---|---|---|\n| `vmlinux` | – | – | – | – |\n\n"));
+    assert!(doc.ends_with("\n## Functions\n\nThis patch replaces no functions."));
 }
 
 #[test]

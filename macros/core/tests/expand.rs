@@ -1,5 +1,6 @@
-//! Expansion snapshots: three representative patches in `tests/expand/*.rs`, each expanded by the
-//! macro and printed, compared with the reviewed expansion kept beside it in `*.expanded.rs`.
+//! Expansion snapshots: representative patches and patchable functions in `tests/expand/*.rs`,
+//! each expanded by the macros and printed, compared with the reviewed expansion kept beside it in
+//! `*.expanded.rs`.
 //! After an intended change of the generated code, run with `LIVEPATCH_BLESS=1` to rewrite the
 //! expansions, then review the diff.
 
@@ -9,27 +10,41 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Item, Meta};
 
-/// Expands every `#[livepatch(...)]` module of a source file, as the compiler would.
+/// Takes the `#[name(...)]` attribute off `attrs`, returning its arguments.
+fn take_attr(attrs: &mut Vec<syn::Attribute>, name: &str) -> Option<TokenStream> {
+    let position = attrs.iter().position(|a| a.path().is_ident(name))?;
+    Some(match attrs.remove(position).meta {
+        Meta::List(list) => list.tokens,
+        _ => TokenStream::new(),
+    })
+}
+
+/// Expands every `#[livepatch(...)]` module and `#[patchable]` function or impl block of a source
+/// file, as the compiler would.
 fn expand_source(source: &str) -> String {
     let file = syn::parse_file(source).expect("the snapshot input parses");
     let mut out = TokenStream::new();
     for item in file.items {
+        let mut item = item;
+        let patchable = match &mut item {
+            Item::Fn(function) => take_attr(&mut function.attrs, "patchable"),
+            Item::Impl(block) => take_attr(&mut block.attrs, "patchable"),
+            _ => None,
+        };
+        if let Some(args) = patchable {
+            out.extend(livepatch_macros_core::patchable(
+                args,
+                item.into_token_stream(),
+            ));
+            continue;
+        }
         let Item::Mod(mut module) = item else {
             out.extend(item.into_token_stream());
             continue;
         };
-        let position = module
-            .attrs
-            .iter()
-            .position(|a| a.path().is_ident("livepatch"));
-        let Some(position) = position else {
+        let Some(args) = take_attr(&mut module.attrs, "livepatch") else {
             out.extend(module.into_token_stream());
             continue;
-        };
-        let attr = module.attrs.remove(position);
-        let args = match attr.meta {
-            Meta::List(list) => list.tokens,
-            _ => TokenStream::new(),
         };
         out.extend(livepatch_macros_core::livepatch(
             args,
@@ -70,4 +85,9 @@ fn minimal() {
 #[test]
 fn lineage() {
     check("lineage");
+}
+
+#[test]
+fn functions() {
+    check("functions");
 }

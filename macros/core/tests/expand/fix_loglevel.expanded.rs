@@ -19,7 +19,11 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 | Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |
 |---|---|---|---|---|
 | `vmlinux` | `prepare` | `apply` | – | – |
-| `net` | – | – | – | `cleanup` |*/
+| `net` | – | – | – | `cleanup` |
+
+## Functions
+
+This patch replaces no functions.*/
 pub mod fix_loglevel {
     use super::*;
     fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {

@@ -18,7 +18,11 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 | Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |
 |---|---|---|---|---|
 | `vmlinux` | – | – | – | – |
-| `net` | `check` | – | – | – |*/
+| `net` | `check` | – | – | – |
+
+## Functions
+
+This patch replaces no functions.*/
 pub mod net_v1 {
     fn check(cx: &mut livepatch::PrePatch<'_>) -> Result<(), livepatch::CallbackError> {
         Ok(())
@@ -82,7 +86,11 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 | Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |
 |---|---|---|---|---|
-| `vmlinux` | – | – | – | – |*/
+| `vmlinux` | – | – | – | – |
+
+## Functions
+
+This patch replaces no functions.*/
 pub mod net_v2 {
     /// Checksums are computed in software; the table is kept.
     /**

@@ -15,7 +15,11 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 | Object | `pre_patch` | `post_patch` | `pre_unpatch` | `post_unpatch` |
 |---|---|---|---|---|
-| `vmlinux` | – | – | – | – |*/
+| `vmlinux` | – | – | – | – |
+
+## Functions
+
+This patch replaces no functions.*/
 mod empty {
     /// The descriptor of live patch `empty`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
