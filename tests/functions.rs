@@ -600,3 +600,52 @@ fn force_and_wait_from_a_callback_are_refused() {
     );
     assert_eq!(f(&open()), "A");
 }
+
+functions!(guard, ObjectName::Program);
+
+#[test]
+fn patched_code_sees_the_previous_state_only_while_the_transition_runs() {
+    use guard::*;
+    const STATE: StateHandle<u32> = StateHandle::new(4, 1);
+    fn store(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        if let Some(mut s) = cx.state(STATE) {
+            s.set(41);
+        }
+        Ok(())
+    }
+    let t = SelfTest::new();
+    let old = leak(
+        PatchDesc::new("old")
+            .states(slice(vec![STATE.desc()]))
+            .objects(slice(vec![ObjectDesc::program().pre_patch(store)])),
+    );
+    t.load_lp(old);
+    assert!(matches!(
+        t.rt.with_transition(|_| ()),
+        Err(TransitionError::NoTransition)
+    ));
+    let (gate, parked) = park_in(&t.log, f);
+    let new = leak(
+        PatchDesc::new("new")
+            .states(slice(vec![STATE.desc()]))
+            .objects(slice(vec![
+                ObjectDesc::program().functions(slice(vec![FuncDesc::new(&FA)])),
+            ])),
+    );
+    t.load_lp_nowait(new);
+    let seen =
+        t.rt.with_transition(|tr| {
+            let prev = tr
+                .prev_state(STATE)
+                .map(|p| (p.patch_name(), p.data::<u32>().ok().flatten().copied()));
+            (tr.patch_name(), tr.target(), prev)
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        ("new", TransitionTarget::Patched, Some(("old", Some(41))))
+    );
+    gate.release();
+    parked.join().unwrap();
+    t.wait_transition();
+}

@@ -106,11 +106,7 @@ impl<'a> CallbackContext<'a> {
     /// (an object loading while the patch is enabled) it is still relative to this patch, where the
     /// kernel would warn and answer nothing.
     pub fn prev_state<T>(&self, handle: StateHandle<T>) -> Option<PrevState<'_>> {
-        let (before, _) = self.list.split_at(self.patch);
-        before
-            .iter()
-            .rev()
-            .find_map(|entry| entry.prev_state(handle.id()))
+        crate::state::prev_state(self.list, self.patch, handle.id())
     }
 
     fn take_over<T: Send + Sync + 'static>(

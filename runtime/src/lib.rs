@@ -38,4 +38,4 @@ pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;
 pub use crate::state::{ConflictReason, PrevState, StateConflict, StateMut};
 pub use crate::status::{ObjectStatus, PatchStatus, StateStatus, TransitionStatus};
-pub use crate::transition::{ThreadPatchState, TransitionPhase, TransitionTarget};
+pub use crate::transition::{ThreadPatchState, TransitionGuard, TransitionPhase, TransitionTarget};

@@ -180,6 +180,14 @@ impl PatchEntry {
     }
 }
 
+/// The state `id` of the last patch before patch `index` on the list that declares it.
+pub(crate) fn prev_state(list: &[PatchEntry], index: usize, id: u64) -> Option<PrevState<'_>> {
+    list[..index]
+        .iter()
+        .rev()
+        .find_map(|entry| entry.prev_state(id))
+}
+
 /// Moves the data of the previous patch's state `handle.id()` into patch `taker`'s own state.
 pub(crate) fn take_over<T: Send + Sync + 'static>(
     list: &mut [PatchEntry],

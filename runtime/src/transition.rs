@@ -360,6 +360,41 @@ fn drive(shared: Weak<Shared>, patch: u64, dispatch: tracing::Dispatch) {
     }
 }
 
+/// The transition in progress, as patched code sees it through [`Runtime::with_transition`]:
+/// what the kernel's `klp_get_prev_state` answers from new code while a transition runs.
+pub struct TransitionGuard<'a> {
+    list: &'a [crate::core::PatchEntry],
+    patch: usize,
+    target: TransitionTarget,
+}
+
+impl TransitionGuard<'_> {
+    /// The name of the patch in transition.
+    pub fn patch_name(&self) -> &'static str {
+        self.list[self.patch].desc.name
+    }
+
+    /// Where the transition is heading.
+    pub fn target(&self) -> TransitionTarget {
+        self.target
+    }
+
+    /// The state with the handle's id of the last patch before the patch in transition that
+    /// declares it (the kernel's `klp_get_prev_state`).
+    pub fn prev_state<T>(&self, handle: crate::StateHandle<T>) -> Option<crate::PrevState<'_>> {
+        crate::state::prev_state(self.list, self.patch, handle.id())
+    }
+}
+
+impl fmt::Debug for TransitionGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransitionGuard")
+            .field("patch", &self.patch_name())
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
 /// One thread's patch state, as the kernel's `/proc/<pid>/patch_state`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadPatchState {
@@ -398,6 +433,25 @@ impl crate::core::Runtime {
                 return Ok(());
             }
         }
+    }
+
+    /// Runs `f` with a view of the transition in progress, holding the patch list still meanwhile
+    /// (keep `f` short). Outside a transition there is nothing to see: the kernel's
+    /// `klp_get_prev_state` warns there; this answers [`TransitionError::NoTransition`].
+    ///
+    /// [`TransitionError::NoTransition`]: crate::TransitionError::NoTransition
+    pub fn with_transition<R>(
+        &self,
+        f: impl FnOnce(&TransitionGuard<'_>) -> R,
+    ) -> Result<R, crate::TransitionError> {
+        self.locked(|inner| {
+            let (target, patch) = current(inner).ok_or(crate::TransitionError::NoTransition)?;
+            Ok(f(&TransitionGuard {
+                list: &inner.list,
+                patch,
+                target,
+            }))
+        })?
     }
 
     /// Forces the transition in progress: every thread is marked switched, whatever it runs, and
