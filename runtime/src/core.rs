@@ -388,25 +388,30 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         if !inner.is_loaded(object.name) {
             continue;
         }
-        if let Err(source) = callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
-            messages::pre_patch_failed(object.name);
+        let failed = match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
+            Err(source) => {
+                messages::pre_patch_failed(object.name);
+                Some(EnableError::PrePatchFailed {
+                    patch: desc.name,
+                    object: object.name,
+                    source,
+                })
+            }
+            Ok(()) => crate::object::patch_object(inner, index, o)
+                .err()
+                .map(|function| {
+                    messages::failed_to_patch(object.name);
+                    EnableError::PatchFailed {
+                        patch: desc.name,
+                        object: object.name,
+                        function,
+                    }
+                }),
+        };
+        if let Some(error) = failed {
             messages::enable_failed(desc.name);
             Transition::cancel(inner);
-            return Err(EnableError::PrePatchFailed {
-                patch: desc.name,
-                object: object.name,
-                source,
-            });
-        }
-        if let Err(function) = crate::object::patch_object(inner, index, o) {
-            messages::failed_to_patch(object.name);
-            messages::enable_failed(desc.name);
-            Transition::cancel(inner);
-            return Err(EnableError::PatchFailed {
-                patch: desc.name,
-                object: object.name,
-                function,
-            });
+            return Err(error);
         }
     }
 
