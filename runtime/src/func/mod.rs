@@ -14,6 +14,8 @@ pub(crate) mod barrier;
 pub(crate) mod protocol;
 pub(crate) mod slot;
 mod sync;
+#[cfg(test)]
+mod tests;
 pub(crate) mod thread;
 
 pub use barrier::uses_membarrier;

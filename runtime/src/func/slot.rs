@@ -1,16 +1,16 @@
 //! Patchable functions: the slot each `#[patchable]` function dispatches through, its stack of
 //! replacements, and the call path.
 //!
-//! A slot's state is one atomic word: the address of an immutable [`View`] (which function runs),
+//! A slot's state is one atomic word: a pointer to an immutable [`View`] (which function runs),
 //! with the low bit set while a transition changes the function. Pointer and bit are read
 //! together, so a thread never pairs an old view with a new bit. Views are never freed: a thread
-//! may still hold one it read just before a change. They are interned per pair of functions, so
-//! outside transitions their number is bounded by the replacements a function ever had; each
-//! transition leaves one more small view per function it changed.
+//! may still hold one it read just before a change; the slot keeps them all. Outside transitions
+//! they are interned per function, so their number is bounded by the replacements a function ever
+//! had; each transition keeps one more view (32 bytes) per function it changed.
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::barrier;
@@ -66,6 +66,8 @@ struct Stack<F: 'static> {
     entries: Vec<Entry<F>>,
     /// Views outside transitions, by function key.
     settled: Vec<(usize, &'static View<F>)>,
+    /// Views of past and present transitions, kept because a thread may still read one.
+    transitions: Vec<&'static View<F>>,
     transition: Option<InTransition>,
 }
 
@@ -87,7 +89,7 @@ struct Stack<F: 'static> {
 /// assert_eq!(patchable(1), 2);
 /// ```
 pub struct FuncSlot<F: 'static> {
-    word: AtomicUsize,
+    word: AtomicPtr<()>,
     original: F,
     name: &'static str,
     object: ObjectName,
@@ -98,13 +100,14 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     /// A slot for the function `name` of `object`, running `original` until a patch replaces it.
     pub const fn new(name: &'static str, object: ObjectName, original: F) -> Self {
         FuncSlot {
-            word: AtomicUsize::new(0),
+            word: AtomicPtr::new(std::ptr::null_mut()),
             original,
             name,
             object,
             stack: Mutex::new(Stack {
                 entries: Vec::new(),
                 settled: Vec::new(),
+                transitions: Vec::new(),
                 transition: None,
             }),
         }
@@ -131,23 +134,24 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         invoke(self.effective_unrecorded())
     }
 
-    /// The id the thread stacks record: the address of the slot's word, unique and stable.
+    /// The id the thread stacks record: the address of the slot's word, unique and stable. Its
+    /// provenance is exposed so that [`is_changed`] may read the word back from the id.
     #[inline]
     fn id(&'static self) -> usize {
-        std::ptr::from_ref(&self.word) as usize
+        std::ptr::from_ref(&self.word).expose_provenance()
     }
 
     #[inline]
     fn resolve(&'static self, frame: &Frame<'_>) -> F {
         let word = self.word.load(Ordering::Acquire);
-        if word & IN_TRANSITION == 0 {
+        if !in_transition(word) {
             return self.settled(word);
         }
         self.resolve_in_transition(word, frame)
     }
 
     #[inline]
-    fn settled(&self, word: usize) -> F {
+    fn settled(&self, word: *mut ()) -> F {
         match view::<F>(word) {
             None => self.original,
             Some(view) => view.patched,
@@ -155,12 +159,12 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     }
 
     #[cold]
-    fn resolve_in_transition(&'static self, mut word: usize, frame: &Frame<'_>) -> F {
+    fn resolve_in_transition(&'static self, mut word: *mut (), frame: &Frame<'_>) -> F {
         loop {
             let Some(view) = view::<F>(word) else {
                 return self.original;
             };
-            if word & IN_TRANSITION == 0 {
+            if !in_transition(word) {
                 return view.patched;
             }
             let ViewHeader { lane, generation } = view.header;
@@ -177,7 +181,7 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
 
     fn effective_unrecorded(&self) -> F {
         let word = self.word.load(Ordering::Acquire);
-        self.settled(word & !IN_TRANSITION)
+        self.settled(word.map_addr(|a| a & !IN_TRANSITION))
     }
 
     fn lock(&self) -> MutexGuard<'_, Stack<F>> {
@@ -207,14 +211,18 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
                 stack.settled.push((patched.0, view));
                 view
             }
-            Some(t) => Box::leak(Box::new(View {
-                header: ViewHeader {
-                    lane: t.lane,
-                    generation: t.generation,
-                },
-                patched: patched.1,
-                unpatched: unpatched.1,
-            })),
+            Some(t) => {
+                let view: &'static View<F> = Box::leak(Box::new(View {
+                    header: ViewHeader {
+                        lane: t.lane,
+                        generation: t.generation,
+                    },
+                    patched: patched.1,
+                    unpatched: unpatched.1,
+                }));
+                stack.transitions.push(view);
+                view
+            }
         }
     }
 
@@ -230,17 +238,20 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     }
 }
 
+/// Whether a word marks its function in transition.
+#[inline]
+fn in_transition(word: *mut ()) -> bool {
+    word.addr() & IN_TRANSITION != 0
+}
+
 /// The view a word points to, if any.
 #[inline]
-fn view<F>(word: usize) -> Option<&'static View<F>> {
-    let address = word & !IN_TRANSITION;
-    if address == 0 {
-        return None;
-    }
-    // SAFETY: every non-zero word was made by `publish` from a `&'static View<F>` of this very
-    // slot (views are leaked, never freed), with only the low bit possibly added, which is
-    // masked off above. The slot's type fixes `F`.
-    Some(unsafe { &*(address as *const View<F>) })
+fn view<F>(word: *mut ()) -> Option<&'static View<F>> {
+    let view = word.map_addr(|a| a & !IN_TRANSITION).cast::<View<F>>();
+    // SAFETY: every non-null word was made by `publish` from a `&'static View<F>` of this very
+    // slot (views are leaked and kept by the slot, never freed), with only the low bit possibly
+    // set, which is cleared above. The slot's type fixes `F`.
+    unsafe { view.as_ref() }
 }
 
 /// A thread inside a patchable function: pops the function from the thread's stack when the
@@ -286,15 +297,17 @@ fn switch_self(core: &ThreadCore, lane: usize, generation: u64) {
 
 /// Whether the function with stack id `id` is changed by transition `generation` of `lane`.
 pub(crate) fn is_changed(id: usize, lane: usize, generation: u64) -> bool {
-    // SAFETY: stack ids are only ever made by `FuncSlot::id` from the word of a `'static` slot.
-    let word = unsafe { &*(id as *const AtomicUsize) }.load(Ordering::Acquire);
-    if word & IN_TRANSITION == 0 {
+    let word = std::ptr::with_exposed_provenance::<AtomicPtr<()>>(id);
+    // SAFETY: stack ids are only ever made by `FuncSlot::id`, which exposes the address of the
+    // word of a `'static` slot.
+    let word = unsafe { &*word }.load(Ordering::Acquire);
+    if !in_transition(word) {
         return false;
     }
-    let address = word & !IN_TRANSITION;
-    // SAFETY: the word points to a leaked `View<F>` of the slot (see `view`); every `View<F>` is
+    let header = word.map_addr(|a| a & !IN_TRANSITION).cast::<ViewHeader>();
+    // SAFETY: the word points to a `View<F>` kept by the slot (see `view`); every `View<F>` is
     // `repr(C)` and starts with a `ViewHeader`, which is all that is read here.
-    let header = unsafe { &*(address as *const ViewHeader) };
+    let header = unsafe { &*header };
     header.lane == lane && header.generation == generation
 }
 
@@ -364,13 +377,18 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         let mut stack = self.lock();
         let transition = transition.filter(|t| stack.entries.iter().any(|e| e.owner == t.owner));
         let patched = self.top(&stack.entries, None);
-        let word = match transition {
-            None if stack.entries.is_empty() => 0,
-            None => std::ptr::from_ref(Self::view_for(&mut stack, patched, patched, None)) as usize,
+        let word: *mut () = match transition {
+            None if stack.entries.is_empty() => std::ptr::null_mut(),
+            None => std::ptr::from_ref(Self::view_for(&mut stack, patched, patched, None))
+                .cast_mut()
+                .cast(),
             Some(t) => {
                 let unpatched = self.top(&stack.entries, Some(t.owner));
                 let view = Self::view_for(&mut stack, patched, unpatched, Some(t));
-                std::ptr::from_ref(view) as usize | IN_TRANSITION
+                std::ptr::from_ref(view)
+                    .cast_mut()
+                    .cast::<()>()
+                    .map_addr(|a| a | IN_TRANSITION)
             }
         };
         stack.transition = transition;
@@ -408,7 +426,7 @@ impl<F: Copy + Send + Sync + 'static> ReplacementOps for Replacement<F> {
     fn push(&'static self, owner: Owner) {
         self.slot.lock().entries.push(Entry {
             owner,
-            key: std::ptr::from_ref(self) as usize,
+            key: std::ptr::from_ref(self).addr(),
             func: Some(self.func),
         });
     }
