@@ -109,8 +109,29 @@ pub const fn check_follows(new: &Lineage, old: &Lineage) {
     }
 }
 
-/// Checks, at compile time, that the function at `path`, which belongs to `belongs`, is listed by
-/// its replacement under that object (`listed`). Panics with a message naming the right object.
+/// A `#[patchable]` function as its replacements reach it: the hidden constant
+/// `__livepatch_slot_NAME` beside the function.
+pub struct PatchableFn<F: 'static> {
+    /// The slot calls go through.
+    pub slot: &'static FuncSlot<F>,
+    /// The object the function belongs to.
+    pub object: ObjectName,
+}
+
+/// The slot of the function at `path`, for a replacement listed under the object `listed`;
+/// evaluated at compile time, it panics with a message naming the right object when `listed` is
+/// not the function's.
+pub const fn replaced_slot<F>(
+    function: PatchableFn<F>,
+    listed: ObjectName,
+    path: &str,
+) -> &'static FuncSlot<F> {
+    check_object(function.object, listed, path);
+    function.slot
+}
+
+/// Checks that the function at `path`, which belongs to `belongs`, is listed by its replacement
+/// under that object (`listed`). Panics with a message naming the right object.
 pub const fn check_object(belongs: ObjectName, listed: ObjectName, path: &str) {
     if same_str(belongs.as_str(), listed.as_str())
         && matches!(belongs, ObjectName::Program) == matches!(listed, ObjectName::Program)

@@ -178,10 +178,9 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function keeps its signature, visibility and attributes; its body moves into an original
 /// function that the slot holds, and the function calls whatever the slot says this thread must
-/// run. Beside it (in the impl block, for a method) two hidden items with the function's
-/// visibility: `__livepatch_slot_NAME`, a `&'static FuncSlot<fn(..) -> ..>`, and
-/// `__livepatch_object_NAME`, its object; `#[replaces(path)]` finds them by `path`, so a patch
-/// can replace what it can name. The slot's name, in the runtime's messages and errors, is
+/// run. Beside it (in the impl block, for a method) one hidden constant with the function's
+/// visibility, `__livepatch_slot_NAME`: its slot (a `FuncSlot<fn(..) -> ..>`) and its object;
+/// `#[replaces(path)]` finds it by `path`, so a patch can replace what it can name. The slot's name, in the runtime's messages and errors, is
 /// the function's path: `module_path!()` followed by `::name` (`::Type::name` for a method).
 /// A recursive call goes through the slot too.
 ///
@@ -209,7 +208,7 @@ pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The replacement has the target's signature (a method's receiver becomes its first argument);
 /// a signature that differs is a compile error at the replacement's name, showing both. An
 /// `object` that is not the target's is a compile error naming the right one. A path to a
-/// function that is not `#[patchable]` fails to find its hidden slot `__livepatch_slot_NAME`.
+/// function that is not `#[patchable]` fails to find its hidden constant `__livepatch_slot_NAME`.
 /// The patch's descriptor lists the replacement under its object (an object with no callbacks
 /// gets an entry for it), and the module's documentation lists it in its table of functions.
 ///

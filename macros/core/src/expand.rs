@@ -67,18 +67,10 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     }
     let handles = state_handles(patch);
     let lineage = lineage(patch);
-    let (descriptor, follows, objects) = if fallback {
-        (
-            fallback_descriptor(patch),
-            TokenStream::new(),
-            TokenStream::new(),
-        )
+    let (descriptor, follows) = if fallback {
+        (fallback_descriptor(patch), TokenStream::new())
     } else {
-        (
-            descriptor(patch),
-            follows_checks(patch),
-            object_checks(patch),
-        )
+        (descriptor(patch), follows_checks(patch))
     };
     if let Some((_, items)) = module.content.as_mut() {
         if fallback {
@@ -103,7 +95,6 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
             #descriptor
             #lineage
             #follows
-            #objects
         }));
     }
     quote!(#module)
@@ -225,65 +216,41 @@ fn descriptor(patch: &Patch) -> TokenStream {
     }
 }
 
-/// The path of a hidden item that `#[patchable]` generates beside the function at `path`: the last
-/// segment with `prefix` before it.
-fn hidden_path(path: &syn::Path, prefix: &str) -> syn::Path {
-    let mut path = path.clone();
-    if let Some(last) = path.segments.last_mut() {
+/// The descriptor entry of one replacement: the target's slot, found through the hidden constant
+/// `#[patchable]` put beside it, and the replacement, which must have the slot's function type.
+/// The replacement's name carries the span of its signature, so that a signature that differs
+/// from the target's is reported there, with both types; the slot's lookup carries the span of
+/// `object = "..."` (or of the path), where a wrong object is reported with the right one.
+fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
+    let private = private(patch);
+    let target = function.target.as_ref()?;
+    let mut hidden = target.clone();
+    if let Some(last) = hidden.segments.last_mut() {
         last.ident = format_ident!(
-            "{}{}",
-            prefix,
+            "__livepatch_slot_{}",
             ident_string(&last.ident),
             span = last.ident.span()
         );
     }
-    path
-}
-
-/// The descriptor entry of one replacement: the target's slot and the replacement, which must
-/// have the slot's function type. The replacement's name carries the span of its signature, so
-/// that a signature that differs from the target's is reported there, with both types.
-fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
-    let private = private(patch);
-    let target = function.target.as_ref()?;
-    let slot = respan(
-        hidden_path(target, SLOT_PREFIX).to_token_stream(),
-        first_span(target),
-    );
+    let mut args = respan(hidden.to_token_stream(), first_span(target));
+    let listed = match &function.object {
+        ObjectRef::Program => quote!(#private::ObjectName::Program),
+        ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+    };
+    let text = docs::path_string(target);
+    let span = function
+        .object_lit
+        .as_ref()
+        .map_or_else(|| first_span(target), syn::LitStr::span);
+    let lookup = respan(quote!(#private::replaced_slot), span);
+    args.extend(respan(quote!(, #listed, #text), span));
+    let mut args = Group::new(Delimiter::Parenthesis, args);
+    args.set_span(span);
     let ident = &function.sig.ident;
     let replacement = respan(quote!(#ident), ident.span());
     Some(quote! {
-        #private::FuncDesc::new(&#private::Replacement::new(#slot, #replacement))
+        #private::FuncDesc::new(&#private::Replacement::new(#lookup #args, #replacement))
     })
-}
-
-/// The prefix of the hidden slot `#[patchable]` generates for a function.
-const SLOT_PREFIX: &str = "__livepatch_slot_";
-/// The prefix of the hidden object constant `#[patchable]` generates for a function.
-const OBJECT_PREFIX: &str = "__livepatch_object_";
-
-/// One compile-time check per replacement, placed at its `object = "..."` (or its path when
-/// there is none): the target belongs to the object the replacement is listed under.
-fn object_checks(patch: &Patch) -> TokenStream {
-    let private = private(patch);
-    let checks = patch.functions.iter().filter_map(|function| {
-        let target = function.target.as_ref()?;
-        let listed = match &function.object {
-            ObjectRef::Program => quote!(#private::ObjectName::Program),
-            ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
-        };
-        let belongs = hidden_path(target, OBJECT_PREFIX);
-        let text = docs::path_string(target);
-        let span = function
-            .object_lit
-            .as_ref()
-            .map_or_else(|| first_span(target), syn::LitStr::span);
-        Some(respan(
-            quote!(const _: () = #private::check_object(#belongs, #listed, #text);),
-            span,
-        ))
-    });
-    quote!(#(#checks)*)
 }
 
 fn fallback_descriptor(patch: &Patch) -> TokenStream {

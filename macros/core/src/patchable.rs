@@ -2,11 +2,11 @@
 //! slot that patches can replace.
 //!
 //! For a function `name`, the macro keeps the signature and visibility, moves the body into an
-//! original function held by the slot, and generates two hidden items beside it (in the impl
-//! block, for a method): `__livepatch_slot_name`, a `&'static FuncSlot<fn(..) -> ..>`, and
-//! `__livepatch_object_name`, the object the function belongs to. `#[replaces(path::name)]` in a
-//! patch reaches both by putting `__livepatch_slot_` and `__livepatch_object_` before the last
-//! segment of its path, the same rule for functions and methods.
+//! original function held by the slot, and generates one hidden constant beside it (in the impl
+//! block, for a method): `__livepatch_slot_name`, a `PatchableFn<fn(..) -> ..>` that holds the
+//! `&'static FuncSlot` and the object the function belongs to. `#[replaces(path::name)]` in a
+//! patch reaches it by putting `__livepatch_slot_` before the last segment of its path, the same
+//! rule for functions and methods.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -230,34 +230,32 @@ struct Hidden<'a> {
 }
 
 impl Hidden<'_> {
+    /// `__livepatch_slot_NAME`: the slot, holding `original` (defined by `original_fn`), and the
+    /// object.
     fn items(&self, original_fn: TokenStream, original: TokenStream) -> TokenStream {
         let private = private(self.args);
         let name = ident_string(self.ident);
         let slot = format_ident!("__livepatch_slot_{}", name, span = self.ident.span());
-        let object = format_ident!("__livepatch_object_{}", name, span = self.ident.span());
         let (vis, cfgs, fn_type, suffix) = (self.vis, &self.cfgs, &self.fn_type, &self.suffix);
-        let object_expr = object_expr(self.args);
-        let slot_doc = format!(" The slot `#[patchable]` made for `{name}`.");
-        let object_doc = format!(" The object `{name}` belongs to.");
+        let object = object_expr(self.args);
+        let doc = format!(" The slot and object `#[patchable]` made for `{name}`.");
         quote! {
-            #[doc = #slot_doc]
+            #[doc = #doc]
             #[doc(hidden)]
             #[allow(non_upper_case_globals)]
             #(#cfgs)*
-            #vis const #slot: &'static #private::FuncSlot<#fn_type> = {
-                #original_fn
-                static SLOT: #private::FuncSlot<#fn_type> = #private::FuncSlot::new(
-                    ::core::concat!(::core::module_path!(), #suffix),
-                    #object_expr,
-                    #original,
-                );
-                &SLOT
+            #vis const #slot: #private::PatchableFn<#fn_type> = #private::PatchableFn {
+                slot: {
+                    #original_fn
+                    static SLOT: #private::FuncSlot<#fn_type> = #private::FuncSlot::new(
+                        ::core::concat!(::core::module_path!(), #suffix),
+                        #object,
+                        #original,
+                    );
+                    &SLOT
+                },
+                object: #object,
             };
-            #[doc = #object_doc]
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals)]
-            #(#cfgs)*
-            #vis const #object: #private::ObjectName = #object_expr;
         }
     }
 }
@@ -302,7 +300,7 @@ fn free_function(function: &ItemFn, args: &Args, cx: &mut Ctxt) -> Option<TokenS
     .items(original_fn, original);
     let Forward { params, args } = forward(sig);
     let slot = format_ident!("__livepatch_slot_{}", ident_string(&sig.ident));
-    let body = dispatch(slot.into_token_stream(), sig, &args);
+    let body = dispatch(quote!(#slot.slot), sig, &args);
     let vis = &function.vis;
     let (constness, asyncness, safety, abi, fn_token, ident, generics, output) = (
         &sig.constness,
@@ -391,7 +389,7 @@ fn method_items(method: &ImplItemFn, self_ty: &Type, type_name: &str, args: &Arg
     .items(TokenStream::new(), quote!(<#self_ty>::#original_ident));
     let Forward { params, args } = forward(sig);
     let slot = format_ident!("__livepatch_slot_{}", name);
-    let body = dispatch(quote!(Self::#slot), sig, &args);
+    let body = dispatch(quote!(Self::#slot.slot), sig, &args);
     let vis = &method.vis;
     let (safety, fn_token, ident, generics, output) = (
         &sig.safety,

@@ -37,19 +37,19 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     let subject = role.subject();
     let mut errors = Vec::new();
     let mut refuse = |tokens: TokenStream, what: &str, why: &str| {
-        errors.push((tokens, format!("{subject} cannot be {what}: {why}")));
+        errors.push((tokens, format!("{subject} cannot {what}: {why}")));
     };
     if let Some(token) = &sig.constness {
         refuse(
             token.to_token_stream(),
-            "a `const fn`",
+            "be a `const fn`",
             "a call evaluated at compile time cannot be patched; remove `const`",
         );
     }
     if let Some(token) = &sig.asyncness {
         refuse(
             token.to_token_stream(),
-            "an `async fn`",
+            "be an `async fn`",
             "its future runs after the call has returned, out of reach of the per-thread \
              consistency model; make the synchronous work a patchable function and call it from \
              the `async fn`",
@@ -58,7 +58,7 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     if let Some(abi) = &sig.abi {
         refuse(
             abi.to_token_stream(),
-            "`extern`",
+            "be `extern`",
             "slots call Rust functions; remove the ABI, and if foreign code calls this function, \
              wrap a patchable Rust function in an `extern` one",
         );
@@ -66,7 +66,7 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     if let Some(variadic) = &sig.variadic {
         refuse(
             variadic.to_token_stream(),
-            "variadic",
+            "be variadic",
             "a slot holds a Rust function pointer, which takes a fixed list of arguments",
         );
     }
@@ -74,14 +74,14 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
         match param {
             GenericParam::Lifetime(lifetime) if lifetime.colon_token.is_some() => refuse(
                 param.to_token_stream(),
-                "a function with lifetime bounds",
+                "have lifetime bounds",
                 "a slot holds one function pointer for every lifetime, and bounds between \
                  lifetimes cannot be written in its type; remove the bound",
             ),
             GenericParam::Lifetime(_) => {}
             _ => refuse(
                 param.to_token_stream(),
-                "generic",
+                "be generic",
                 "a generic function is compiled once per type, and a slot holds one function \
                  pointer; write a patchable function for each type you need",
             ),
@@ -90,7 +90,7 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     if let Some(where_clause) = &sig.generics.where_clause {
         refuse(
             where_clause.to_token_stream(),
-            "a function with a `where` clause",
+            "have a `where` clause",
             "a slot holds one function pointer for every lifetime, and bounds cannot be written \
              in its type; remove the clause",
         );
@@ -104,7 +104,7 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     for ty in impl_traits.found.drain(..) {
         refuse(
             ty,
-            "generic",
+            "be generic",
             "an `impl Trait` argument makes the function generic, and a slot holds one function \
              pointer; take a concrete type or `&dyn Trait`",
         );
@@ -115,7 +115,7 @@ pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     for ty in impl_traits.found {
         refuse(
             ty,
-            "a function that returns `impl Trait`",
+            "return `impl Trait`",
             "a replacement could not return the same hidden type; return a named type or \
              `Box<dyn Trait>`",
         );

@@ -318,3 +318,55 @@ fn callback_attributes_outside_a_patch_give_an_error_not_a_panic() {
         }
     }
 }
+
+/// `#[patchable]` never panics: every cut of a function and of an impl block, and of its
+/// arguments, gives either an error or an expansion, always as tokens that parse as Rust items
+/// when the item did.
+#[test]
+fn patchable_truncations_give_errors_not_panics() {
+    let seeds = [
+        (
+            quote!(object = "net", crate = ::lp),
+            quote! {
+                #[inline]
+                pub(crate) unsafe fn peek<'a>((base, n): (&'a [u8], usize), mut m: usize) -> &'a u8 {
+                    m += n;
+                    &base[m]
+                }
+            },
+        ),
+        (
+            quote!(),
+            quote! {
+                impl Conn {
+                    pub const UNIT: u32 = 1;
+                    pub fn send(&mut self, buf: &[u8]) -> &Self { self }
+                    fn close(mut self: Box<Self>) -> Self { *self }
+                }
+            },
+        ),
+    ];
+    let (mut errors, mut expansions) = (0, 0);
+    for (args, item) in &seeds {
+        let cuts = truncations(args)
+            .into_iter()
+            .map(|cut| (cut, item.clone()))
+            .chain(truncations(item).into_iter().map(|cut| (args.clone(), cut)));
+        for (args, item) in cuts {
+            let output = catch_unwind(AssertUnwindSafe(|| {
+                livepatch_macros_core::patchable(args.clone(), item.clone())
+            }))
+            .unwrap_or_else(|_| panic!("panicked on `#[patchable({args})] {item}`"));
+            let text = output.to_string();
+            if text.contains("compile_error") {
+                errors += 1;
+            } else {
+                assert!(syn::parse2::<syn::File>(output).is_ok(), "{text}");
+                expansions += 1;
+            }
+        }
+    }
+    // Cuts inside a body, between the arguments, or after a whole method leave items the macro
+    // accepts.
+    assert_eq!((errors, expansions), (75, 28));
+}

@@ -1,123 +1,114 @@
-/// The slot `#[patchable]` made for `checksum`.
+/// The slot and object `#[patchable]` made for `checksum`.
 #[doc(hidden)]
 #[allow(non_upper_case_globals)]
-pub const __livepatch_slot_checksum: &'static ::livepatch::__private::FuncSlot<
+pub const __livepatch_slot_checksum: ::livepatch::__private::PatchableFn<
     fn(&[u8]) -> u32,
-> = {
-    fn __livepatch_original(buf: &[u8]) -> u32 {
-        buf.iter().map(|&b| u32::from(b)).sum()
-    }
-    static SLOT: ::livepatch::__private::FuncSlot<fn(&[u8]) -> u32> = ::livepatch::__private::FuncSlot::new(
-        ::core::concat!(::core::module_path!(), "::checksum"),
-        ::livepatch::__private::ObjectName::Program,
-        __livepatch_original,
-    );
-    &SLOT
+> = ::livepatch::__private::PatchableFn {
+    slot: {
+        fn __livepatch_original(buf: &[u8]) -> u32 {
+            buf.iter().map(|&b| u32::from(b)).sum()
+        }
+        static SLOT: ::livepatch::__private::FuncSlot<fn(&[u8]) -> u32> = ::livepatch::__private::FuncSlot::new(
+            ::core::concat!(::core::module_path!(), "::checksum"),
+            ::livepatch::__private::ObjectName::Program,
+            __livepatch_original,
+        );
+        &SLOT
+    },
+    object: ::livepatch::__private::ObjectName::Program,
 };
-/// The object `checksum` belongs to.
-#[doc(hidden)]
-#[allow(non_upper_case_globals)]
-pub const __livepatch_object_checksum: ::livepatch::__private::ObjectName = ::livepatch::__private::ObjectName::Program;
 pub fn checksum(buf: &[u8]) -> u32 {
-    __livepatch_slot_checksum.call(|__livepatch_f| __livepatch_f(buf))
+    __livepatch_slot_checksum.slot.call(|__livepatch_f| __livepatch_f(buf))
 }
-/// The slot `#[patchable]` made for `peek`.
+/// The slot and object `#[patchable]` made for `peek`.
 #[doc(hidden)]
 #[allow(non_upper_case_globals)]
-pub(crate) const __livepatch_slot_peek: &'static ::livepatch::__private::FuncSlot<
+pub(crate) const __livepatch_slot_peek: ::livepatch::__private::PatchableFn<
     unsafe fn((*const u8, usize), usize) -> u8,
-> = {
-    unsafe fn __livepatch_original(
-        (base, offset): (*const u8, usize),
-        mut n: usize,
-    ) -> u8 {
-        n += offset;
-        unsafe { *base.add(n) }
-    }
-    static SLOT: ::livepatch::__private::FuncSlot<
-        unsafe fn((*const u8, usize), usize) -> u8,
-    > = ::livepatch::__private::FuncSlot::new(
-        ::core::concat!(::core::module_path!(), "::peek"),
-        ::livepatch::__private::ObjectName::Named("net"),
-        __livepatch_original,
-    );
-    &SLOT
+> = ::livepatch::__private::PatchableFn {
+    slot: {
+        unsafe fn __livepatch_original(
+            (base, offset): (*const u8, usize),
+            mut n: usize,
+        ) -> u8 {
+            n += offset;
+            unsafe { *base.add(n) }
+        }
+        static SLOT: ::livepatch::__private::FuncSlot<
+            unsafe fn((*const u8, usize), usize) -> u8,
+        > = ::livepatch::__private::FuncSlot::new(
+            ::core::concat!(::core::module_path!(), "::peek"),
+            ::livepatch::__private::ObjectName::Named("net"),
+            __livepatch_original,
+        );
+        &SLOT
+    },
+    object: ::livepatch::__private::ObjectName::Named("net"),
 };
-/// The object `peek` belongs to.
-#[doc(hidden)]
-#[allow(non_upper_case_globals)]
-pub(crate) const __livepatch_object_peek: ::livepatch::__private::ObjectName = ::livepatch::__private::ObjectName::Named(
-    "net",
-);
 pub(crate) unsafe fn peek(__livepatch_arg0: (*const u8, usize), n: usize) -> u8 {
     __livepatch_slot_peek
+        .slot
         .call(|__livepatch_f| unsafe { __livepatch_f(__livepatch_arg0, n) })
 }
 pub struct Conn {
     sent: u32,
 }
 impl Conn {
-    /// The slot `#[patchable]` made for `sent`.
+    /// The slot and object `#[patchable]` made for `sent`.
     #[doc(hidden)]
     #[allow(non_upper_case_globals)]
-    pub const __livepatch_slot_sent: &'static ::livepatch::__private::FuncSlot<
+    pub const __livepatch_slot_sent: ::livepatch::__private::PatchableFn<
         for<'__livepatch_self> fn(
             &'__livepatch_self Conn,
             &u32,
         ) -> &'__livepatch_self u32,
-    > = {
-        static SLOT: ::livepatch::__private::FuncSlot<
-            for<'__livepatch_self> fn(
-                &'__livepatch_self Conn,
-                &u32,
-            ) -> &'__livepatch_self u32,
-        > = ::livepatch::__private::FuncSlot::new(
-            ::core::concat!(::core::module_path!(), "::Conn::sent"),
-            ::livepatch::__private::ObjectName::Named("net"),
-            <Conn>::__livepatch_original_sent,
-        );
-        &SLOT
+    > = ::livepatch::__private::PatchableFn {
+        slot: {
+            static SLOT: ::livepatch::__private::FuncSlot<
+                for<'__livepatch_self> fn(
+                    &'__livepatch_self Conn,
+                    &u32,
+                ) -> &'__livepatch_self u32,
+            > = ::livepatch::__private::FuncSlot::new(
+                ::core::concat!(::core::module_path!(), "::Conn::sent"),
+                ::livepatch::__private::ObjectName::Named("net"),
+                <Conn>::__livepatch_original_sent,
+            );
+            &SLOT
+        },
+        object: ::livepatch::__private::ObjectName::Named("net"),
     };
-    /// The object `sent` belongs to.
-    #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    pub const __livepatch_object_sent: ::livepatch::__private::ObjectName = ::livepatch::__private::ObjectName::Named(
-        "net",
-    );
     #[doc(hidden)]
     fn __livepatch_original_sent(&self, extra: &u32) -> &u32 {
         let _ = extra;
         &self.sent
     }
     pub fn sent(&self, extra: &u32) -> &u32 {
-        Self::__livepatch_slot_sent.call(|__livepatch_f| __livepatch_f(self, extra))
+        Self::__livepatch_slot_sent.slot.call(|__livepatch_f| __livepatch_f(self, extra))
     }
-    /// The slot `#[patchable]` made for `reset`.
+    /// The slot and object `#[patchable]` made for `reset`.
     #[doc(hidden)]
     #[allow(non_upper_case_globals)]
-    const __livepatch_slot_reset: &'static ::livepatch::__private::FuncSlot<
+    const __livepatch_slot_reset: ::livepatch::__private::PatchableFn<
         fn(Conn) -> Conn,
-    > = {
-        static SLOT: ::livepatch::__private::FuncSlot<fn(Conn) -> Conn> = ::livepatch::__private::FuncSlot::new(
-            ::core::concat!(::core::module_path!(), "::Conn::reset"),
-            ::livepatch::__private::ObjectName::Named("net"),
-            <Conn>::__livepatch_original_reset,
-        );
-        &SLOT
+    > = ::livepatch::__private::PatchableFn {
+        slot: {
+            static SLOT: ::livepatch::__private::FuncSlot<fn(Conn) -> Conn> = ::livepatch::__private::FuncSlot::new(
+                ::core::concat!(::core::module_path!(), "::Conn::reset"),
+                ::livepatch::__private::ObjectName::Named("net"),
+                <Conn>::__livepatch_original_reset,
+            );
+            &SLOT
+        },
+        object: ::livepatch::__private::ObjectName::Named("net"),
     };
-    /// The object `reset` belongs to.
-    #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    const __livepatch_object_reset: ::livepatch::__private::ObjectName = ::livepatch::__private::ObjectName::Named(
-        "net",
-    );
     #[doc(hidden)]
     fn __livepatch_original_reset(mut self) -> Self {
         self.sent = 0;
         self
     }
     fn reset(self) -> Self {
-        Self::__livepatch_slot_reset.call(|__livepatch_f| __livepatch_f(self))
+        Self::__livepatch_slot_reset.slot.call(|__livepatch_f| __livepatch_f(self))
     }
 }
 /**
@@ -161,7 +152,11 @@ pub mod fix {
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
-                    super::__livepatch_slot_checksum,
+                    ::livepatch::__private::replaced_slot(
+                        super::__livepatch_slot_checksum,
+                        ::livepatch::__private::ObjectName::Program,
+                        "super::checksum",
+                    ),
                     checksum,
                 ),
             ),
@@ -169,7 +164,11 @@ pub mod fix {
         static __LIVEPATCH_FUNCTIONS_1: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
-                    crate::Conn::__livepatch_slot_sent,
+                    ::livepatch::__private::replaced_slot(
+                        crate::Conn::__livepatch_slot_sent,
+                        ::livepatch::__private::ObjectName::Named("net"),
+                        "crate::Conn::sent",
+                    ),
                     sent,
                 ),
             ),
@@ -194,14 +193,4 @@ pub mod fix {
         replace: false,
         states: &[],
     };
-    const _: () = ::livepatch::__private::check_object(
-        crate::Conn::__livepatch_object_sent,
-        ::livepatch::__private::ObjectName::Named("net"),
-        "crate::Conn::sent",
-    );
-    const _: () = ::livepatch::__private::check_object(
-        super::__livepatch_object_checksum,
-        ::livepatch::__private::ObjectName::Program,
-        "super::checksum",
-    );
 }

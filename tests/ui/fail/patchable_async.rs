@@ -1,0 +1,8 @@
+use livepatch::prelude::*;
+
+#[patchable]
+pub async fn fetch(id: u32) -> u32 {
+    id
+}
+
+fn main() {}

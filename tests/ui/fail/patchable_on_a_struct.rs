@@ -1,0 +1,6 @@
+use livepatch::prelude::*;
+
+#[patchable]
+pub struct Conn;
+
+fn main() {}

@@ -1,0 +1,17 @@
+use livepatch::prelude::*;
+
+#[patchable]
+pub fn checksum(buf: &[u8]) -> u32 {
+    buf.len() as u32
+}
+
+#[livepatch]
+pub mod fix {
+    #[replaces(crate::checksum)]
+    #[livepatch::post_patch]
+    fn checksum(buf: &[u8]) -> u32 {
+        buf.len() as u32 + 1
+    }
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use livepatch::prelude::*;
+
+#[patchable]
+pub fn checksum(buf: &[u8]) -> u32 {
+    buf.len() as u32
+}
+
+#[livepatch]
+pub mod fix {
+    #[replaces(crate::checksum)]
+    fn checksum<T: AsRef<[u8]>>(buf: T) -> u32 {
+        buf.as_ref().len() as u32 + 1
+    }
+}
+
+fn main() {}

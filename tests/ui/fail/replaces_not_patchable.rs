@@ -1,0 +1,17 @@
+use livepatch::prelude::*;
+
+pub mod net {
+    pub fn checksum(buf: &[u8]) -> u32 {
+        buf.len() as u32
+    }
+}
+
+#[livepatch]
+pub mod fix {
+    #[replaces(crate::net::checksum)]
+    fn checksum(buf: &[u8]) -> u32 {
+        buf.len() as u32 + 1
+    }
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use livepatch::prelude::*;
+
+#[livepatch]
+pub mod fix {
+    #[replaces(crate::Conn)]
+    pub struct Conn;
+}
+
+fn main() {}

@@ -1,0 +1,22 @@
+use livepatch::prelude::*;
+
+#[patchable]
+pub fn checksum(buf: &[u8]) -> u32 {
+    buf.len() as u32
+}
+
+#[patchable]
+pub fn digest(buf: &[u8]) -> u32 {
+    buf.len() as u32
+}
+
+#[livepatch]
+pub mod fix {
+    #[replaces(crate::checksum)]
+    #[replaces(crate::digest)]
+    fn checksum(buf: &[u8]) -> u32 {
+        buf.len() as u32 + 1
+    }
+}
+
+fn main() {}
