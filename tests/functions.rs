@@ -649,3 +649,21 @@ fn patched_code_sees_the_previous_state_only_while_the_transition_runs() {
     parked.join().unwrap();
     t.wait_transition();
 }
+
+functions!(later_object, ObjectName::Named("net"));
+
+#[test]
+fn functions_of_an_object_are_replaced_when_it_loads_and_restored_when_it_unloads() {
+    use later_object::*;
+    let t = SelfTest::new();
+    t.load_lp(patch("p", false, ObjectDesc::named("net"), vec![&FA, &GA]));
+    // "net" is not loaded: nothing of it is patched yet.
+    assert_eq!((f(&open()), g(&open())), ("original", "original"));
+    assert!(!t.rt.patch("p").unwrap().objects[0].patched);
+    t.rt.load_object("net").unwrap();
+    assert_eq!((f(&open()), g(&open())), ("A", "A"));
+    assert!(t.rt.patch("p").unwrap().objects[0].patched);
+    t.rt.unload_object("net").unwrap();
+    assert_eq!((f(&open()), g(&open())), ("original", "original"));
+    t.disable_lp("p");
+}
