@@ -47,6 +47,13 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # Patchable functions
+//!
+//! [`patchable`](macro@patchable) makes a function (or every method of an inherent impl block)
+//! dispatch through a slot that patches replace; in a patch module,
+//! [`replaces`](macro@replaces) marks a replacement, whose signature and object are checked
+//! against the target's at compile time.
 
 #![warn(missing_docs)]
 

@@ -247,12 +247,12 @@ impl Hidden<'_> {
             #vis const #slot: #private::PatchableFn<#fn_type> = #private::PatchableFn {
                 slot: {
                     #original_fn
-                    static SLOT: #private::FuncSlot<#fn_type> = #private::FuncSlot::new(
+                    static __LIVEPATCH_SLOT: #private::FuncSlot<#fn_type> = #private::FuncSlot::new(
                         ::core::concat!(::core::module_path!(), #suffix),
                         #object,
                         #original,
                     );
-                    &SLOT
+                    &__LIVEPATCH_SLOT
                 },
                 object: #object,
             };

@@ -262,7 +262,20 @@ pub fn fn_pointer_type(sig: &Signature, self_ty: Option<&Type>) -> TokenStream {
                         receiver_lifetime = Some(lifetime.clone());
                         syn::parse_quote!(&#lifetime #mutability #self_ty)
                     }
-                    ReceiverKind::Typed(_, ty) => (**ty).clone(),
+                    // `self: &Self` elides like `&self`; other typed receivers do not.
+                    ReceiverKind::Typed(_, ty) => match &**ty {
+                        Type::Reference(reference) => {
+                            let mut reference = reference.clone();
+                            let lifetime = reference.lifetime.get_or_insert_with(|| {
+                                let fresh = Lifetime::new("'__livepatch_self", Span::call_site());
+                                lifetimes.push(fresh.clone());
+                                fresh
+                            });
+                            receiver_lifetime = Some(lifetime.clone());
+                            Type::Reference(reference)
+                        }
+                        other => other.clone(),
+                    },
                     _ => self_ty,
                 }
             }

@@ -89,6 +89,10 @@ impl Conn {
         self.sent == other.sent
     }
 
+    pub fn count(self: &Self, _unit: &str) -> &usize {
+        &self.sent
+    }
+
     fn reset(&mut self) {
         self.sent = 0;
     }
@@ -159,6 +163,11 @@ pub mod fix {
         true
     }
 
+    #[replaces(crate::Conn::count, object = "net")]
+    fn count<'a>(conn: &'a Conn, _unit: &str) -> &'a usize {
+        &conn.sent
+    }
+
     #[replaces(crate::Conn::reset, object = "net")]
     fn reset(conn: &mut Conn) {
         conn.sent = 100;
@@ -178,6 +187,7 @@ fn main() {
     conn.send(2).send(3);
     assert_eq!((conn.sent(), conn.named("x"), Conn::UNIT), (&5, (&5, "x"), "bytes"));
     assert!(conn.same(&Conn { sent: 5 }));
+    assert_eq!(conn.count("bytes"), &5);
     conn.reset();
     assert_eq!(Box::new(conn).boxed().close(), 1);
     let functions: usize = fix::PATCH
@@ -185,5 +195,5 @@ fn main() {
         .iter()
         .map(|object| object.function_descs().len())
         .sum();
-    assert_eq!(functions, 13);
+    assert_eq!(functions, 14);
 }

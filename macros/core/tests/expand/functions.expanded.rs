@@ -8,12 +8,12 @@ pub const __livepatch_slot_checksum: ::livepatch::__private::PatchableFn<
         fn __livepatch_original(buf: &[u8]) -> u32 {
             buf.iter().map(|&b| u32::from(b)).sum()
         }
-        static SLOT: ::livepatch::__private::FuncSlot<fn(&[u8]) -> u32> = ::livepatch::__private::FuncSlot::new(
+        static __LIVEPATCH_SLOT: ::livepatch::__private::FuncSlot<fn(&[u8]) -> u32> = ::livepatch::__private::FuncSlot::new(
             ::core::concat!(::core::module_path!(), "::checksum"),
             ::livepatch::__private::ObjectName::Program,
             __livepatch_original,
         );
-        &SLOT
+        &__LIVEPATCH_SLOT
     },
     object: ::livepatch::__private::ObjectName::Program,
 };
@@ -34,14 +34,14 @@ pub(crate) const __livepatch_slot_peek: ::livepatch::__private::PatchableFn<
             n += offset;
             unsafe { *base.add(n) }
         }
-        static SLOT: ::livepatch::__private::FuncSlot<
+        static __LIVEPATCH_SLOT: ::livepatch::__private::FuncSlot<
             unsafe fn((*const u8, usize), usize) -> u8,
         > = ::livepatch::__private::FuncSlot::new(
             ::core::concat!(::core::module_path!(), "::peek"),
             ::livepatch::__private::ObjectName::Named("net"),
             __livepatch_original,
         );
-        &SLOT
+        &__LIVEPATCH_SLOT
     },
     object: ::livepatch::__private::ObjectName::Named("net"),
 };
@@ -64,7 +64,7 @@ impl Conn {
         ) -> &'__livepatch_self u32,
     > = ::livepatch::__private::PatchableFn {
         slot: {
-            static SLOT: ::livepatch::__private::FuncSlot<
+            static __LIVEPATCH_SLOT: ::livepatch::__private::FuncSlot<
                 for<'__livepatch_self> fn(
                     &'__livepatch_self Conn,
                     &u32,
@@ -74,7 +74,7 @@ impl Conn {
                 ::livepatch::__private::ObjectName::Named("net"),
                 <Conn>::__livepatch_original_sent,
             );
-            &SLOT
+            &__LIVEPATCH_SLOT
         },
         object: ::livepatch::__private::ObjectName::Named("net"),
     };
@@ -93,12 +93,14 @@ impl Conn {
         fn(Conn) -> Conn,
     > = ::livepatch::__private::PatchableFn {
         slot: {
-            static SLOT: ::livepatch::__private::FuncSlot<fn(Conn) -> Conn> = ::livepatch::__private::FuncSlot::new(
+            static __LIVEPATCH_SLOT: ::livepatch::__private::FuncSlot<
+                fn(Conn) -> Conn,
+            > = ::livepatch::__private::FuncSlot::new(
                 ::core::concat!(::core::module_path!(), "::Conn::reset"),
                 ::livepatch::__private::ObjectName::Named("net"),
                 <Conn>::__livepatch_original_reset,
             );
-            &SLOT
+            &__LIVEPATCH_SLOT
         },
         object: ::livepatch::__private::ObjectName::Named("net"),
     };
