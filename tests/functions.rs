@@ -667,3 +667,96 @@ fn functions_of_an_object_are_replaced_when_it_loads_and_restored_when_it_unload
     assert_eq!((f(&open()), g(&open())), ("original", "original"));
     t.disable_lp("p");
 }
+
+functions!(levels, ObjectName::Program);
+
+#[test]
+fn every_message_has_the_kernels_level() {
+    use levels::*;
+    let t = SelfTest::with_log(livepatch::Dmesg::new().levels());
+    let refuse = leak(PatchDesc::new("refused").objects(slice(vec![
+        ObjectDesc::program().pre_patch(record::failing_pre_patch),
+    ])));
+    let net = patch("net_patch", false, ObjectDesc::named("net"), vec![]);
+    let net_refusing = leak(PatchDesc::new("net_refusing").objects(slice(vec![
+        ObjectDesc::named("net").pre_patch(record::failing_pre_patch),
+    ])));
+    let cumulative = leak(
+        PatchDesc::new("cumulative")
+            .replace(true)
+            .states(slice(vec![])),
+    );
+    let stateful =
+        leak(PatchDesc::new("stateful").states(slice(vec![StateHandle::<()>::new(1, 1).desc()])));
+    t.run(|t| {
+        t.rt.enable(refuse).unwrap_err();
+        t.rt.enable(stateful).unwrap();
+        t.rt.enable(cumulative).unwrap_err();
+        t.rt.enable(net).unwrap();
+        t.rt.load_object("net").unwrap();
+        t.rt.unload_object("net").unwrap();
+        t.rt.enable(net_refusing).unwrap();
+        t.rt.load_object("net").unwrap_err();
+        // One thread in the old f and one in the new f hold both directions open.
+        let (old_gate, old) = park_in(&t.log, f);
+        t.rt.enable(program_patch("p", vec![&FA])).unwrap();
+        let (new_gate, new) = park_in(&t.log, f);
+        t.rt.disable("p").unwrap();
+        t.rt.set_enabled("p", true).unwrap();
+        t.rt.force().unwrap();
+        old_gate.release();
+        new_gate.release();
+        assert_eq!((old.join().unwrap(), new.join().unwrap()), ("original", "A"));
+    });
+    let lines: Vec<_> = t
+        .log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("livepatch:"))
+        .collect();
+    assert_log(
+        &lines,
+        "
+        <6>livepatch: enabling patch 'refused'
+        <7>livepatch: 'refused': initializing patching transition
+        <4>livepatch: pre-patch callback failed for object 'vmlinux'
+        <4>livepatch: failed to enable patch 'refused'
+        <7>livepatch: 'refused': canceling patching transition, going to unpatch
+        <7>livepatch: 'refused': completing unpatching transition
+        <6>livepatch: 'refused': unpatching complete
+        <6>livepatch: enabling patch 'stateful'
+        <7>livepatch: 'stateful': initializing patching transition
+        <6>livepatch: 'stateful': starting patching transition
+        <7>livepatch: 'stateful': completing patching transition
+        <6>livepatch: 'stateful': patching complete
+        <3>livepatch: Livepatch patch (cumulative) is not compatible with the already installed livepatches.
+        <6>livepatch: enabling patch 'net_patch'
+        <7>livepatch: 'net_patch': initializing patching transition
+        <6>livepatch: 'net_patch': starting patching transition
+        <7>livepatch: 'net_patch': completing patching transition
+        <6>livepatch: 'net_patch': patching complete
+        <6>livepatch: applying patch 'net_patch' to loading module 'net'
+        <6>livepatch: reverting patch 'net_patch' on unloading module 'net'
+        <6>livepatch: enabling patch 'net_refusing'
+        <7>livepatch: 'net_refusing': initializing patching transition
+        <6>livepatch: 'net_refusing': starting patching transition
+        <7>livepatch: 'net_refusing': completing patching transition
+        <6>livepatch: 'net_refusing': patching complete
+        <6>livepatch: applying patch 'net_patch' to loading module 'net'
+        <6>livepatch: applying patch 'net_refusing' to loading module 'net'
+        <4>livepatch: pre-patch callback failed for object 'net'
+        <4>livepatch: patch 'net_refusing' failed for module 'net', refusing to load module 'net'
+        <6>livepatch: reverting patch 'net_patch' on unloading module 'net'
+        <6>livepatch: enabling patch 'p'
+        <7>livepatch: 'p': initializing patching transition
+        <6>livepatch: 'p': starting patching transition
+        <7>livepatch: 'p': reversing transition from patching to unpatching
+        <6>livepatch: 'p': starting unpatching transition
+        <7>livepatch: 'p': reversing transition from unpatching to patching
+        <6>livepatch: 'p': starting patching transition
+        <4>livepatch: forcing remaining tasks to the patched state
+        <7>livepatch: 'p': completing patching transition
+        <6>livepatch: 'p': patching complete
+        ",
+    );
+}

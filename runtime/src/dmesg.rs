@@ -23,6 +23,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 pub struct Dmesg {
     lines: Arc<Mutex<Vec<String>>>,
     echo: bool,
+    levels: bool,
 }
 
 impl Dmesg {
@@ -34,6 +35,21 @@ impl Dmesg {
     /// Also prints each line to standard output as it is logged.
     pub fn echo(mut self) -> Self {
         self.echo = true;
+        self
+    }
+
+    /// Starts each event's line with its level as the kernel's raw log does (`dmesg -r`): `<3>`
+    /// error, `<4>` warn, `<6>` info, `<7>` debug and trace.
+    ///
+    /// ```
+    /// use livepatch_runtime::Dmesg;
+    ///
+    /// let log = Dmesg::new().levels();
+    /// log.capture(|| tracing::warn!(target: "livepatch", "failed to enable patch 'p'"));
+    /// assert_eq!(log.lines(), ["<4>livepatch: failed to enable patch 'p'"]);
+    /// ```
+    pub fn levels(mut self) -> Self {
+        self.levels = true;
         self
     }
 
@@ -82,8 +98,19 @@ impl<S: Subscriber> Layer<S> for DmesgLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut text = LineText::default();
         event.record(&mut text);
+        let metadata = event.metadata();
+        let level = if self.log.levels {
+            match *metadata.level() {
+                tracing::Level::ERROR => "<3>",
+                tracing::Level::WARN => "<4>",
+                tracing::Level::INFO => "<6>",
+                _ => "<7>",
+            }
+        } else {
+            ""
+        };
         self.log
-            .push(format!("{}: {}", event.metadata().target(), text.0));
+            .push(format!("{level}{}: {}", metadata.target(), text.0));
     }
 }
 
