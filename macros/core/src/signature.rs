@@ -36,8 +36,12 @@ impl Role {
 pub fn unsupported(sig: &Signature, role: Role) -> Vec<(TokenStream, String)> {
     let subject = role.subject();
     let mut errors = Vec::new();
+    let elsewhere = match role {
+        Role::Method => " (or move the method to an impl block without `#[patchable]`)",
+        _ => "",
+    };
     let mut refuse = |tokens: TokenStream, what: &str, why: &str| {
-        errors.push((tokens, format!("{subject} cannot {what}: {why}")));
+        errors.push((tokens, format!("{subject} cannot {what}: {why}{elsewhere}")));
     };
     if let Some(token) = &sig.constness {
         refuse(
@@ -228,6 +232,18 @@ impl VisitMut for ElidedToReceiver<'_> {
     }
 }
 
+/// A lifetime for an elided receiver lifetime, named for readers of type errors (`'this`) and
+/// distinct from the function's own, added to `lifetimes`.
+fn fresh_lifetime(lifetimes: &mut Vec<Lifetime>) -> Lifetime {
+    let mut name = String::from("'this");
+    while lifetimes.iter().any(|l| l.to_string() == name) {
+        name.push('_');
+    }
+    let fresh = Lifetime::new(&name, Span::call_site());
+    lifetimes.push(fresh.clone());
+    fresh
+}
+
 /// The type `sig`'s function has as a function pointer: its lifetimes bound with `for<..>`, and
 /// for a method of `self_ty`, the receiver as the first argument and `Self` spelled out.
 pub fn fn_pointer_type(sig: &Signature, self_ty: Option<&Type>) -> TokenStream {
@@ -253,11 +269,7 @@ pub fn fn_pointer_type(sig: &Signature, self_ty: Option<&Type>) -> TokenStream {
                     ReceiverKind::Reference(_, lifetime, mutability) => {
                         let lifetime = match lifetime {
                             Some(lifetime) => lifetime.clone(),
-                            None => {
-                                let fresh = Lifetime::new("'__livepatch_self", Span::call_site());
-                                lifetimes.push(fresh.clone());
-                                fresh
-                            }
+                            None => fresh_lifetime(&mut lifetimes),
                         };
                         receiver_lifetime = Some(lifetime.clone());
                         syn::parse_quote!(&#lifetime #mutability #self_ty)
@@ -266,11 +278,9 @@ pub fn fn_pointer_type(sig: &Signature, self_ty: Option<&Type>) -> TokenStream {
                     ReceiverKind::Typed(_, ty) => match &**ty {
                         Type::Reference(reference) => {
                             let mut reference = reference.clone();
-                            let lifetime = reference.lifetime.get_or_insert_with(|| {
-                                let fresh = Lifetime::new("'__livepatch_self", Span::call_site());
-                                lifetimes.push(fresh.clone());
-                                fresh
-                            });
+                            let lifetime = reference
+                                .lifetime
+                                .get_or_insert_with(|| fresh_lifetime(&mut lifetimes));
                             receiver_lifetime = Some(lifetime.clone());
                             Type::Reference(reference)
                         }

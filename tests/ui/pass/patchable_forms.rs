@@ -93,6 +93,10 @@ impl Conn {
         &self.sent
     }
 
+    pub fn tagged<'this>(&self, tag: &'this str) -> (&usize, &'this str) {
+        (&self.sent, tag)
+    }
+
     fn reset(&mut self) {
         self.sent = 0;
     }
@@ -168,6 +172,11 @@ pub mod fix {
         &conn.sent
     }
 
+    #[replaces(crate::Conn::tagged, object = "net")]
+    fn tagged<'a, 'b>(conn: &'a Conn, _tag: &'b str) -> (&'a usize, &'b str) {
+        (&conn.sent, "fixed")
+    }
+
     #[replaces(crate::Conn::reset, object = "net")]
     fn reset(conn: &mut Conn) {
         conn.sent = 100;
@@ -187,7 +196,7 @@ fn main() {
     conn.send(2).send(3);
     assert_eq!((conn.sent(), conn.named("x"), Conn::UNIT), (&5, (&5, "x"), "bytes"));
     assert!(conn.same(&Conn { sent: 5 }));
-    assert_eq!(conn.count("bytes"), &5);
+    assert_eq!((conn.count("bytes"), conn.tagged("t")), (&5, (&5, "t")));
     conn.reset();
     assert_eq!(Box::new(conn).boxed().close(), 1);
     let functions: usize = fix::PATCH
@@ -195,5 +204,5 @@ fn main() {
         .iter()
         .map(|object| object.function_descs().len())
         .sum();
-    assert_eq!(functions, 14);
+    assert_eq!(functions, 15);
 }

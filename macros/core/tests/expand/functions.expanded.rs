@@ -58,17 +58,11 @@ impl Conn {
     #[doc(hidden)]
     #[allow(non_upper_case_globals)]
     pub const __livepatch_slot_sent: ::livepatch::__private::PatchableFn<
-        for<'__livepatch_self> fn(
-            &'__livepatch_self Conn,
-            &u32,
-        ) -> &'__livepatch_self u32,
+        for<'this> fn(&'this Conn, &u32) -> &'this u32,
     > = ::livepatch::__private::PatchableFn {
         slot: {
             static __LIVEPATCH_SLOT: ::livepatch::__private::FuncSlot<
-                for<'__livepatch_self> fn(
-                    &'__livepatch_self Conn,
-                    &u32,
-                ) -> &'__livepatch_self u32,
+                for<'this> fn(&'this Conn, &u32) -> &'this u32,
             > = ::livepatch::__private::FuncSlot::new(
                 ::core::concat!(::core::module_path!(), "::Conn::sent"),
                 ::livepatch::__private::ObjectName::Named("net"),
