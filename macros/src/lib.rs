@@ -1,5 +1,6 @@
-//! Procedural macros of `livepatch`: `#[livepatch]` and the callback attributes. Use them through
-//! the `livepatch` facade crate; the work is done by `livepatch-macros-core`.
+//! Procedural macros of `livepatch`: `#[livepatch]` with the callback attributes and
+//! `#[replaces]`, and `#[patchable]`. Use them through the `livepatch` facade crate; the work is
+//! done by `livepatch-macros-core`.
 
 use proc_macro::TokenStream;
 
@@ -76,12 +77,22 @@ use proc_macro::TokenStream;
 /// (`vmlinux` in messages), always, then the named objects in the order of their first callback
 /// in the module; callbacks run object by object in that order.
 ///
+/// # Replacement functions
+///
+/// Functions directly in the module marked `#[replaces(path)]` (a function of the program
+/// itself) or `#[replaces(path, object = "name")]` replace the [`patchable`](macro@patchable)
+/// function at `path` while the patch is enabled. A replacement has its target's signature, a
+/// method's receiver written as its first argument; a function is replaced at most once per
+/// patch. Objects that have replacements but no callbacks are listed too, in the order of their
+/// first callback or replacement in the module.
+///
 /// # Generated items
 ///
 /// In the module: `PATCH`, the patch's `PatchDesc` (a `static`, for `Runtime::enable(&PATCH)`),
 /// and one `StateHandle<Data>` constant per state, named as the state, with its doc comment; the
 /// module's documentation gains a table of the states (name, id, version, data type,
-/// description), objects and callbacks. Hidden items beginning with `__LIVEPATCH` carry what the
+/// description), objects and callbacks, and one of the replaced functions (path, object,
+/// replacement). Hidden items beginning with `__LIVEPATCH` carry what the
 /// lineage checks need.
 ///
 /// # Lineage
@@ -98,7 +109,8 @@ use proc_macro::TokenStream;
 /// Every mistake the macro can see is reported at once, under the tokens that make it: a zero,
 /// negative or non-literal id or version, a duplicate id or state name (both places are shown),
 /// a missing or repeated key, an unknown key (with the list of expected ones), two callbacks of
-/// one kind for one object, a callback whose signature is not the one above, `#[livepatch]` on
+/// one kind for one object, a callback whose signature is not the one above, a replacement whose
+/// signature or object is not its target's, two replacements of one function, `#[livepatch]` on
 /// anything but an inline module. The module is still generated, so that one mistake gives one
 /// error.
 #[proc_macro_attribute]
@@ -213,7 +225,47 @@ pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
 /// gets an entry for it), and the module's documentation lists it in its table of functions.
 ///
 /// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes the
-/// attribute; anywhere else it is an error. See [`patchable`](macro@patchable) for an example.
+/// attribute; anywhere else it is an error.
+///
+/// ```
+/// use livepatch::prelude::*;
+///
+/// pub struct Cache {
+///     hits: u32,
+/// }
+///
+/// #[patchable]
+/// impl Cache {
+///     pub fn hit(&mut self) -> u32 {
+///         self.hits += 1;
+///         self.hits
+///     }
+/// }
+///
+/// #[livepatch]
+/// pub mod count_twice {
+///     use super::Cache;
+///
+///     // `&mut self` becomes the first argument.
+///     #[replaces(crate::Cache::hit)]
+///     fn hit(cache: &mut Cache) -> u32 {
+///         cache.hits += 2;
+///         cache.hits
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let runtime = Runtime::new();
+///     let mut cache = Cache { hits: 0 };
+///     assert_eq!(cache.hit(), 1);
+///     runtime.enable(&count_twice::PATCH)?;
+///     runtime.wait_transition(std::time::Duration::from_secs(30))?;
+///     assert_eq!(cache.hit(), 3);
+///     let functions = count_twice::PATCH.object_descs()[0].function_descs();
+///     assert_eq!(functions[0].name(), concat!(module_path!(), "::Cache::hit"));
+///     Ok(())
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn replaces(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::replaces_outside_patch(item.into()).into()
