@@ -218,7 +218,7 @@ fn dispatch(slot: TokenStream, sig: &Signature, args: &[TokenStream]) -> TokenSt
     quote!(#slot.call(|#f| #call))
 }
 
-/// The hidden items of one patchable function: its slot and its object.
+/// The hidden constant of one patchable function, with its slot and its object.
 struct Hidden<'a> {
     args: &'a Args,
     vis: &'a Visibility,
