@@ -204,7 +204,9 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Refused with an error that says why: generic functions (type or const parameters, `impl
 /// Trait` arguments), lifetime bounds and `where` clauses, returning `impl Trait`, `async fn`,
 /// `const fn`, `extern` ABIs, varargs, trait impls and generic impl blocks. `#[patchable]` on a
-/// method inside an impl block is an error too: put it on the block. An `unsafe fn` is
+/// method inside an impl block is an error too: put it on the block. (The attribute sees only the
+/// function: it recognizes a method by its `self` or a `Self` in its signature; on any other
+/// associated function the compiler reports that `__livepatch_slot_NAME` is not found.) An `unsafe fn` is
 /// supported: the slot holds `unsafe fn` pointers, and the caller's obligations are the
 /// original's. Arguments written as patterns (`(a, b): (u32, u32)`) are taken whole by the
 /// function and destructured by the original.
