@@ -206,10 +206,11 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `const fn`, `extern` ABIs, varargs, trait impls and generic impl blocks. `#[patchable]` on a
 /// method inside an impl block is an error too: put it on the block. (The attribute sees only the
 /// function: it recognizes a method by its `self` or a `Self` in its signature; on any other
-/// associated function the compiler reports that `__livepatch_slot_NAME` is not found.) An `unsafe fn` is
-/// supported: the slot holds `unsafe fn` pointers, and the caller's obligations are the
-/// original's. Arguments written as patterns (`(a, b): (u32, u32)`) are taken whole by the
-/// function and destructured by the original.
+/// associated function the compiler reports that `__livepatch_slot_NAME` is not found.)
+///
+/// An `unsafe fn` is supported: the slot holds `unsafe fn` pointers, and the caller's obligations
+/// are the original's. Arguments written as patterns (`(a, b): (u32, u32)`) are taken whole by
+/// the function and destructured by the original.
 #[proc_macro_attribute]
 pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::patchable(args.into(), item.into()).into()
