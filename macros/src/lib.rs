@@ -192,9 +192,10 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// function that the slot holds, and the function calls whatever the slot says this thread must
 /// run. Beside it (in the impl block, for a method) one hidden constant with the function's
 /// visibility, `__livepatch_slot_NAME`: its slot (a `FuncSlot<fn(..) -> ..>`) and its object;
-/// `#[replaces(path)]` finds it by `path`, so a patch can replace what it can name. The slot's name, in the runtime's messages and errors, is
-/// the function's path: `module_path!()` followed by `::name` (`::Type::name` for a method).
-/// A recursive call goes through the slot too.
+/// `#[replaces(path)]` finds it by `path`, so a patch can replace what it can name. The slot's
+/// name, in the runtime's messages and errors, is the function's path: `module_path!()`
+/// followed by `::name` (`::Type::name` for a method). A recursive call goes through the slot
+/// too.
 ///
 /// A method's replacement is a free function that takes the receiver as its first argument
 /// (`this: &Conn` for `&self`); `Self` is spelled out in its signature.
