@@ -706,7 +706,10 @@ fn every_message_has_the_kernels_level() {
         t.rt.force().unwrap();
         old_gate.release();
         new_gate.release();
-        assert_eq!((old.join().unwrap(), new.join().unwrap()), ("original", "A"));
+        assert_eq!(
+            (old.join().unwrap(), new.join().unwrap()),
+            ("original", "A")
+        );
     });
     let lines: Vec<_> = t
         .log
