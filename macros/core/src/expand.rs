@@ -220,7 +220,8 @@ fn descriptor(patch: &Patch) -> TokenStream {
 /// `#[patchable]` put beside it, and the replacement, which must have the slot's function type.
 /// The replacement's name carries the span of its signature, so that a signature that differs
 /// from the target's is reported there, with both types; the slot's lookup carries the span of
-/// `object = "..."` (or of the path), where a wrong object is reported with the right one.
+/// `object = "..."` (or of the function's name in the path), where a wrong object is reported
+/// with the right one.
 fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let private = private(patch);
     let target = function.target.as_ref()?;
@@ -232,16 +233,17 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
             span = last.ident.span()
         );
     }
-    let mut args = respan(hidden.to_token_stream(), first_span(target));
+    let mut args = hidden.to_token_stream();
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
         ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
     };
     let text = docs::path_string(target);
-    let span = function
-        .object_lit
-        .as_ref()
-        .map_or_else(|| first_span(target), syn::LitStr::span);
+    let span = match (&function.object_lit, target.segments.last()) {
+        (Some(lit), _) => lit.span(),
+        (None, Some(last)) => last.ident.span(),
+        (None, None) => first_span(target),
+    };
     let lookup = respan(quote!(#private::replaced_slot), span);
     args.extend(respan(quote!(, #listed, #text), span));
     let mut args = Group::new(Delimiter::Parenthesis, args);
