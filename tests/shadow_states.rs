@@ -1,9 +1,11 @@
 //! Shadow variables tied to a system state: freed when no patch on the runtime's list declares the
-//! state any more (disable, cancelled enable), kept while one does (a stacked patch, a replacing
-//! patch that declares it). Every test has its own runtime and table, so they run in parallel.
+//! state any more (disable, cancelled or reversed enable), kept while one does (a stacked patch, a
+//! replacing patch that declares it, a reversed disable). Every test has its own runtime and
+//! table, so they run in parallel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use livepatch::shadow::{ObjAddr, ShadowError, ShadowId, ShadowTable};
 use livepatch::{
@@ -33,6 +35,9 @@ impl Drop for Counted {
 }
 
 const SV: ShadowId<Counted> = ShadowId::new(0x5a);
+
+/// Generous bound for every wait; reaching it fails the test.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 struct Fixture {
     rt: Runtime,
@@ -79,6 +84,13 @@ impl Fixture {
 
     fn drops(&self) -> usize {
         self.drops.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the transition in progress, if any, to complete.
+    fn settle(&self) {
+        self.rt
+            .wait_transition(std::time::Duration::from_secs(20))
+            .unwrap();
     }
 
     /// Disables `patch`; then the variable is gone if `freed`, and `drops` data were dropped in
@@ -345,4 +357,160 @@ fn a_panicking_drop_at_release_is_logged_and_contained() {
             ObjAddr::of(&*f.obj)
         )]
     );
+}
+
+/// Across reversed transitions: a thread parked inside a patched function holds the transition
+/// open, and the patch's `enabled` switch reverses it. A reversed enable takes the patch off the
+/// list and releases its state; a reversed disable keeps both.
+mod reversal {
+    use std::sync::{Condvar, Mutex, PoisonError};
+    use std::time::Instant;
+
+    use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
+
+    use super::*;
+
+    /// Where a patchable function's code parks the calling thread until the test lets it go.
+    struct Gate {
+        /// How many threads came in, and whether the gate is open.
+        state: Mutex<(usize, bool)>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        const fn new() -> Self {
+            Gate {
+                state: Mutex::new((0, false)),
+                changed: Condvar::new(),
+            }
+        }
+
+        fn visit(&self) {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.0 += 1;
+            self.changed.notify_all();
+            while !state.1 {
+                state = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+
+        /// Waits until `n` threads have come in.
+        fn wait_inside(&self, n: usize) {
+            let deadline = Instant::now() + PATIENCE;
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            while state.0 < n {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "no thread came into the patched function");
+                state = self
+                    .changed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+
+        fn open(&self) {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+            self.changed.notify_all();
+        }
+    }
+
+    type Parkable = fn() -> &'static str;
+
+    /// A module with a patchable function `enter` that parks at `GATE`, and a patch `PATCH` named "p"
+    /// that replaces it and declares the state `AUDIT`. Each test has its own, so tests running at
+    /// once share nothing.
+    macro_rules! parkable_patch {
+        ($module:ident) => {
+            mod $module {
+                use super::*;
+
+                pub static GATE: Gate = Gate::new();
+                static SLOT: FuncSlot<Parkable> = FuncSlot::new("f", ObjectName::Program, || {
+                    GATE.visit();
+                    "original"
+                });
+                static NEW: Replacement<Parkable> = Replacement::new(&SLOT, || {
+                    GATE.visit();
+                    "patched"
+                });
+                static FUNCS: [FuncDesc; 1] = [FuncDesc::new(&NEW)];
+                static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().functions(&FUNCS)];
+                pub static PATCH: PatchDesc =
+                    PatchDesc::new("p").states(&WITH_AUDIT).objects(&OBJECTS);
+
+                pub fn enter() -> &'static str {
+                    SLOT.call(|f| f())
+                }
+            }
+        };
+    }
+
+    parkable_patch!(enable);
+
+    #[test]
+    fn a_reversed_enable_frees_the_variables_tied_to_its_state() {
+        use enable::*;
+        let f = Fixture::new();
+        // A thread inside the original function holds the patching transition open.
+        let parked = std::thread::spawn(enter);
+        GATE.wait_inside(1);
+        f.rt.enable(&PATCH).unwrap();
+        assert!(f.rt.transition().is_some_and(|t| t.patch == "p"));
+
+        // Tied while the patch is in transition: it is on the list and declares the state.
+        f.tie(AUDIT);
+        assert!(f.present());
+
+        let log = Dmesg::new();
+        log.capture(|| f.rt.disable("p")).unwrap();
+        assert!(log.lines().contains(&reversing("patching to unpatching")));
+        f.settle();
+        assert!(f.rt.patches().is_empty());
+        assert!(!f.present());
+        assert_eq!(f.drops(), 1);
+
+        GATE.open();
+        assert_eq!(parked.join().unwrap(), "original");
+    }
+
+    parkable_patch!(disable);
+
+    #[test]
+    fn a_reversed_disable_keeps_the_variables_tied_to_its_state() {
+        use disable::*;
+        let f = Fixture::new();
+        f.rt.enable(&PATCH).unwrap();
+        f.settle();
+        f.tie(AUDIT);
+
+        // A thread inside the patched function holds the unpatching transition open.
+        let parked = std::thread::spawn(enter);
+        GATE.wait_inside(1);
+        f.rt.disable("p").unwrap();
+        assert!(f.rt.transition().is_some_and(|t| t.patch == "p"));
+        assert!(f.present(), "the patch is still on the list");
+
+        let log = Dmesg::new();
+        log.capture(|| f.rt.set_enabled("p", true)).unwrap();
+        assert!(log.lines().contains(&reversing("unpatching to patching")));
+        f.settle();
+        assert!(f.rt.patch("p").is_some_and(|p| p.enabled));
+        assert!(f.present());
+        assert_eq!(f.drops(), 0);
+
+        GATE.open();
+        assert_eq!(parked.join().unwrap(), "patched");
+        f.rt.disable("p").unwrap();
+        f.settle();
+        assert!(!f.present());
+        assert_eq!(f.drops(), 1);
+    }
+
+    fn reversing(path: &str) -> String {
+        format!("livepatch: 'p': reversing transition from {path}")
+    }
 }
