@@ -360,7 +360,8 @@ fn drive(shared: Weak<Shared>, patch: u64, dispatch: tracing::Dispatch) {
     }
 }
 
-/// The transition in progress, as patched code sees it through [`Runtime::with_transition`]:
+/// The transition in progress, as patched code sees it through
+/// [`Runtime::with_transition`](crate::Runtime::with_transition):
 /// what the kernel's `klp_get_prev_state` answers from new code while a transition runs.
 pub struct TransitionGuard<'a> {
     list: &'a [crate::core::PatchEntry],
