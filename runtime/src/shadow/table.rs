@@ -3,7 +3,6 @@
 
 use std::any::{Any, type_name};
 use std::cell::Cell;
-use std::convert::Infallible;
 use std::fmt::Display;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError, RwLock};
 
@@ -178,10 +177,12 @@ impl Drop for Claim<'_> {
     }
 }
 
-enum Slot<'a> {
+/// What an allocation finds under a shard's write lock.
+enum Found<R> {
     Existing(ErasedRef),
     Reentrant,
-    Claimed(Claim<'a>),
+    /// Neither the pair nor a constructor of it: what the allocation did with the free pair.
+    Free(R),
 }
 
 /// What an allocation found or made.
@@ -274,14 +275,20 @@ impl TableInner {
         slots.find(hash, obj, id).and_then(typed::<T>)
     }
 
-    /// Finds the pair, or claims the right to construct it; waits while another thread constructs
-    /// it.
-    fn slot<'a>(&'a self, hash: u64, shard: &'a Shard, obj: usize, id: u64) -> Slot<'a> {
+    /// Finds the pair under the shard's write lock, waiting while another thread constructs it;
+    /// if the pair is free, `take` does with it what the allocation wants, under the lock.
+    fn find_or<R>(
+        &self,
+        hash: u64,
+        shard: &Shard,
+        (obj, id): (usize, u64),
+        take: impl FnOnce(&mut Slots) -> R,
+    ) -> Found<R> {
         loop {
             let other = {
                 let mut slots = shard.write();
                 if let Some(node) = slots.find(hash, obj, id) {
-                    return Slot::Existing(Arc::clone(node));
+                    return Found::Existing(Arc::clone(node));
                 }
                 match slots
                     .pending
@@ -290,32 +297,19 @@ impl TableInner {
                 {
                     // A constructor never waits for another one: the wait could close a cycle
                     // (its own variable, or one whose constructor waits for this one).
-                    Some(_) if Constructing::active() => return Slot::Reentrant,
+                    Some(_) if Constructing::active() => return Found::Reentrant,
                     Some(p) => Arc::clone(p.waiters.get_or_insert_with(Arc::default)),
-                    None => {
-                        slots.pending.push(Pending {
-                            obj,
-                            id,
-                            waiters: None,
-                        });
-                        return Slot::Claimed(Claim {
-                            shard,
-                            hash,
-                            obj,
-                            id,
-                            node: None,
-                        });
-                    }
+                    None => return Found::Free(take(&mut slots)),
                 }
             };
             other.wait();
         }
     }
 
-    /// The allocation shared by every `alloc` and `get_or_alloc`: the existing pair, or a new one
-    /// built by `ctor`, run exactly once and outside every lock. A failed constructor inserts
-    /// nothing and logs the kernel's error.
-    pub(super) fn insert<T, X, E>(
+    /// An allocation with a constructor: the existing pair, or a new one built by `ctor`, run
+    /// exactly once and outside every lock. A failed constructor inserts nothing and logs the
+    /// kernel's error.
+    pub(super) fn insert_with<T, X, E>(
         &self,
         key: Key,
         tie: X,
@@ -328,10 +322,24 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let claim = match self.slot(hash, shard, obj, id) {
-            Slot::Existing(node) => return Ok(Insert::Existing(node)),
-            Slot::Reentrant => return Ok(Insert::Reentrant),
-            Slot::Claimed(claim) => claim,
+        let mark = |slots: &mut Slots| {
+            slots.pending.push(Pending {
+                obj,
+                id,
+                waiters: None,
+            });
+            Claim {
+                shard,
+                hash,
+                obj,
+                id,
+                node: None,
+            }
+        };
+        let claim = match self.find_or(hash, shard, (obj, id), mark) {
+            Found::Existing(node) => return Ok(Insert::Existing(node)),
+            Found::Reentrant => return Ok(Insert::Reentrant),
+            Found::Free(claim) => claim,
         };
         let constructing = Constructing::enter();
         let result = ctor();
@@ -350,6 +358,29 @@ impl TableInner {
         let shadow = Shadow::new(Arc::clone(&node));
         claim.insert(node);
         Ok(Insert::New(shadow))
+    }
+
+    /// An allocation of a value the caller made: no user code runs, so the variable goes in with
+    /// one write lock. If the pair exists, `value` is dropped once the lock is released.
+    pub(super) fn insert_value<T, X>(&self, key: Key, tie: X, value: T) -> Insert<T>
+    where
+        T: Send + Sync + 'static,
+        X: TieSlot,
+    {
+        let (obj, id) = (key.obj.addr(), key.id);
+        let (hash, shard) = self.locate(obj, id);
+        let node = Arc::new(Node {
+            obj,
+            id,
+            tie,
+            data: value,
+        });
+        let erased: ErasedRef = node.clone();
+        match self.find_or(hash, shard, (obj, id), |slots| slots.insert(hash, erased)) {
+            Found::Existing(existing) => Insert::Existing(existing),
+            Found::Reentrant => Insert::Reentrant,
+            Found::Free(()) => Insert::New(Shadow::new(node)),
+        }
     }
 
     /// Removes the variable `shadow` is a handle of, if it is still in the table.
@@ -492,7 +523,7 @@ impl ShadowTable {
         value: T,
     ) -> Option<Shadow<T>> {
         let key = key(obj, id);
-        infallible(self.inner.insert(key, (), || Ok(value))).into_new(key)
+        self.inner.insert_value(key, (), value).into_new(key)
     }
 
     /// Attaches a new variable built by `ctor` (the kernel's `klp_shadow_alloc` with a
@@ -525,7 +556,7 @@ impl ShadowTable {
         E: Display,
     {
         let key = key(obj, id);
-        Ok(self.inner.insert(key, (), ctor)?.into_new(key))
+        Ok(self.inner.insert_with(key, (), ctor)?.into_new(key))
     }
 
     /// The existing variable, or a new one holding `value` (the kernel's
@@ -538,7 +569,8 @@ impl ShadowTable {
         id: ShadowId<T>,
         value: T,
     ) -> Result<Shadow<T>, ShadowError> {
-        self.get_or_alloc_with(obj, id, || Ok::<T, Infallible>(value))
+        let key = key(obj, id);
+        self.get_or_insert(key, || Ok(self.inner.insert_value(key, (), value)))
     }
 
     /// The existing variable (the constructor does not run), or a new one built by `ctor` (the
@@ -570,7 +602,7 @@ impl ShadowTable {
         let key = key(obj, id);
         self.get_or_insert(key, || {
             self.inner
-                .insert(key, (), ctor)
+                .insert_with(key, (), ctor)
                 .map_err(|source| constructor_error(key, source))
         })
     }
@@ -660,12 +692,5 @@ pub(super) fn constructor_error<E>(key: Key, source: E) -> ShadowError<E> {
         obj: key.obj,
         id: key.id,
         source,
-    }
-}
-
-pub(super) fn infallible<R>(result: Result<R, Infallible>) -> R {
-    match result {
-        Ok(r) => r,
-        Err(never) => match never {},
     }
 }

@@ -190,6 +190,29 @@ fn constructors_asking_for_each_other_do_not_deadlock() {
     assert_eq!(table.len(), 2);
 }
 
+/// A value allocation meeting a constructor of the same pair waits for it, then finds it.
+#[test]
+fn a_value_alloc_meeting_a_constructor_finds_its_variable() {
+    let table = ShadowTable::new();
+    let obj = 0u64;
+    let started = Barrier::new(2);
+    let (built, given) = std::thread::scope(|s| {
+        let builder = s.spawn(|| {
+            table.get_or_alloc_with(&obj, SV_NUM, || {
+                started.wait();
+                std::thread::yield_now();
+                Ok::<_, String>(1)
+            })
+        });
+        started.wait();
+        let given = table.alloc(&obj, SV_NUM, 2);
+        (builder.join().unwrap(), given)
+    });
+    assert_eq!(built.map(|s| *s), Ok(1));
+    assert!(given.is_none());
+    assert_eq!(table.get(&obj, SV_NUM).as_deref(), Some(&1));
+}
+
 #[test]
 fn handles_outlive_free_and_data_drops_once() {
     let table = ShadowTable::new();

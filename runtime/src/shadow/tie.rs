@@ -9,7 +9,6 @@
 //! already held by the operation in progress; any release it makes is reported when it ends, so
 //! the variable is found then and the check is skipped.
 
-use std::convert::Infallible;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -136,9 +135,8 @@ impl Tied<'_> {
         value: T,
     ) -> Result<Option<Shadow<T>>, ShadowError> {
         let key = key(obj, id);
-        Ok(self
-            .insert(key, || Ok::<T, Infallible>(value))?
-            .into_new(key))
+        let inserted = self.insert(|inner, tie| Ok(inner.insert_value(key, tie, value)))?;
+        Ok(inserted.into_new(key))
     }
 
     /// As [`ShadowTable::alloc_with`], tied to the state; fails as [`Tied::alloc`] does, or with
@@ -154,7 +152,7 @@ impl Tied<'_> {
         E: Display,
     {
         let key = key(obj, id);
-        Ok(self.insert(key, ctor)?.into_new(key))
+        Ok(self.insert(with_ctor(key, ctor))?.into_new(key))
     }
 
     /// As [`ShadowTable::get_or_alloc`]; a new variable is tied to the state, an existing one is
@@ -165,7 +163,10 @@ impl Tied<'_> {
         id: ShadowId<T>,
         value: T,
     ) -> Result<Shadow<T>, ShadowError> {
-        self.get_or_alloc_with(obj, id, || Ok::<T, Infallible>(value))
+        let key = key(obj, id);
+        self.table.get_or_insert(key, || {
+            self.insert(|inner, tie| Ok(inner.insert_value(key, tie, value)))
+        })
     }
 
     /// As [`ShadowTable::get_or_alloc_with`]; a new variable is tied to the state, an existing one
@@ -181,7 +182,8 @@ impl Tied<'_> {
         E: Display,
     {
         let key = key(obj, id);
-        self.table.get_or_insert(key, || self.insert(key, ctor))
+        self.table
+            .get_or_insert(key, || self.insert(with_ctor(key, ctor)))
     }
 
     /// Whether a patch on the runtime's list declares the state, or this thread is inside an
@@ -193,14 +195,14 @@ impl Tied<'_> {
             .unwrap_or(true)
     }
 
+    /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state before
+    /// and after.
     fn insert<T, E>(
         &self,
-        key: Key,
-        ctor: impl FnOnce() -> Result<T, E>,
+        insert: impl FnOnce(&TableInner, Tie) -> Result<Insert<T>, ShadowError<E>>,
     ) -> Result<Insert<T>, ShadowError<E>>
     where
         T: Send + Sync + 'static,
-        E: Display,
     {
         let not_declared = ShadowError::StateNotDeclared { state: self.state };
         if self.state == 0 || !self.declared() {
@@ -211,11 +213,7 @@ impl Tied<'_> {
             runtime: self.runtime.id(),
             state: self.state,
         };
-        let inserted = self
-            .table
-            .inner
-            .insert(key, tie, ctor)
-            .map_err(|source| constructor_error(key, source))?;
+        let inserted = insert(&self.table.inner, tie)?;
         if let Insert::New(shadow) = &inserted
             && !self.declared()
         {
@@ -227,5 +225,20 @@ impl Tied<'_> {
             return Err(not_declared);
         }
         Ok(inserted)
+    }
+}
+
+/// The insertion of a tied variable built by `ctor`.
+fn with_ctor<T, E: Display>(
+    key: Key,
+    ctor: impl FnOnce() -> Result<T, E>,
+) -> impl FnOnce(&TableInner, Tie) -> Result<Insert<T>, ShadowError<E>>
+where
+    T: Send + Sync + 'static,
+{
+    move |inner, tie| {
+        inner
+            .insert_with(key, tie, ctor)
+            .map_err(|source| constructor_error(key, source))
     }
 }
