@@ -145,6 +145,26 @@ impl Map for ShadowTable {
     }
 }
 
+/// `ShadowTable` through the constructor forms (`get_or_alloc_with`), whose constructor runs
+/// outside every lock.
+struct WithCtor(ShadowTable);
+
+impl Map for WithCtor {
+    fn name(&self) -> &'static str {
+        "ShadowTable (ctor)"
+    }
+    fn get(&self, key: Key) -> u64 {
+        Map::get(&self.0, key)
+    }
+    fn get_or_alloc(&self, key: Key) -> u64 {
+        let id = ShadowId::new(key.1);
+        let made = self
+            .0
+            .get_or_alloc_with(ObjAddr::from_addr(key.0), id, || Ok::<_, String>(key.1));
+        *made.expect("u64")
+    }
+}
+
 impl Map for Mutex<HashMap<Key, Arc<u64>>> {
     fn name(&self) -> &'static str {
         "Mutex<HashMap>"
@@ -198,6 +218,7 @@ fn key(objects: &[u64], i: usize) -> Key {
 fn contenders() -> Vec<Box<dyn Map + Send>> {
     vec![
         Box::new(ShadowTable::new()),
+        Box::new(WithCtor(ShadowTable::new())),
         Box::new(Mutex::new(HashMap::<Key, Arc<u64>>::new())),
         Box::new(DashMap::<Key, Arc<u64>>::new()),
         Box::new(DashMap::<Key, Arc<u64>, MulBuild>::with_hasher(MulBuild)),
