@@ -26,12 +26,26 @@ fn work_fixed(x: u64) -> u64 {
     x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(9)
 }
 
-static UNPATCHED: FuncSlot<Work> = FuncSlot::new("unpatched", ObjectName::Program, work);
-static PATCHED: FuncSlot<Work> = FuncSlot::new("patched", ObjectName::Program, work);
-static FIX: Replacement<Work> = Replacement::new(&PATCHED, work_fixed);
-static FIX_FUNCS: [FuncDesc; 1] = [FuncDesc::new(&FIX)];
-static FIX_OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().functions(&FIX_FUNCS)];
-static FIX_PATCH: PatchDesc = PatchDesc::new("fix").objects(&FIX_OBJECTS);
+/// The same work, as a program marks the functions patches may replace.
+mod program {
+    #[livepatch::patchable]
+    pub fn unpatched(x: u64) -> u64 {
+        super::work(x)
+    }
+
+    #[livepatch::patchable]
+    pub fn patched(x: u64) -> u64 {
+        super::work(x)
+    }
+}
+
+#[livepatch::livepatch]
+mod fix {
+    #[replaces(crate::program::patched)]
+    fn patched(x: u64) -> u64 {
+        crate::work_fixed(x)
+    }
+}
 
 static LOCKED: RwLock<Work> = RwLock::new(work);
 
@@ -46,8 +60,8 @@ fn callers() -> Vec<Caller> {
             let f: Work = black_box(work);
             f(x)
         }),
-        ("patchable_unpatched", |x| UNPATCHED.call(|f| f(x))),
-        ("patchable_patched", |x| PATCHED.call(|f| f(x))),
+        ("patchable_unpatched", program::unpatched),
+        ("patchable_patched", program::patched),
         ("rwlock", |x| {
             let f = *LOCKED.read().unwrap_or_else(|e| e.into_inner());
             f(x)
@@ -91,10 +105,10 @@ fn calls(c: &mut Criterion) {
         }
     );
     let rt = Runtime::new();
-    rt.enable(&FIX_PATCH).expect("the bench patch enables");
+    rt.enable(&fix::PATCH).expect("the bench patch enables");
     rt.wait_transition(Duration::from_secs(10))
         .expect("the bench patch completes");
-    assert_eq!(PATCHED.call(|f| f(3)), work_fixed(3));
+    assert_eq!(program::patched(3), work_fixed(3));
 
     for threads in [1, 2] {
         let mut group = c.benchmark_group(format!("call/{threads}_thread"));
