@@ -108,10 +108,12 @@ impl ThreadCore {
     }
 
     /// Records leaving the innermost function. Called by the owning thread only.
+    ///
+    /// Every `pop` follows a `push` of the same thread, so the depth is at least 1 here.
     #[inline]
     pub fn pop(&self) {
         let depth = self.depth.load(Ordering::Relaxed);
-        self.depth.store(depth.saturating_sub(1), Ordering::Relaxed);
+        self.depth.store(depth.wrapping_sub(1), Ordering::Relaxed);
     }
 
     /// Whether any function for which `changed` holds is on the stack, or the stack is too deep
