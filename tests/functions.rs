@@ -763,3 +763,30 @@ fn every_message_has_the_kernels_level() {
         ",
     );
 }
+
+functions!(dropped, ObjectName::Program);
+
+#[test]
+fn a_dropped_runtime_takes_its_patches_functions_with_it_even_mid_transition() {
+    use dropped::*;
+    {
+        let t = SelfTest::new();
+        t.load_lp(program_patch("settled", vec![&GA]));
+        assert_eq!(g(&open()), "A");
+    }
+    assert_eq!(g(&open()), "original");
+    let (gate, parked) = {
+        let t = SelfTest::new();
+        let (gate, parked) = park_in(&t.log, f);
+        t.load_lp_nowait(program_patch("open", vec![&FA]));
+        assert!(t.rt.transition().is_some());
+        (gate, parked)
+    };
+    // The transition's lane is free again and no function is left in transition.
+    assert_eq!(f(&open()), "original");
+    gate.release();
+    assert_eq!(parked.join().unwrap(), "original");
+    let t = SelfTest::new();
+    t.load_lp(program_patch("after", vec![&FA]));
+    assert_eq!(f(&open()), "A");
+}

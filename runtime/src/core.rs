@@ -97,6 +97,29 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    /// A runtime that goes away takes its patches' functions with it, silently (no callbacks):
+    /// every function it replaced runs what other runtimes' patches, or the original, say.
+    fn drop(&mut self) {
+        let touched = self
+            .transition
+            .take()
+            .map(|t| t.touched)
+            .unwrap_or_default();
+        let slots = self
+            .list
+            .iter()
+            .flat_map(|p| p.desc.objects)
+            .flat_map(|o| o.functions)
+            .map(|f| f.slot())
+            .chain(touched);
+        for slot in slots {
+            slot.remove_runtime(self.runtime);
+            slot.publish(None);
+        }
+    }
+}
+
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {

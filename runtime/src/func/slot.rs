@@ -173,8 +173,17 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
             match frame.record.core.runs_patched(lane, generation, &wait) {
                 Some(true) => return view.patched,
                 Some(false) => return view.unpatched,
-                // The thread's state is of a newer transition in that lane: this view is stale.
-                None => word = self.word.load(Ordering::Acquire),
+                // The thread's state is of a newer transition in that lane: this view is stale,
+                // and a newer word has been published since.
+                None => {
+                    let newer = self.word.load(Ordering::Acquire);
+                    if newer == word {
+                        // Every transition settles its words when it ends, so this cannot
+                        // happen; should it, running the newer code beats spinning forever.
+                        return view.patched;
+                    }
+                    word = newer;
+                }
             }
         }
     }
@@ -329,6 +338,8 @@ pub(crate) trait SlotOps: Sync {
     fn remove(&self, owner: Owner);
     /// Removes the nop entries of `owner`.
     fn remove_nops(&self, owner: Owner);
+    /// Removes every entry of runtime `runtime`.
+    fn remove_runtime(&self, runtime: u64);
     /// Publishes the slot's word: the transition `transition` changes it (its owner's entry
     /// makes the difference between the variants), or none does.
     fn publish(&'static self, transition: Option<InTransition>);
@@ -371,6 +382,10 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         self.lock()
             .entries
             .retain(|e| e.owner != owner || e.func.is_some());
+    }
+
+    fn remove_runtime(&self, runtime: u64) {
+        self.lock().entries.retain(|e| e.owner.runtime != runtime);
     }
 
     fn publish(&'static self, transition: Option<InTransition>) {
