@@ -187,7 +187,7 @@ enum Found<R> {
 
 /// What an allocation found or made.
 pub(super) enum Insert<T> {
-    /// The constructor ran and the variable was inserted.
+    /// The variable was inserted (after its constructor, if it has one, ran).
     New(Shadow<T>),
     /// The pair exists already (maybe with data of another type); no constructor ran.
     Existing(ErasedRef),
