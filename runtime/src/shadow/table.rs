@@ -360,8 +360,9 @@ impl TableInner {
         Ok(Insert::New(shadow))
     }
 
-    /// An allocation of a value the caller made: no user code runs, so the variable goes in with
-    /// one write lock. If the pair exists, `value` is dropped once the lock is released.
+    /// An allocation of a value the caller made: no user code runs, so the variable is made and
+    /// inserted under one write lock, and an allocation that finds the pair allocates nothing. If
+    /// the pair exists, `value` is dropped once the lock is released.
     pub(super) fn insert_value<T, X>(&self, key: Key, tie: X, value: T) -> Insert<T>
     where
         T: Send + Sync + 'static,
@@ -369,17 +370,20 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let node = Arc::new(Node {
-            obj,
-            id,
-            tie,
-            data: value,
-        });
-        let erased: ErasedRef = node.clone();
-        match self.find_or(hash, shard, (obj, id), |slots| slots.insert(hash, erased)) {
+        let make = |slots: &mut Slots| {
+            let node = Arc::new(Node {
+                obj,
+                id,
+                tie,
+                data: value,
+            });
+            slots.insert(hash, node.clone());
+            node
+        };
+        match self.find_or(hash, shard, (obj, id), make) {
             Found::Existing(existing) => Insert::Existing(existing),
             Found::Reentrant => Insert::Reentrant,
-            Found::Free(()) => Insert::New(Shadow::new(node)),
+            Found::Free(node) => Insert::New(Shadow::new(node)),
         }
     }
 
