@@ -55,7 +55,8 @@
 //! readers never wait but whose writers serialise on one spinlock; here writers of different
 //! shards do not meet at all. A lock-free table with the same guarantees (counted handles, data
 //! dropped exactly once, when the last handle goes) needs a memory-reclamation scheme and
-//! `unsafe` code, while the read lock measures no slower than `DashMap`'s (see BENCHMARKS.md).
+//! `unsafe` code, while the read lock measures as fast as `DashMap` with one thread and faster
+//! with two (see BENCHMARKS.md).
 //!
 //! The constructor of a
 //! racing allocation runs exactly once because the first thread leaves a *pending* mark in the
