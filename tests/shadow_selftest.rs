@@ -91,13 +91,7 @@ impl Harness {
             .table
             .alloc_with(obj, id, || self.ctor(obj, ctor_data))
             .expect("the constructor does not fail");
-        log(format!(
-            "alloc(obj={}, id={:#x}, ctor=shadow_ctor, ctor_data={}) = {}",
-            self.ptr.obj(obj),
-            id.id(),
-            self.ptr.obj(ctor_data),
-            self.ptr.shadow(ret.as_ref())
-        ));
+        self.log_alloc("alloc", obj, id, ctor_data, ret.as_ref());
         ret.expect("a new variable")
     }
 
@@ -106,14 +100,25 @@ impl Harness {
             .table
             .get_or_alloc_with(obj, id, || self.ctor(obj, ctor_data))
             .expect("the constructor does not fail");
+        self.log_alloc("get_or_alloc", obj, id, ctor_data, Some(&ret));
+        ret
+    }
+
+    fn log_alloc(
+        &self,
+        call: &str,
+        obj: ObjAddr,
+        id: ShadowId<Data>,
+        ctor_data: ObjAddr,
+        ret: Option<&Shadow<Data>>,
+    ) {
         log(format!(
-            "get_or_alloc(obj={}, id={:#x}, ctor=shadow_ctor, ctor_data={}) = {}",
+            "{call}(obj={}, id={:#x}, ctor=shadow_ctor, ctor_data={}) = {}",
             self.ptr.obj(obj),
             id.id(),
             self.ptr.obj(ctor_data),
-            self.ptr.shadow(Some(&ret))
+            self.ptr.shadow(ret)
         ));
-        ret
     }
 
     fn free(&self, obj: ObjAddr, id: ShadowId<Data>) {

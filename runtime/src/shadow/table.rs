@@ -604,11 +604,7 @@ impl ShadowTable {
         E: Display,
     {
         let key = key(obj, id);
-        self.get_or_insert(key, || {
-            self.inner
-                .insert_with(key, (), ctor)
-                .map_err(|source| constructor_error(key, source))
-        })
+        self.get_or_insert(key, || with_ctor(key, ctor)(&self.inner, ()))
     }
 
     /// `get_or_alloc`: the existing variable without taking a shard's write lock, or what
@@ -691,10 +687,24 @@ pub(super) fn key<T>(obj: impl Into<ObjAddr>, id: ShadowId<T>) -> Key {
     }
 }
 
-pub(super) fn constructor_error<E>(key: Key, source: E) -> ShadowError<E> {
-    ShadowError::Constructor {
-        obj: key.obj,
-        id: key.id,
-        source,
+/// The insertion of a variable built by `ctor`, with the constructor's error as a
+/// [`ShadowError`].
+pub(super) fn with_ctor<T, X, E>(
+    key: Key,
+    ctor: impl FnOnce() -> Result<T, E>,
+) -> impl FnOnce(&TableInner, X) -> Result<Insert<T>, ShadowError<E>>
+where
+    T: Send + Sync + 'static,
+    X: TieSlot,
+    E: Display,
+{
+    move |inner, tie| {
+        inner
+            .insert_with(key, tie, ctor)
+            .map_err(|source| ShadowError::Constructor {
+                obj: key.obj,
+                id: key.id,
+                source,
+            })
     }
 }

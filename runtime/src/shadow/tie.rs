@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::node::{ErasedRef, Shadow, Tie};
-use super::table::{Insert, ShadowTable, TableInner, constructor_error, key};
+use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 use crate::callback::panic_message;
 use crate::core::Runtime;
@@ -228,20 +228,5 @@ impl Tied<'_> {
             return Err(not_declared);
         }
         Ok(inserted)
-    }
-}
-
-/// The insertion of a tied variable built by `ctor`.
-fn with_ctor<T, E: Display>(
-    key: Key,
-    ctor: impl FnOnce() -> Result<T, E>,
-) -> impl FnOnce(&TableInner, Tie) -> Result<Insert<T>, ShadowError<E>>
-where
-    T: Send + Sync + 'static,
-{
-    move |inner, tie| {
-        inner
-            .insert_with(key, tie, ctor)
-            .map_err(|source| constructor_error(key, source))
     }
 }
