@@ -514,3 +514,18 @@ mod reversal {
         format!("livepatch: 'p': reversing transition from {path}")
     }
 }
+
+#[test]
+fn dropping_the_runtime_releases_its_states() {
+    let f = Fixture::tied_to_p();
+    let Fixture {
+        rt,
+        table,
+        drops,
+        obj,
+    } = f;
+    assert!(table.get(&*obj, SV).is_some());
+    drop(rt);
+    assert!(table.get(&*obj, SV).is_none());
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}

@@ -98,8 +98,9 @@ impl Inner {
 }
 
 impl Drop for Inner {
-    /// A runtime that goes away takes its patches' functions with it, silently (no callbacks):
-    /// every function it replaced runs what other runtimes' patches, or the original, say.
+    /// A runtime that goes away takes its patches with it, silently (no callbacks): every
+    /// function it replaced runs what other runtimes' patches, or the original, say; its states
+    /// are released; their data is dropped with the list.
     fn drop(&mut self) {
         let touched = self
             .transition
@@ -116,6 +117,18 @@ impl Drop for Inner {
         for slot in slots {
             slot.remove_runtime(self.runtime);
             slot.publish(None);
+        }
+        // Its states are released too: shadow variables tied to them go.
+        let mut states: Vec<u64> = self
+            .list
+            .iter()
+            .flat_map(|p| p.desc.states)
+            .map(|s| s.id)
+            .collect();
+        states.sort_unstable();
+        states.dedup();
+        for state in states {
+            crate::shadow::state_released(self.runtime, state);
         }
     }
 }
