@@ -95,8 +95,8 @@ impl ShadowTable {
     /// operation in progress holds the list, so the check is skipped there: tie only to a state
     /// of the callback's own patch, which any release at the end of the operation will cover.
     ///
-    /// A runtime dropped while a patch declaring the state is on its list never releases the
-    /// state: its tied variables then stay until they are freed or their table is dropped.
+    /// A runtime that is dropped releases the states of every patch still on its list, so their
+    /// tied variables go with it.
     ///
     /// Lookups and frees need no view: a tied variable is found and freed like any other.
     ///
