@@ -121,8 +121,13 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         let recorded = thread::with_record(|record| {
             let invoke = invoke.take()?;
             let frame = Frame::enter(record, self.id());
-            let f = self.resolve(&frame);
-            Some(invoke(f))
+            let word = self.word.load(Ordering::Acquire);
+            if in_transition(word) {
+                return Some(self.call_in_transition(frame, word, invoke));
+            }
+            let result = invoke(self.settled(word));
+            drop(frame);
+            Some(result)
         });
         if let Some(Some(result)) = recorded {
             return result;
@@ -134,20 +139,26 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         invoke(self.effective_unrecorded())
     }
 
+    /// The call path while a transition changes the function: the thread's state picks the
+    /// variant, and the thread may switch itself when the call returns.
+    #[cold]
+    #[inline(never)]
+    fn call_in_transition<R>(
+        &'static self,
+        frame: Frame<'_>,
+        word: *mut (),
+        invoke: impl FnOnce(F) -> R,
+    ) -> R {
+        let frame = TransitionFrame::from(frame);
+        let f = self.resolve_in_transition(word, &frame);
+        invoke(f)
+    }
+
     /// The id the thread stacks record: the address of the slot's word, unique and stable. Its
     /// provenance is exposed so that [`is_changed`] may read the word back from the id.
     #[inline]
     fn id(&'static self) -> usize {
         std::ptr::from_ref(&self.word).expose_provenance()
-    }
-
-    #[inline]
-    fn resolve(&'static self, frame: &Frame<'_>) -> F {
-        let word = self.word.load(Ordering::Acquire);
-        if !in_transition(word) {
-            return self.settled(word);
-        }
-        self.resolve_in_transition(word, frame)
     }
 
     #[inline]
@@ -158,8 +169,7 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         }
     }
 
-    #[cold]
-    fn resolve_in_transition(&'static self, mut word: *mut (), frame: &Frame<'_>) -> F {
+    fn resolve_in_transition(&'static self, mut word: *mut (), frame: &TransitionFrame<'_>) -> F {
         loop {
             let Some(view) = view::<F>(word) else {
                 return self.original;
@@ -267,7 +277,6 @@ fn view<F>(word: *mut ()) -> Option<&'static View<F>> {
 /// call returns or unwinds, and lets the thread switch itself if the call was in transition.
 struct Frame<'r> {
     record: &'r Record,
-    in_transition: Cell<Option<(usize, u64)>>,
 }
 
 impl<'r> Frame<'r> {
@@ -275,15 +284,37 @@ impl<'r> Frame<'r> {
     fn enter(record: &'r Record, id: usize) -> Self {
         record.core.push(id);
         barrier::light();
-        Frame {
+        Frame { record }
+    }
+}
+
+impl Drop for Frame<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.record.core.pop();
+    }
+}
+
+/// A [`Frame`] of a call that found its function in transition: when it ends, the thread tries
+/// to switch itself.
+struct TransitionFrame<'r> {
+    record: &'r Record,
+    in_transition: Cell<Option<(usize, u64)>>,
+}
+
+impl<'r> From<Frame<'r>> for TransitionFrame<'r> {
+    fn from(frame: Frame<'r>) -> Self {
+        let record = frame.record;
+        // The frame's pop now belongs to the transition frame.
+        std::mem::forget(frame);
+        TransitionFrame {
             record,
             in_transition: Cell::new(None),
         }
     }
 }
 
-impl Drop for Frame<'_> {
-    #[inline]
+impl Drop for TransitionFrame<'_> {
     fn drop(&mut self) {
         self.record.core.pop();
         if let Some((lane, generation)) = self.in_transition.get() {
