@@ -8,7 +8,7 @@
 //! path issues a `SeqCst` fence instead and the switcher a `SeqCst` fence of its own.
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicU8, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, compiler_fence, fence};
 
 const UNKNOWN: u8 = 0;
 const MEMBARRIER: u8 = 1;
@@ -36,12 +36,14 @@ pub fn uses_membarrier() -> bool {
 }
 
 /// The call path's half: orders the stack record before the read of the function word.
+/// `fence_on_call` is the calling thread's copy of "membarrier is not available" (see
+/// `thread::Record`), read from the thread's own record rather than a global.
 #[inline(always)]
-pub(crate) fn light() {
-    if MODE.load(Ordering::Relaxed) == MEMBARRIER {
-        compiler_fence(Ordering::SeqCst);
-    } else {
+pub(crate) fn light(fence_on_call: &AtomicBool) {
+    if fence_on_call.load(Ordering::Relaxed) {
         fence(Ordering::SeqCst);
+    } else {
+        compiler_fence(Ordering::SeqCst);
     }
 }
 
@@ -53,6 +55,7 @@ pub(crate) fn heavy() {
         // The kernel refused after registration succeeded; nothing sensible is left but to stop
         // relying on it. Threads now fence on every call.
         MODE.store(FENCE, Ordering::SeqCst);
+        super::thread::fence_on_every_call();
         fence(Ordering::SeqCst);
     }
     fence(Ordering::SeqCst);

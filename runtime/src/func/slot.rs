@@ -283,7 +283,7 @@ impl<'r> Frame<'r> {
     #[inline]
     fn enter(record: &'r Record, id: usize) -> Self {
         record.core.push(id);
-        barrier::light();
+        barrier::light(&record.fence_on_call);
         Frame { record }
     }
 }

@@ -1,7 +1,7 @@
 //! Threads that run patchable code: their records, the process-wide registry of them, and the
 //! lanes in which transitions of different runtimes switch them independently.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Thread, ThreadId};
 
@@ -12,6 +12,9 @@ use super::protocol::{LANES, LaneControl, ThreadCore, ThreadState};
 pub(crate) struct Record {
     pub(crate) core: ThreadCore,
     pub(crate) thread: Thread,
+    /// Whether this thread's calls must fence (no `membarrier`): a copy of the process-wide
+    /// answer, kept where the call path already looks.
+    pub(crate) fence_on_call: AtomicBool,
 }
 
 /// Every registered thread. Taken on a thread's first patchable call and at its exit, and by
@@ -31,8 +34,14 @@ impl Local {
         let record = Arc::new(Record {
             core: ThreadCore::default(),
             thread: thread::current(),
+            fence_on_call: AtomicBool::new(false),
         });
         let mut threads = registry();
+        // Read under the registry's lock, which `fence_on_every_call` holds while it updates the
+        // registered threads.
+        record
+            .fence_on_call
+            .store(!barrier::uses_membarrier(), Ordering::SeqCst);
         // A new thread has no patchable frame: it starts switched in every running transition.
         for (lane, control) in lanes().iter().enumerate() {
             let control = LaneControl::unpack(control.load(Ordering::Acquire));
@@ -66,6 +75,13 @@ thread_local! {
 #[inline]
 pub(crate) fn with_record<R>(f: impl FnOnce(&Record) -> R) -> Option<R> {
     LOCAL.try_with(|local| f(&local.0)).ok()
+}
+
+/// Makes every registered thread fence on each call, when `membarrier` stopped working.
+pub(crate) fn fence_on_every_call() {
+    for record in registry().iter() {
+        record.fence_on_call.store(true, Ordering::SeqCst);
+    }
 }
 
 /// The registered threads, for a transition to set or switch.
