@@ -411,6 +411,9 @@ impl crate::core::Runtime {
     /// Waits until no transition is in progress, for at most `timeout`, helping it complete.
     pub fn wait_transition(&self, timeout: Duration) -> Result<(), crate::TransitionError> {
         let deadline = std::time::Instant::now() + timeout;
+        // The waiting thread retries the transition itself, soon at first: on a busy machine the
+        // driver thread may wait long for a core, while this thread already has one.
+        let mut pause = Duration::from_micros(20);
         loop {
             let pending = self.locked(|inner| match inner.transition.is_some() {
                 true => !Transition::try_complete(inner),
@@ -427,12 +430,10 @@ impl crate::core::Runtime {
                     waited: timeout,
                 });
             }
-            if self
-                .shared
-                .wait_settled((deadline - now).min(Duration::from_millis(5)))
-            {
+            if self.shared.wait_settled((deadline - now).min(pause)) {
                 return Ok(());
             }
+            pause = (pause * 2).min(Duration::from_millis(5));
         }
     }
 
