@@ -91,10 +91,6 @@ struct Stack<F: 'static> {
 pub struct FuncSlot<F: 'static> {
     word: AtomicPtr<()>,
     original: F,
-    /// The view of the original alone, which the word points to while no patch replaces the
-    /// function. The word starts as a null pointer with the transition bit set, which sends the
-    /// first call to the cold path; it points the word here.
-    unpatched: View<F>,
     name: &'static str,
     object: ObjectName,
     stack: Mutex<Stack<F>>,
@@ -104,16 +100,8 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     /// A slot for the function `name` of `object`, running `original` until a patch replaces it.
     pub const fn new(name: &'static str, object: ObjectName, original: F) -> Self {
         FuncSlot {
-            word: AtomicPtr::new(std::ptr::without_provenance_mut(IN_TRANSITION)),
+            word: AtomicPtr::new(std::ptr::null_mut()),
             original,
-            unpatched: View {
-                header: ViewHeader {
-                    lane: 0,
-                    generation: 0,
-                },
-                patched: original,
-                unpatched: original,
-            },
             name,
             object,
             stack: Mutex::new(Stack {
@@ -137,8 +125,7 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
             if in_transition(word) {
                 return Some(self.call_in_transition(frame, word, invoke));
             }
-            // SAFETY: a word without the transition bit is never null (see `unpatched`).
-            let result = invoke(unsafe { settled_view::<F>(word) }.patched);
+            let result = invoke(self.settled(word));
             drop(frame);
             Some(result)
         });
@@ -162,18 +149,6 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         word: *mut (),
         invoke: impl FnOnce(F) -> R,
     ) -> R {
-        if view::<F>(word).is_none() {
-            // The first call: point the word at the original's view, unless a patch came first.
-            let _ = self.word.compare_exchange(
-                word,
-                self.unpatched_view(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
-            let result = invoke(self.original);
-            drop(frame);
-            return result;
-        }
         let frame = TransitionFrame::from(frame);
         let f = self.resolve_in_transition(word, &frame);
         invoke(f)
@@ -186,17 +161,12 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
         std::ptr::from_ref(&self.word).expose_provenance()
     }
 
-    /// The function a word without the transition bit names.
     #[inline]
     fn settled(&self, word: *mut ()) -> F {
         match view::<F>(word) {
             None => self.original,
             Some(view) => view.patched,
         }
-    }
-
-    fn unpatched_view(&'static self) -> *mut () {
-        std::ptr::from_ref(&self.unpatched).cast_mut().cast()
     }
 
     fn resolve_in_transition(&'static self, mut word: *mut (), frame: &TransitionFrame<'_>) -> F {
@@ -287,20 +257,6 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     }
 }
 
-/// The view of a word without the transition bit.
-///
-/// # Safety
-///
-/// `word` has no transition bit, and so is not null: the initial word has the bit, and
-/// `publish` stores a pointer to a view whenever it clears the bit.
-#[inline]
-unsafe fn settled_view<F>(word: *mut ()) -> &'static View<F> {
-    debug_assert!(!in_transition(word) && !word.is_null());
-    // SAFETY: non-null by the caller's guarantee; every non-null word was made by `publish` from
-    // a `&'static View<F>` of this very slot (views are kept by the slot, never freed).
-    unsafe { &*word.cast::<View<F>>() }
-}
-
 /// Whether a word marks its function in transition.
 #[inline]
 fn in_transition(word: *mut ()) -> bool {
@@ -389,9 +345,10 @@ pub(crate) fn is_changed(id: usize, lane: usize, generation: u64) -> bool {
         return false;
     }
     let header = word.map_addr(|a| a & !IN_TRANSITION).cast::<ViewHeader>();
-    // SAFETY: a non-null word points to a `View<F>` the slot keeps (see `view`); every `View<F>`
-    // is `repr(C)` and starts with a `ViewHeader`, which is all that is read here.
-    unsafe { header.as_ref() }.is_some_and(|h| h.lane == lane && h.generation == generation)
+    // SAFETY: the word points to a `View<F>` kept by the slot (see `view`); every `View<F>` is
+    // `repr(C)` and starts with a `ViewHeader`, which is all that is read here.
+    let header = unsafe { &*header };
+    header.lane == lane && header.generation == generation
 }
 
 /// The transition side's view of a slot, whatever its function type.
@@ -467,7 +424,7 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         let transition = transition.filter(|t| stack.entries.iter().any(|e| e.owner == t.owner));
         let patched = self.top(&stack.entries, None);
         let word: *mut () = match transition {
-            None if stack.entries.is_empty() => self.unpatched_view(),
+            None if stack.entries.is_empty() => std::ptr::null_mut(),
             None => std::ptr::from_ref(Self::view_for(&mut stack, patched, patched, None))
                 .cast_mut()
                 .cast(),
