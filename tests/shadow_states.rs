@@ -529,3 +529,65 @@ fn dropping_the_runtime_releases_its_states() {
     assert!(table.get(&*obj, SV).is_none());
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
+
+/// Two runtimes whose callbacks tie variables to each other's states at the same moment: the
+/// tie checks take no runtime lock, so neither waits for the other.
+mod across_runtimes {
+    use super::*;
+    use std::sync::Barrier;
+    use std::sync::mpsc;
+
+    static LEFT: LazyLock<Runtime> = LazyLock::new(Runtime::new);
+    static RIGHT: LazyLock<Runtime> = LazyLock::new(Runtime::new);
+    static TABLE: LazyLock<ShadowTable> = LazyLock::new(ShadowTable::new);
+    static BOTH_INSIDE: Barrier = Barrier::new(2);
+    static LEFT_OBJ: u64 = 1;
+    static RIGHT_OBJ: u64 = 2;
+    const TIED: ShadowId<u32> = ShadowId::new(0x77);
+
+    static HOLDS_AUDIT: PatchDesc = PatchDesc::new("holds").states(&WITH_AUDIT);
+
+    fn tie_to_right(_: &mut PostPatch<'_>) {
+        BOTH_INSIDE.wait();
+        let tied = TABLE.tied(&RIGHT, AUDIT).alloc(&LEFT_OBJ, TIED, 1);
+        assert!(matches!(tied, Ok(Some(_))), "{tied:?}");
+    }
+
+    fn tie_to_left(_: &mut PostPatch<'_>) {
+        BOTH_INSIDE.wait();
+        let tied = TABLE.tied(&LEFT, AUDIT).alloc(&RIGHT_OBJ, TIED, 2);
+        assert!(matches!(tied, Ok(Some(_))), "{tied:?}");
+    }
+
+    static LEFT_OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(tie_to_right)];
+    static RIGHT_OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(tie_to_left)];
+    static LEFT_PATCH: PatchDesc = PatchDesc::new("left").objects(&LEFT_OBJECTS);
+    static RIGHT_PATCH: PatchDesc = PatchDesc::new("right").objects(&RIGHT_OBJECTS);
+
+    #[test]
+    fn ties_from_each_others_callbacks_do_not_deadlock() {
+        LEFT.enable(&HOLDS_AUDIT).unwrap();
+        RIGHT.enable(&HOLDS_AUDIT).unwrap();
+        let (done, finished) = mpsc::channel();
+        for (rt, patch) in [(&*LEFT, &LEFT_PATCH), (&*RIGHT, &RIGHT_PATCH)] {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                rt.enable(patch).unwrap();
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            finished
+                .recv_timeout(PATIENCE)
+                .expect("the two enables finished");
+        }
+        assert_eq!(TABLE.get(&LEFT_OBJ, TIED).map(|s| *s), Some(1));
+        assert_eq!(TABLE.get(&RIGHT_OBJ, TIED).map(|s| *s), Some(2));
+        // Each variable goes with the state it is tied to.
+        RIGHT.disable("holds").unwrap();
+        assert!(TABLE.get(&LEFT_OBJ, TIED).is_none());
+        assert_eq!(TABLE.get(&RIGHT_OBJ, TIED).map(|s| *s), Some(2));
+        LEFT.disable("holds").unwrap();
+        assert!(TABLE.get(&RIGHT_OBJ, TIED).is_none());
+    }
+}

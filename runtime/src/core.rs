@@ -236,6 +236,11 @@ impl Runtime {
         self.shared.id
     }
 
+    /// Whether this thread is inside one of this runtime's operations (running its callbacks).
+    pub(crate) fn held_by_current_thread(&self) -> bool {
+        HELD.with_borrow(|held| held.contains(&self.shared.id))
+    }
+
     /// The process-wide runtime.
     pub fn global() -> &'static Runtime {
         static GLOBAL: OnceLock<Runtime> = OnceLock::new();

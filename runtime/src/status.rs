@@ -155,6 +155,14 @@ impl Runtime {
         self.snapshot().loaded.clone()
     }
 
+    /// Whether a patch on the list declares state `id`, as of the end of the last operation.
+    pub(crate) fn declares_state(&self, id: u64) -> bool {
+        self.snapshot()
+            .patches
+            .iter()
+            .any(|p| p.states.iter().any(|s| s.id == id))
+    }
+
     /// Whether a named object is loaded (the program itself always is).
     pub fn is_object_loaded(&self, name: &str) -> bool {
         name == crate::PROGRAM_OBJECT_NAME || self.snapshot().loaded.iter().any(|o| o == name)

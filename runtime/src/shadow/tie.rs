@@ -1,13 +1,15 @@
 //! Shadow variables tied to a system state: freed when the runtime releases the state.
 //!
-//! How a tie stays exact without the runtime knowing about shadow variables: the runtime reports a
-//! release ([`release`]) *after* the operation that released the state has left its lock. A tied
-//! allocation checks, under the runtime's lock, that some patch on the list declares the state,
-//! *after* inserting the variable. Either that check comes after the release (it fails, and the
-//! variable is taken out again), or it comes before, and then so does the insertion, and the
-//! release, reported later, finds the variable. Inside a callback of the same runtime the lock is
-//! already held by the operation in progress; any release it makes is reported when it ends, so
-//! the variable is found then and the check is skipped.
+//! How a tie stays exact without the runtime knowing about shadow variables: the runtime publishes
+//! the list's new status before an operation leaves its lock, and reports a release
+//! ([`release`]) after that. A tied allocation checks in the published status that some patch on
+//! the list declares the state, *after* inserting the variable. Either that check sees the
+//! release's status (it fails, and the variable is taken out again), or it comes before it, and
+//! then so does the insertion, and the release, reported later, finds the variable. The check
+//! takes no lock of the runtime, so ties made from another runtime's callbacks cannot deadlock.
+//! Inside a callback of the same runtime the published status is the one before the operation
+//! in progress; any release that operation makes is reported when it ends, so the variable is
+//! found then and the check is skipped.
 
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -192,10 +194,7 @@ impl Tied<'_> {
     /// Whether a patch on the runtime's list declares the state, or this thread is inside an
     /// operation of the runtime (a callback), which reports its releases when it ends.
     fn declared(&self) -> bool {
-        let state = self.state;
-        self.runtime
-            .locked(|inner| inner.list.iter().any(|p| p.desc.state(state).is_some()))
-            .unwrap_or(true)
+        self.runtime.held_by_current_thread() || self.runtime.declares_state(self.state)
     }
 
     /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state before
