@@ -79,6 +79,13 @@ impl Inner {
         self.list.iter().position(|p| p.desc.name == name)
     }
 
+    /// Whether the patch instance `instance` is the one in transition.
+    pub(crate) fn in_transition(&self, instance: u64) -> bool {
+        self.transition
+            .as_ref()
+            .is_some_and(|t| t.patch == instance)
+    }
+
     /// The name of the patch in transition, if any.
     pub(crate) fn busy_with(&self) -> Option<&'static str> {
         let t = self.transition.as_ref()?;
@@ -475,11 +482,7 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
             enabled,
         });
     }
-    if inner
-        .transition
-        .as_ref()
-        .is_some_and(|t| t.patch == patch.instance)
-    {
+    if inner.in_transition(patch.instance) {
         Transition::reverse(inner);
         return Ok(());
     }

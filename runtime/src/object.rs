@@ -59,13 +59,6 @@ fn object_index(inner: &Inner, patch: usize, name: &str) -> Option<usize> {
         .position(|o| matches!(o.name, ObjectName::Named(n) if n == name))
 }
 
-fn in_transition(inner: &Inner, instance: u64) -> bool {
-    inner
-        .transition
-        .as_ref()
-        .is_some_and(|t| t.patch == instance)
-}
-
 /// Applies object `object` of patch `patch`: its replacement functions join their slots' stacks.
 /// Fails, changing nothing, with the name of a function that another runtime is changing.
 pub(crate) fn patch_object(
@@ -77,7 +70,7 @@ pub(crate) fn patch_object(
     let owner = inner.owner(patch);
     let transition = inner.func_transition();
     func::apply(owner, funcs, transition)?;
-    if in_transition(inner, inner.list[patch].instance) {
+    if inner.in_transition(inner.list[patch].instance) {
         for f in funcs {
             inner.touch(f.slot());
         }
@@ -181,7 +174,7 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let instance = inner.list[p].instance;
         applied.push(instance);
         add_replace_nops(inner, p);
-        if !in_transition(inner, instance) {
+        if !inner.in_transition(instance) {
             callback::run_post_patch(&mut inner.list, p, o, ObjectState::Coming);
         }
     }
@@ -203,7 +196,7 @@ fn revert_object(
         let Some(o) = object_index(inner, p, name) else {
             continue;
         };
-        if !in_transition(inner, instance) {
+        if !inner.in_transition(instance) {
             callback::run_pre_unpatch(&mut inner.list, p, o, state);
         }
         let object = inner.list[p].desc.objects[o].name;

@@ -92,10 +92,7 @@ impl Snapshot {
             .map(|(i, p)| PatchStatus {
                 name: p.desc.name(),
                 enabled: p.enabled,
-                transition: inner
-                    .transition
-                    .as_ref()
-                    .is_some_and(|t| t.patch == p.instance),
+                transition: inner.in_transition(p.instance),
                 forced: p.forced,
                 replace: p.desc.is_replace(),
                 stack_order: i + 1,
