@@ -11,7 +11,7 @@
 
 /// What `protocol.rs` is written against, here with loom's atomics and small sizes.
 mod sync {
-    pub use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
     pub const MAX_DEPTH: usize = 4;
     pub const LANES: usize = 1;
 }
@@ -79,8 +79,12 @@ impl Model {
         if slow {
             let control = LaneControl::unpack(self.control.load(Ordering::Acquire));
             if control.generation == GENERATION {
-                self.thread
-                    .try_switch_self(0, control, &|id| self.changed(id));
+                self.thread.try_switch_self(
+                    0,
+                    control,
+                    &|| LaneControl::unpack(self.control.load(Ordering::Acquire)),
+                    &|id| self.changed(id),
+                );
             }
         }
         (new, inner)
@@ -190,7 +194,7 @@ fn a_switch_attempt_of_an_older_transition_cannot_land_in_a_newer_one() {
                 while thread.state(0) != next {
                     loom::thread::yield_now();
                 }
-                thread.try_switch_self(0, old, &|_| false)
+                thread.try_switch_self(0, old, &|| old, &|_| false)
             })
         };
         thread.set_state(0, next);

@@ -10,7 +10,7 @@
 //! the thread's push is visible to that read, or the thread's later look at `switching` sees the
 //! raised count and waits for the decision.
 
-use super::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use super::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 pub(crate) use super::sync::{LANES, MAX_DEPTH};
 
 /// A thread's patch state in one lane: the transition's generation and whether the thread runs
@@ -152,11 +152,19 @@ impl ThreadCore {
 
     /// The thread switches itself to the target of the lane's transition, if that transition
     /// has started, is the one of `generation`, and none of its functions is on the stack.
-    /// Returns whether this call switched the thread.
+    /// `current` reads the lane's control again. Returns whether this call switched the thread.
+    ///
+    /// A switch decided on a control word that a reversal has since turned around must not land:
+    /// the switcher may already have counted this thread as switched to the new target and be
+    /// completing the transition. So after its compare-and-swap the thread looks at the control
+    /// again and takes the switch back if the target moved. Each side writes, fences, then reads
+    /// what the other wrote (the switcher: the control, then the thread's state), so either the
+    /// thread sees the reversal or the switcher sees the switch.
     pub fn try_switch_self(
         &self,
         lane: usize,
         control: LaneControl,
+        current: &dyn Fn() -> LaneControl,
         changed: &dyn Fn(usize) -> bool,
     ) -> bool {
         if !control.started || control.generation == 0 {
@@ -175,9 +183,25 @@ impl ThreadCore {
         }
         // Tagged with the generation, so an attempt that started in an older transition cannot
         // land in a newer one.
-        self.states[lane]
-            .compare_exchange(from.pack(), to.pack(), Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        if self.states[lane]
+            .compare_exchange(from.pack(), to.pack(), Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        fence(Ordering::SeqCst);
+        if current() == control {
+            return true;
+        }
+        // Nothing ran between the switch and here, so taking it back is invisible to this
+        // thread; if the switcher has set the state meanwhile, its value stands.
+        let _ = self.states[lane].compare_exchange(
+            to.pack(),
+            from.pack(),
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
+        false
     }
 }
 
@@ -196,6 +220,9 @@ pub fn switch_threads(
         generation: control.generation,
         patched: control.target_patched,
     };
+    // Pairs with the fence in `try_switch_self`: the control this switcher (or a reversal before
+    // it) wrote is visible to a thread switching itself, or that thread's switch is visible here.
+    fence(Ordering::SeqCst);
     let pending: Vec<usize> = (0..threads.len())
         .filter(|&i| threads[i].state(lane) != target)
         .collect();

@@ -330,7 +330,7 @@ fn switch_self(core: &ThreadCore, lane: usize, generation: u64) {
         return;
     }
     let changed = |id: usize| is_changed(id, lane, generation);
-    if core.try_switch_self(lane, control, &changed) {
+    if core.try_switch_self(lane, control, &|| thread::control(lane), &changed) {
         thread::kick(lane);
     }
 }

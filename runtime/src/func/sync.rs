@@ -1,7 +1,7 @@
 //! The atomics the switch protocol is written against: `std`'s here; `loom`'s in the model
 //! checker, which compiles `protocol.rs` beside its own version of this module.
 
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 /// How many patchable frames one thread records. Deeper frames are counted but not recorded, and
 /// a thread with unrecorded frames is never switched from outside (it cannot be checked).
