@@ -790,3 +790,39 @@ fn a_dropped_runtime_takes_its_patches_functions_with_it_even_mid_transition() {
     t.load_lp(program_patch("after", vec![&FA]));
     assert_eq!(f(&open()), "A");
 }
+
+functions!(newcomer_program, ObjectName::Program);
+functions!(newcomer_net, ObjectName::Named("net"));
+
+/// What a thread started in the middle of the enable ran: `f` of the program, then `g` of `net`.
+static NEWCOMER_RAN: std::sync::Mutex<Option<(&str, &str)>> = std::sync::Mutex::new(None);
+
+/// `net`'s `pre_patch` runs after the program's functions are published and before `net`'s are:
+/// a thread making its first patchable call here sees `f` in transition and `g` not yet.
+fn start_a_newcomer(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    let ran = std::thread::spawn(|| (newcomer_program::f(&open()), newcomer_net::g(&open())));
+    *NEWCOMER_RAN.lock().unwrap() = Some(ran.join().unwrap());
+    Ok(())
+}
+
+#[test]
+fn a_thread_that_starts_while_the_functions_are_published_runs_the_old_code_of_all() {
+    let t = SelfTest::new();
+    t.rt.load_object("net").unwrap();
+    let p = leak(PatchDesc::new("p").objects(slice(vec![
+        ObjectDesc::program().functions(slice(vec![FuncDesc::new(&newcomer_program::FA)])),
+        ObjectDesc::named("net")
+            .pre_patch(start_a_newcomer)
+            .functions(slice(vec![FuncDesc::new(&newcomer_net::GA)])),
+    ])));
+    t.rt.enable(p).unwrap();
+    assert_eq!(
+        *NEWCOMER_RAN.lock().unwrap(),
+        Some(("original", "original"))
+    );
+    t.wait_transition();
+    assert_eq!(
+        (newcomer_program::f(&open()), newcomer_net::g(&open())),
+        ("A", "A")
+    );
+}

@@ -164,10 +164,9 @@ impl Transition {
         if let Some(t) = inner.transition.as_mut() {
             t.target = TransitionTarget::Unpatched;
             t.unpatch_reason = UnpatchReason::Cancelled;
-            // No thread was let switch: they all still run the unpatched variant.
-            if let Some(funcs) = &t.funcs {
-                funcs.lane.reverse();
-            }
+            // No thread was let switch: they all still run the unpatched variant. The lane keeps
+            // its direction, so that a thread registering before the lane is released takes that
+            // side too (see `ThreadState::newcomer`).
         }
         complete(inner);
     }

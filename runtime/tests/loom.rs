@@ -20,8 +20,8 @@ mod sync {
 #[path = "../src/func/protocol.rs"]
 mod protocol;
 
-use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use loom::sync::{Arc, Mutex};
 use protocol::{LaneControl, ThreadCore, ThreadState, switch_threads};
 
 const IN_TRANSITION: usize = 1;
@@ -36,6 +36,9 @@ const GENERATION: u64 = 1;
 
 struct Model {
     thread: ThreadCore,
+    /// Whether the thread is in the registry, under the registry's lock: a transition switches
+    /// the threads it finds there.
+    registered: Mutex<bool>,
     outer: AtomicUsize,
     inner: AtomicUsize,
     control: AtomicU64,
@@ -89,6 +92,51 @@ impl Model {
         }
         (new, inner)
     }
+
+    /// The model thread's calls: the outer function, which calls the inner one, twice. Returns
+    /// whether each function ran its new code, in call order.
+    fn call_twice(&self) -> Vec<bool> {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (outer, inner) = self.call(OUTER, || Some(self.call(INNER, || None).0));
+            seen.push(outer);
+            seen.push(inner.unwrap_or(outer));
+        }
+        seen
+    }
+
+    /// The transition side after the lane is taken: every function published in transition,
+    /// only then the start, one round of switching, and completion if it switched the thread.
+    fn run_transition(&self) {
+        self.outer.store(TRANSITION, Ordering::Release);
+        self.inner.store(TRANSITION, Ordering::Release);
+        let started = LaneControl {
+            generation: GENERATION,
+            started: true,
+            target_patched: true,
+        };
+        self.control.store(started.pack(), Ordering::Release);
+        let threads: Vec<&ThreadCore> = match *self.registered.lock().unwrap() {
+            true => vec![&self.thread],
+            false => Vec::new(),
+        };
+        let barrier = || fence(Ordering::SeqCst); // membarrier's half on the switcher
+        let remaining = switch_threads(
+            &threads,
+            0,
+            started,
+            &|id| self.changed(id),
+            &barrier,
+            &|_| {},
+        );
+        if remaining == 0 {
+            // Completion: the final words, the lane idle; thread states are not reset.
+            self.outer.store(NEW, Ordering::Release);
+            self.inner.store(NEW, Ordering::Release);
+            self.control
+                .store(LaneControl::IDLE.pack(), Ordering::Release);
+        }
+    }
 }
 
 /// Every interleaving with up to this many preemptions; more gives the same answer, slower.
@@ -101,6 +149,7 @@ fn a_thread_never_mixes_old_and_new_functions_of_one_transition() {
     builder.check(|| {
         let model = Arc::new(Model {
             thread: ThreadCore::default(),
+            registered: Mutex::new(true),
             outer: AtomicUsize::new(OLD),
             inner: AtomicUsize::new(OLD),
             control: AtomicU64::new(LaneControl::IDLE.pack()),
@@ -115,53 +164,64 @@ fn a_thread_never_mixes_old_and_new_functions_of_one_transition() {
         );
         let caller = {
             let model = Arc::clone(&model);
-            loom::thread::spawn(move || {
-                let mut seen = Vec::new();
-                for _ in 0..2 {
-                    let (outer, inner) = model.call(OUTER, || Some(model.call(INNER, || None).0));
-                    seen.push(outer);
-                    seen.push(inner.unwrap_or(outer));
+            loom::thread::spawn(move || model.call_twice())
+        };
+        model.run_transition();
+        assert_consistent(&caller.join().unwrap());
+    });
+}
+
+#[test]
+fn a_thread_registering_while_the_functions_are_published_never_mixes() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(PREEMPTIONS);
+    builder.check(|| {
+        // The lane is taken (under the registry's lock, before the thread registers), and the
+        // functions are not published yet.
+        let model = Arc::new(Model {
+            thread: ThreadCore::default(),
+            registered: Mutex::new(false),
+            outer: AtomicUsize::new(OLD),
+            inner: AtomicUsize::new(OLD),
+            control: AtomicU64::new(
+                LaneControl {
+                    generation: GENERATION,
+                    started: false,
+                    target_patched: true,
                 }
-                seen
+                .pack(),
+            ),
+        });
+        let caller = {
+            let model = Arc::clone(&model);
+            loom::thread::spawn(move || {
+                // Registration, under the registry's lock: the thread's first state comes from
+                // the lane's control.
+                let mut registered = model.registered.lock().unwrap();
+                let control = LaneControl::unpack(model.control.load(Ordering::Acquire));
+                if control.generation != 0 {
+                    model.thread.set_state(0, ThreadState::newcomer(control));
+                }
+                *registered = true;
+                drop(registered);
+                model.call_twice()
             })
         };
-        // ...every function published in transition, and only then the target.
-        model.outer.store(TRANSITION, Ordering::Release);
-        model.inner.store(TRANSITION, Ordering::Release);
-        let started = LaneControl {
-            generation: GENERATION,
-            started: true,
-            target_patched: true,
-        };
-        model.control.store(started.pack(), Ordering::Release);
-        let threads = [&model.thread];
-        let barrier = || fence(Ordering::SeqCst); // membarrier's half on the switcher
-        let remaining = switch_threads(
-            &threads,
-            0,
-            started,
-            &|id| model.changed(id),
-            &barrier,
-            &|_| {},
-        );
-        if remaining == 0 {
-            // Completion: the final words, the lane idle; thread states are not reset.
-            model.outer.store(NEW, Ordering::Release);
-            model.inner.store(NEW, Ordering::Release);
-            model
-                .control
-                .store(LaneControl::IDLE.pack(), Ordering::Release);
-        }
-        let seen = caller.join().unwrap();
-        assert!(
-            seen[0] == seen[1] && seen[2] == seen[3],
-            "the thread mixed old and new code in one call: {seen:?}"
-        );
-        assert!(
-            seen.windows(2).all(|w| w[0] <= w[1]),
-            "the thread ran old code after new code: {seen:?}"
-        );
+        model.run_transition();
+        assert_consistent(&caller.join().unwrap());
     });
+}
+
+/// Two calls of the outer function: whether each function ran its new code, in call order.
+fn assert_consistent(seen: &[bool]) {
+    assert!(
+        seen[0] == seen[1] && seen[2] == seen[3],
+        "the thread mixed old and new code in one call: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "the thread ran old code after new code: {seen:?}"
+    );
 }
 
 #[test]

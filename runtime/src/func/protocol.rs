@@ -36,6 +36,25 @@ impl ThreadState {
             patched: word & 1 == 1,
         }
     }
+
+    /// The state of a thread that registers while `control`'s transition runs; it has no
+    /// patchable frame yet.
+    ///
+    /// Once the transition has started, every function it changes is published, so the thread
+    /// starts switched. Before that, the functions are still being published one by one: a
+    /// thread at the target would run the new variant of a function already published and the
+    /// old code of one not published yet. So it takes the side the transition leaves, as every
+    /// other thread does then, and switches later like them.
+    pub fn newcomer(control: LaneControl) -> Self {
+        ThreadState {
+            generation: control.generation,
+            patched: if control.started {
+                control.target_patched
+            } else {
+                !control.target_patched
+            },
+        }
+    }
 }
 
 /// A lane's control word: which transition runs in it, whether threads may switch yet, and the
@@ -46,7 +65,7 @@ pub struct LaneControl {
     pub generation: u64,
     /// Whether every function of the transition is published, so threads may switch.
     pub started: bool,
-    /// Whether the transition heads to the patched state.
+    /// Whether the transition heads to the patched state. Turned around only once started.
     pub target_patched: bool,
 }
 

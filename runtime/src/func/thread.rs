@@ -42,17 +42,10 @@ impl Local {
         record
             .fence_on_call
             .store(!barrier::uses_membarrier(), Ordering::SeqCst);
-        // A new thread has no patchable frame: it starts switched in every running transition.
         for (lane, control) in lanes().iter().enumerate() {
             let control = LaneControl::unpack(control.load(Ordering::Acquire));
             if control.generation != 0 {
-                record.core.set_state(
-                    lane,
-                    ThreadState {
-                        generation: control.generation,
-                        patched: control.target_patched,
-                    },
-                );
+                record.core.set_state(lane, ThreadState::newcomer(control));
             }
         }
         threads.push(Arc::clone(&record));
