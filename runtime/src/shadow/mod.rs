@@ -43,29 +43,32 @@
 //!
 //! # Design
 //!
-//! A table is 64 shards, each a `RwLock` around an open-addressing hash table of pointers to
-//! nodes; a node holds the key, the data and, for tied variables only, the tie, in one counted
-//! allocation.
+//! A table is 64 shards. A shard is an open-addressing array of pointers to variables, which
+//! lookups read without taking any lock, and a mutex that writers of that shard take one at a
+//! time. A variable is one allocation: a 32-byte header (a reference count, the key, and a
+//! pointer to its *class*, which names the data type and, for a tied variable, the tie) followed
+//! by the data; a slot is 8 bytes.
 //!
-//! Why read locks and not a lock-free table: lookups take a shard's read lock, so they never wait
-//! for one another, and they never wait for user code, since constructors, destructors and the
-//! data's `Drop` all run outside every lock. What a lookup can meet is a writer of the same shard
-//! (one chance in 64 for two random keys) inside one hash-table insertion or removal: tens of
-//! nanoseconds, a resize of that one shard at worst. That is the kernel's bound too, whose RCU
-//! readers never wait but whose writers serialise on one spinlock; here writers of different
-//! shards do not meet at all. A lock-free table with the same guarantees (counted handles, data
-//! dropped exactly once, when the last handle goes) needs a memory-reclamation scheme and
-//! `unsafe` code, while the read lock measures as fast as `DashMap` with one thread and faster
-//! with two (see BENCHMARKS.md).
+//! Lookups never wait. A lookup announces itself in one of its shard's two reader counters, reads
+//! the array, counts a reference to the variable it finds, and leaves: two atomic additions
+//! around the reads, no lock, no retry. Writers change the array in place (an insertion fills a
+//! slot, a removal leaves a tombstone, a resize publishes a new array) and give back what they
+//! unlinked (the table's reference to a variable, an old array) only after a grace period: once
+//! each reader counter has been seen at zero after the unlink, no reader can still hold it. It is
+//! a sleepable-RCU scheme per shard, the kernel's RCU readers in miniature, with synchronous
+//! reclamation so that a variable's data is still dropped the moment its last reference goes.
+//! Writers wait for readers in the middle of a lookup (a few dozen instructions, no user code),
+//! never the other way round; constructors, destructors and the data's `Drop` run outside every
+//! lock.
 //!
-//! The constructor of a
-//! racing allocation runs exactly once because the first thread leaves a *pending* mark in the
+//! The constructor of a racing allocation runs exactly once because the first thread leaves a *pending* mark in the
 //! shard (invisible to lookups) while its constructor runs; other allocations of the same key
 //! wait for that outcome, not for a lock. An allocation made from inside a constructor never
 //! waits (it answers as a duplicate, or [`ShadowError::Reentrant`]), so constructors that
 //! allocate cannot deadlock each other.
 
 mod node;
+mod shard;
 mod table;
 mod tie;
 

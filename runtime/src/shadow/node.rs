@@ -1,10 +1,21 @@
-//! One shadow variable as stored: its key, its tie (if any) and its data, in one reference-counted
-//! allocation; and [`Shadow`], the handle readers get.
+//! One shadow variable as stored: a 32-byte header (reference count, class, key) followed by the
+//! data, in one allocation; [`Shadow`], the typed handle readers get; and [`ErasedRef`], the
+//! table's untyped one.
+//!
+//! The node is counted by hand rather than by `Arc` so that a table slot is one thin pointer and
+//! the header carries one count (no weak count): that is what keeps a variable's cost beyond its
+//! data under the kernel's 48 bytes. The data type is erased behind the node's *class*: a static
+//! per type for plain variables, and for tied ones a class shared by every variable of that type
+//! tied to the same state, so a tie costs no bytes per variable.
 
-use std::any::{Any, type_name};
+use std::any::{TypeId, type_name};
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use super::{ObjAddr, ShadowId};
 
@@ -15,90 +26,258 @@ pub(super) struct Tie {
     pub(super) state: u64,
 }
 
-/// What a node records about its tie: nothing for plain variables (so they pay no memory for the
-/// feature), a [`Tie`] for tied ones.
-pub(super) trait TieSlot: Copy + Send + Sync + 'static {
-    fn tie(&self) -> Option<Tie>;
-    fn handle<T: Send + Sync + 'static>(node: Arc<Node<T, Self>>) -> NodeRef<T>;
+/// What a node's data is: its type, how to destroy it, and for tied variables the tie.
+pub(super) struct Class {
+    vt: &'static VTable,
+    tie: Option<Tie>,
 }
 
-impl TieSlot for () {
-    fn tie(&self) -> Option<Tie> {
-        None
-    }
-
-    fn handle<T: Send + Sync + 'static>(node: Arc<Node<T, Self>>) -> NodeRef<T> {
-        NodeRef::Plain(node)
-    }
+/// The operations of one data type.
+struct VTable {
+    type_id: fn() -> TypeId,
+    type_name: fn() -> &'static str,
+    /// Drops the data and frees the node; called once, when its count reaches zero.
+    destroy: unsafe fn(NonNull<Header>),
 }
 
-impl TieSlot for Tie {
-    fn tie(&self) -> Option<Tie> {
-        Some(*self)
+impl Class {
+    /// The class of plain (untied) variables of type `T`: a static.
+    pub(super) fn plain<T: Send + Sync + 'static>() -> &'static Class {
+        const {
+            &Class {
+                vt: vtable::<T>(),
+                tie: None,
+            }
+        }
     }
 
-    fn handle<T: Send + Sync + 'static>(node: Arc<Node<T, Self>>) -> NodeRef<T> {
-        NodeRef::Tied(node)
-    }
-}
-
-/// A shadow variable: the key it is found by, its tie, and the data.
-pub(super) struct Node<T, X> {
-    pub(super) obj: usize,
-    pub(super) id: u64,
-    pub(super) tie: X,
-    pub(super) data: T,
-}
-
-/// A node with its data type erased, as the table holds it. The key lives in the node, so a table
-/// slot is one pointer.
-pub(super) trait Erased: Any + Send + Sync {
-    /// The object address and the id, in one call: lookups compare both.
-    fn key(&self) -> (usize, u64);
-    fn tie(&self) -> Option<Tie>;
-    fn type_name(&self) -> &'static str;
-}
-
-impl<T: Send + Sync + 'static, X: TieSlot> Erased for Node<T, X> {
-    fn key(&self) -> (usize, u64) {
-        (self.obj, self.id)
+    /// A class of variables of type `T` tied to `tie`, to be shared by every such variable.
+    pub(super) fn tied<T: Send + Sync + 'static>(tie: Tie) -> Class {
+        Class {
+            vt: vtable::<T>(),
+            tie: Some(tie),
+        }
     }
 
-    fn tie(&self) -> Option<Tie> {
-        self.tie.tie()
+    pub(super) fn tie(&self) -> Option<Tie> {
+        self.tie
     }
 
-    fn type_name(&self) -> &'static str {
-        type_name::<T>()
+    pub(super) fn is<T: 'static>(&self) -> bool {
+        (self.vt.type_id)() == TypeId::of::<T>()
+    }
+
+    pub(super) fn type_name(&self) -> &'static str {
+        (self.vt.type_name)()
     }
 }
 
-/// The table's reference to a node.
-pub(super) type ErasedRef = Arc<dyn Erased>;
-
-/// A typed reference to a node of either kind.
-pub(super) enum NodeRef<T> {
-    Plain(Arc<Node<T, ()>>),
-    Tied(Arc<Node<T, Tie>>),
-}
-
-impl<T> Clone for NodeRef<T> {
-    fn clone(&self) -> Self {
-        match self {
-            NodeRef::Plain(n) => NodeRef::Plain(Arc::clone(n)),
-            NodeRef::Tied(n) => NodeRef::Tied(Arc::clone(n)),
+const fn vtable<T: Send + Sync + 'static>() -> &'static VTable {
+    const {
+        &VTable {
+            type_id: TypeId::of::<T>,
+            type_name: type_name::<T>,
+            destroy: destroy::<T>,
         }
     }
 }
 
-/// A typed handle to `node` if its data is a `T`, `None` otherwise.
-pub(super) fn typed<T: Send + Sync + 'static>(node: &ErasedRef) -> Option<Shadow<T>> {
-    let any: Arc<dyn Any + Send + Sync> = node.clone();
-    let node = match any.downcast::<Node<T, ()>>() {
-        Ok(plain) => NodeRef::Plain(plain),
-        Err(any) => NodeRef::Tied(any.downcast::<Node<T, Tie>>().ok()?),
-    };
-    Some(Shadow { node })
+/// Where a node's class lives.
+#[derive(Clone)]
+pub(super) enum ClassRef {
+    Static(&'static Class),
+    /// Shared by the tied variables of one type and tie; each node holds one count.
+    Shared(Arc<Class>),
+}
+
+/// The header every node starts with; a table slot points to it.
+#[repr(C)]
+pub(super) struct Header {
+    /// Counted references: the table's (while the variable is in it) and every handle's.
+    count: AtomicUsize,
+    /// A `&'static Class`, or a pointer from `Arc::into_raw` (tied variables); `Class::tie`
+    /// tells which.
+    class: NonNull<Class>,
+    obj: usize,
+    id: u64,
+}
+
+// `Header` is at offset 0 of every node and slots keep 3 tag bits in the pointer's low bits.
+const _: () = assert!(align_of::<Header>() >= 8);
+
+impl Header {
+    pub(super) fn key(&self) -> (usize, u64) {
+        (self.obj, self.id)
+    }
+
+    pub(super) fn class(&self) -> &Class {
+        // SAFETY: `class` is a `&'static Class`, or holds one count of an `Arc<Class>` that is
+        // given back only when the node is destroyed, after the last reference to it.
+        unsafe { self.class.as_ref() }
+    }
+
+    /// Counts one more reference to this node (the caller makes it from the node's pointer, not
+    /// from this reference, whose provenance covers only the header).
+    fn acquire(&self) {
+        // As `Arc::clone`: the caller holds a reference (or reads the node under the table's
+        // read protection, during which the table's own reference keeps it alive), so the count
+        // is not zero and a relaxed increment is enough.
+        let old = self.count.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+}
+
+/// Gives back one counted reference to `node`, destroying it if that was the last.
+///
+/// # Safety
+///
+/// The caller owns one counted reference to a live node and does not use it afterwards.
+unsafe fn release(node: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the node alive until the decrement.
+    let header = unsafe { node.as_ref() };
+    if header.count.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // As `Arc`'s drop: every other reference's uses happen before this point.
+    fence(Ordering::Acquire);
+    let destroy = header.class().vt.destroy;
+    // SAFETY: the count reached zero, so this is the only reference left; `destroy` is the one
+    // of the node's own type.
+    unsafe { destroy(node) }
+}
+
+/// A node with its data.
+#[repr(C)]
+struct Node<T> {
+    header: Header,
+    data: T,
+}
+
+/// Drops the data of a `Node<T>` and frees it, and gives back its class count.
+///
+/// # Safety
+///
+/// `node` points to a `Node<T>` made by [`ErasedRef::new`] whose count has reached zero.
+unsafe fn destroy<T>(node: NonNull<Header>) {
+    /// Frees the node and gives back its class count, even if the data's `Drop` panics.
+    struct Free<T>(NonNull<Node<MaybeUninit<T>>>);
+    impl<T> Drop for Free<T> {
+        fn drop(&mut self) {
+            // SAFETY: the node came from a `Box<Node<T>>` (`ErasedRef::new`), which has the
+            // layout of a `Node<MaybeUninit<T>>`; its data was dropped in place (or its drop
+            // unwound), and the header needs no drop, so this only frees the memory. A shared
+            // class is given back the count `Arc::into_raw` gave the node.
+            unsafe {
+                let class = self.0.as_ref().header.class;
+                let shared = class.as_ref().tie.is_some();
+                drop(Box::from_raw(self.0.as_ptr()));
+                if shared {
+                    drop(Arc::from_raw(class.as_ptr().cast_const()));
+                }
+            }
+        }
+    }
+    let free = Free::<T>(node.cast());
+    // SAFETY: the caller guarantees a `Node<T>` with no other reference; its data is dropped
+    // exactly once, here.
+    unsafe { std::ptr::drop_in_place(&raw mut (*node.cast::<Node<T>>().as_ptr()).data) };
+    drop(free);
+}
+
+/// One counted reference to a node, its data type erased: what the table holds, and what an
+/// allocation that finds an existing variable gets.
+pub(super) struct ErasedRef {
+    node: NonNull<Header>,
+}
+
+// SAFETY: nodes are made only from data that is `Send + Sync` (`ErasedRef::new`), the header is
+// atomics and immutable fields, and the count makes the last owner, on whatever thread, the one
+// that drops the data: the same reasoning as `Arc<T>: Send + Sync` for `T: Send + Sync`.
+unsafe impl Send for ErasedRef {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for ErasedRef {}
+
+impl ErasedRef {
+    /// A new node holding `data`, with one count: this reference.
+    pub(super) fn new<T: Send + Sync + 'static>(
+        (obj, id): (usize, u64),
+        class: ClassRef,
+        data: T,
+    ) -> Self {
+        let class = match class {
+            ClassRef::Static(c) => NonNull::from(c),
+            ClassRef::Shared(c) => {
+                debug_assert!(c.tie.is_some(), "a shared class is a tied one");
+                // SAFETY: `Arc::into_raw` never returns null.
+                unsafe { NonNull::new_unchecked(Arc::into_raw(c).cast_mut()) }
+            }
+        };
+        let node = Box::new(Node {
+            header: Header {
+                count: AtomicUsize::new(1),
+                class,
+                obj,
+                id,
+            },
+            data,
+        });
+        ErasedRef {
+            node: NonNull::from(Box::leak(node)).cast(),
+        }
+    }
+
+    /// Takes over one counted reference to `node`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one counted reference to a live node and hands it over.
+    pub(super) unsafe fn from_raw(node: NonNull<Header>) -> Self {
+        ErasedRef { node }
+    }
+
+    /// Gives the reference up as a pointer, for the table's slots.
+    pub(super) fn into_raw(self) -> NonNull<Header> {
+        std::mem::ManuallyDrop::new(self).node
+    }
+
+    /// A new counted reference to `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` points to a live node, kept alive while this runs (by a counted reference or by
+    /// the table's read protection).
+    pub(super) unsafe fn acquire(node: NonNull<Header>) -> Self {
+        // SAFETY: the caller keeps the node alive.
+        unsafe { node.as_ref() }.acquire();
+        ErasedRef { node }
+    }
+
+    pub(super) fn header(&self) -> &Header {
+        // SAFETY: this reference keeps the node alive.
+        unsafe { self.node.as_ref() }
+    }
+
+    /// A typed handle to the node if its data is a `T`.
+    pub(super) fn typed<T: Send + Sync + 'static>(&self) -> Option<Shadow<T>> {
+        // SAFETY: this reference keeps the node alive.
+        unsafe { Shadow::from_node(self.node) }
+    }
+}
+
+impl Clone for ErasedRef {
+    fn clone(&self) -> Self {
+        // SAFETY: this reference keeps the node alive.
+        unsafe { ErasedRef::acquire(self.node) }
+    }
+}
+
+impl Drop for ErasedRef {
+    fn drop(&mut self) {
+        // SAFETY: this reference is counted and not used again.
+        unsafe { release(self.node) }
+    }
 }
 
 /// A shadow variable's data, shared: what [`get`](super::ShadowTable::get) and the allocating
@@ -126,43 +305,68 @@ pub(super) fn typed<T: Send + Sync + 'static>(node: &ErasedRef) -> Option<Shadow
 /// assert_eq!(retries.load(Ordering::Relaxed), 1);
 /// ```
 pub struct Shadow<T> {
-    node: NodeRef<T>,
+    node: NonNull<Node<T>>,
+    _data: PhantomData<T>,
 }
 
+// SAFETY: a `Shadow<T>` shares a `T` between threads and may drop it on any of them, as an
+// `Arc<T>` does; hence the same bounds.
+unsafe impl<T: Send + Sync> Send for Shadow<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send + Sync> Sync for Shadow<T> {}
+
 impl<T: Send + Sync + 'static> Shadow<T> {
-    pub(super) fn new<X: TieSlot>(node: Arc<Node<T, X>>) -> Self {
-        Shadow {
-            node: X::handle(node),
+    /// A new counted handle to `node`, if its data is a `T`.
+    ///
+    /// # Safety
+    ///
+    /// `node` points to a live node, kept alive while this runs (by a counted reference or by
+    /// the table's read protection).
+    pub(super) unsafe fn from_node(node: NonNull<Header>) -> Option<Self> {
+        // SAFETY: the caller keeps the node alive.
+        let header = unsafe { node.as_ref() };
+        if !header.class().is::<T>() {
+            return None;
         }
+        header.acquire();
+        // A node of class `T` is a `Node<T>` (`ErasedRef::new`).
+        Some(Shadow {
+            node: node.cast(),
+            _data: PhantomData,
+        })
+    }
+
+    /// The table's kind of reference to the same node (one more count).
+    pub(super) fn erased(&self) -> ErasedRef {
+        // SAFETY: this handle keeps the node alive.
+        unsafe { ErasedRef::acquire(self.node.cast()) }
     }
 
     /// The object this variable is attached to.
     pub fn obj(&self) -> ObjAddr {
-        ObjAddr::from_addr(match &self.node {
-            NodeRef::Plain(n) => n.obj,
-            NodeRef::Tied(n) => n.obj,
-        })
+        ObjAddr::from_addr(self.header().obj)
     }
 
     /// The variable's id.
     pub fn id(&self) -> ShadowId<T> {
-        ShadowId::new(match &self.node {
-            NodeRef::Plain(n) => n.id,
-            NodeRef::Tied(n) => n.id,
-        })
+        ShadowId::new(self.header().id)
     }
 
     /// The id of the state this variable is tied to, if it is tied to one.
     pub fn tied_state(&self) -> Option<u64> {
-        match &self.node {
-            NodeRef::Plain(_) => None,
-            NodeRef::Tied(n) => Some(n.tie.state),
-        }
+        self.header().class().tie().map(|t| t.state)
     }
 
     /// Whether two handles are handles of the same variable (not merely equal data).
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
-        std::ptr::eq::<T>(&**a, &**b)
+        a.node == b.node
+    }
+}
+
+impl<T> Shadow<T> {
+    fn header(&self) -> &Header {
+        // SAFETY: this handle's count keeps the node alive; the header is at offset 0.
+        unsafe { self.node.cast::<Header>().as_ref() }
     }
 }
 
@@ -170,27 +374,32 @@ impl<T> Deref for Shadow<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        match &self.node {
-            NodeRef::Plain(n) => &n.data,
-            NodeRef::Tied(n) => &n.data,
-        }
+        // SAFETY: this handle's count keeps the node, and so its data, alive; the data is only
+        // ever shared (no `&mut` to it is made while a reference is counted).
+        unsafe { &(*self.node.as_ptr()).data }
     }
 }
 
 impl<T> Clone for Shadow<T> {
     fn clone(&self) -> Self {
+        self.header().acquire();
         Shadow {
-            node: self.node.clone(),
+            node: self.node,
+            _data: PhantomData,
         }
+    }
+}
+
+impl<T> Drop for Shadow<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle's count is given back once, here.
+        unsafe { release(self.node.cast()) }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Shadow<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (obj, id) = match &self.node {
-            NodeRef::Plain(n) => (n.obj, n.id),
-            NodeRef::Tied(n) => (n.obj, n.id),
-        };
+        let (obj, id) = self.header().key();
         f.debug_struct("Shadow")
             .field("obj", &ObjAddr::from_addr(obj))
             .field("id", &format_args!("{id:#x}"))

@@ -1,83 +1,25 @@
-//! The shadow-variable table: sharded, with lookups that wait for no user code and constructors
-//! that run exactly once, outside every lock.
+//! The shadow-variable table: sharded, with lookups that take no lock and wait for nothing, and
+//! constructors that run exactly once, outside every lock.
 
-use std::any::{Any, type_name};
+use std::any::type_name;
 use std::cell::Cell;
 use std::fmt::Display;
-use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 
-use hashbrown::HashTable;
-
-use super::node::{ErasedRef, Node, Shadow, Tie, TieSlot, typed};
+use super::node::{Class, ClassRef, ErasedRef, Shadow};
+use super::shard::{Shard, WriteGuard};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 use crate::messages::TARGET;
 
-/// Shards per table: enough that two threads rarely meet on one lock, few enough that an empty
-/// table stays small (64 cache lines).
+/// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
+/// table stays small (64 × 128 bytes).
 const SHARDS: usize = 64;
 
-/// One shard, alone on its cache lines so that shards do not slow each other down.
-#[repr(align(128))]
-#[derive(Default)]
-pub(super) struct Shard {
-    slots: RwLock<Slots>,
-}
+/// Keys whose constructor is running, kept by writers under a shard's mutex; lookups do not see
+/// them.
+type PendingKeys = Vec<Pending>;
 
-#[derive(Default)]
-pub(super) struct Slots {
-    table: HashTable<ErasedRef>,
-    /// Keys whose constructor is running; lookups do not see them.
-    pending: Vec<Pending>,
-    /// How many variables in `table` are tied to a state, so a release skips the shards with none.
-    tied: usize,
-}
-
-impl Slots {
-    fn find(&self, hash: u64, obj: usize, id: u64) -> Option<&ErasedRef> {
-        self.table.find(hash, |n| n.key() == (obj, id))
-    }
-
-    fn insert(&mut self, hash: u64, node: ErasedRef) {
-        if node.tie().is_some() {
-            self.tied += 1;
-        }
-        self.table.insert_unique(hash, node, |n| {
-            let (obj, id) = n.key();
-            hash_key(obj, id)
-        });
-    }
-
-    fn forget(&mut self, removed: &ErasedRef) {
-        if removed.tie().is_some() {
-            self.tied -= 1;
-        }
-    }
-
-    /// Removes every variable for which `pred` holds.
-    pub(super) fn extract(&mut self, pred: impl Fn(&ErasedRef) -> bool) -> Vec<ErasedRef> {
-        let removed: Vec<ErasedRef> = self.table.extract_if(|n| pred(n)).collect();
-        for node in &removed {
-            self.forget(node);
-        }
-        removed
-    }
-
-    pub(super) fn tied(&self) -> usize {
-        self.tied
-    }
-}
-
-impl Shard {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Slots> {
-        // No user code runs under a shard lock, so a poisoned one only means a panic in the hash
-        // table itself (out of memory); its contents are still consistent.
-        self.slots.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Slots> {
-        self.slots.write().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+type TableShard = Shard<PendingKeys>;
 
 thread_local! {
     /// How many constructors this thread is running (a constructor may allocate other variables).
@@ -106,7 +48,7 @@ impl Drop for Constructing {
 
 /// A key whose constructor is running. Allocations of the same key wait for its outcome on
 /// `waiters`, made by the first of them, so an allocation nobody races for allocates nothing here.
-struct Pending {
+pub(super) struct Pending {
     obj: usize,
     id: u64,
     waiters: Option<Arc<Waiters>>,
@@ -140,7 +82,7 @@ impl Waiters {
 /// constructor failed or panicked), it withdraws the pending mark and wakes the waiters, who then
 /// try for themselves.
 struct Claim<'a> {
-    shard: &'a Shard,
+    shard: &'a TableShard,
     hash: u64,
     obj: usize,
     id: u64,
@@ -160,16 +102,14 @@ impl Drop for Claim<'_> {
     /// wakes the allocations waiting for it.
     fn drop(&mut self) {
         let waiters = {
-            let mut slots = self.shard.write();
+            let mut shard = self.shard.write();
             if let Some(node) = self.node.take() {
-                slots.insert(self.hash, node);
+                shard.insert(self.hash, node);
             }
             let (obj, id) = (self.obj, self.id);
-            let mine = slots
-                .pending
-                .iter()
-                .position(|p| p.obj == obj && p.id == id);
-            mine.and_then(|i| slots.pending.swap_remove(i).waiters)
+            let pending = shard.extra();
+            let mine = pending.iter().position(|p| p.obj == obj && p.id == id);
+            mine.and_then(|i| pending.swap_remove(i).waiters)
         };
         if let Some(waiters) = waiters {
             waiters.finish();
@@ -177,7 +117,7 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// What an allocation finds under a shard's write lock.
+/// What an allocation finds under a shard's mutex.
 enum Found<R> {
     Existing(ErasedRef),
     Reentrant,
@@ -212,10 +152,10 @@ impl<T: Send + Sync + 'static> Insert<T> {
     pub(super) fn into_any<E>(self, key: Key) -> Result<Shadow<T>, ShadowError<E>> {
         match self {
             Insert::New(shadow) => Ok(shadow),
-            Insert::Existing(node) => typed(&node).ok_or_else(|| ShadowError::TypeMismatch {
+            Insert::Existing(node) => node.typed().ok_or_else(|| ShadowError::TypeMismatch {
                 obj: key.obj,
                 id: key.id,
-                existing: node.type_name(),
+                existing: node.header().class().type_name(),
                 requested: type_name::<T>(),
             }),
             Insert::Reentrant => Err(ShadowError::Reentrant {
@@ -228,16 +168,33 @@ impl<T: Send + Sync + 'static> Insert<T> {
 
 /// A table's shards; shared with the registry of tables that tied variables need.
 pub(super) struct TableInner {
-    shards: [Shard; SHARDS],
+    shards: [TableShard; SHARDS],
     /// Set once the table is in the registry that state releases search.
     registered: Once,
+    /// Called by writers while they hold a shard's mutex, with where they are and the key
+    /// written: lets tests stall a writer in the middle of a write.
+    #[cfg(test)]
+    pub(super) mid_write: Mutex<Option<MidWrite>>,
 }
+
+/// Where a writer holding a shard's mutex is, for [`TableInner::mid_write`].
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WritePoint {
+    /// Just locked, about to look for the key.
+    Locked,
+    /// A removal has taken the variable out of the array, and not yet given it back.
+    Unlinked,
+}
+
+#[cfg(test)]
+pub(super) type MidWrite = Arc<dyn Fn(WritePoint, usize, u64) + Send + Sync>;
 
 /// The hash of a key: two rounds of a folded 64×64→128-bit multiply. Object addresses are not
 /// chosen by an adversary, so a keyed hash (SipHash) would only cost time; the multiply spreads
-/// the aligned low bits of addresses over the whole word, which the shard choice (bits 32..38)
-/// and the table (low bits for the bucket, top 7 bits as tag) both need.
-fn hash_key(obj: usize, id: u64) -> u64 {
+/// the aligned low bits of addresses over the whole word, which the shard choice (bits 32..38),
+/// the slot (the top bits) and the slot's tag (the low 3 bits) all need.
+pub(super) fn hash_key((obj, id): (usize, u64)) -> u64 {
     const K1: u64 = 0x243f_6a88_85a3_08d3;
     const K2: u64 = 0x1319_8a2e_0370_7344;
     const K3: u64 = 0xa409_3822_299f_31d0;
@@ -253,45 +210,67 @@ impl Default for TableInner {
         TableInner {
             shards: std::array::from_fn(|_| Shard::default()),
             registered: Once::new(),
+            #[cfg(test)]
+            mid_write: Mutex::new(None),
         }
     }
 }
 
 impl TableInner {
-    fn locate(&self, obj: usize, id: u64) -> (u64, &Shard) {
-        let hash = hash_key(obj, id);
-        (hash, &self.shards[(hash >> 32) as usize % SHARDS])
+    fn locate(&self, obj: usize, id: u64) -> (u64, &TableShard) {
+        let hash = hash_key((obj, id));
+        (hash, &self.shards[shard_index(hash)])
     }
 
-    pub(super) fn shards(&self) -> &[Shard] {
+    /// Locks `shard` for writing.
+    fn write<'a>(&self, shard: &'a TableShard, key: (usize, u64)) -> WriteGuard<'a, PendingKeys> {
+        let guard = shard.write();
+        #[cfg(test)]
+        self.mid_write(WritePoint::Locked, key);
+        #[cfg(not(test))]
+        let _ = key;
+        guard
+    }
+
+    #[cfg(test)]
+    fn mid_write(&self, point: WritePoint, (obj, id): (usize, u64)) {
+        let hook = self
+            .mid_write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook {
+            hook(point, obj, id);
+        }
+    }
+
+    pub(super) fn shards(&self) -> &[TableShard] {
         &self.shards
     }
 
     fn get<T: Send + Sync + 'static>(&self, obj: usize, id: u64) -> Option<Shadow<T>> {
         let (hash, shard) = self.locate(obj, id);
-        let slots = shard.read();
-        // The failed downcast of a variable of another type drops a second reference under the
-        // lock; the table's own reference keeps the data alive, so no user code runs here.
-        slots.find(hash, obj, id).and_then(typed::<T>)
+        // SAFETY: `read` runs the closure while the node is protected.
+        shard.read(hash, (obj, id), |node| unsafe { Shadow::from_node(node) })
     }
 
-    /// Finds the pair under the shard's write lock, waiting while another thread constructs it;
-    /// if the pair is free, `take` does with it what the allocation wants, under the lock.
+    /// Finds the pair under the shard's mutex, waiting while another thread constructs it; if the
+    /// pair is free, `take` does with it what the allocation wants, under the mutex.
     fn find_or<R>(
         &self,
         hash: u64,
-        shard: &Shard,
+        shard: &TableShard,
         (obj, id): (usize, u64),
-        take: impl FnOnce(&mut Slots) -> R,
+        take: impl FnOnce(&mut WriteGuard<'_, PendingKeys>) -> R,
     ) -> Found<R> {
         loop {
             let other = {
-                let mut slots = shard.write();
-                if let Some(node) = slots.find(hash, obj, id) {
-                    return Found::Existing(Arc::clone(node));
+                let mut guard = self.write(shard, (obj, id));
+                if let Some(node) = guard.find(hash, (obj, id)) {
+                    return Found::Existing(node);
                 }
-                match slots
-                    .pending
+                match guard
+                    .extra()
                     .iter_mut()
                     .find(|p| p.obj == obj && p.id == id)
                 {
@@ -299,7 +278,7 @@ impl TableInner {
                     // (its own variable, or one whose constructor waits for this one).
                     Some(_) if Constructing::active() => return Found::Reentrant,
                     Some(p) => Arc::clone(p.waiters.get_or_insert_with(Arc::default)),
-                    None => return Found::Free(take(&mut slots)),
+                    None => return Found::Free(take(&mut guard)),
                 }
             };
             other.wait();
@@ -309,21 +288,20 @@ impl TableInner {
     /// An allocation with a constructor: the existing pair, or a new one built by `ctor`, run
     /// exactly once and outside every lock. A failed constructor inserts nothing and logs the
     /// kernel's error.
-    pub(super) fn insert_with<T, X, E>(
+    pub(super) fn insert_with<T, E>(
         &self,
         key: Key,
-        tie: X,
+        class: ClassRef,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Insert<T>, E>
     where
         T: Send + Sync + 'static,
-        X: TieSlot,
         E: Display,
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let mark = |slots: &mut Slots| {
-            slots.pending.push(Pending {
+        let mark = |guard: &mut WriteGuard<'_, PendingKeys>| {
+            guard.extra().push(Pending {
                 obj,
                 id,
                 waiters: None,
@@ -354,87 +332,73 @@ impl TableInner {
                 return Err(err);
             }
         };
-        let node = Arc::new(Node { obj, id, tie, data });
-        let shadow = Shadow::new(Arc::clone(&node));
+        let node = ErasedRef::new((obj, id), class, data);
+        let shadow = node.typed().expect("made with data of type T");
         claim.insert(node);
         Ok(Insert::New(shadow))
     }
 
     /// An allocation of a value the caller made: no user code runs, so the variable is made and
-    /// inserted under one write lock, and an allocation that finds the pair allocates nothing. If
-    /// the pair exists, `value` is dropped once the lock is released.
-    pub(super) fn insert_value<T, X>(&self, key: Key, tie: X, value: T) -> Insert<T>
+    /// inserted under one lock of the shard's mutex, and an allocation that finds the pair
+    /// allocates nothing. If the pair exists, `value` is dropped once the mutex is released.
+    pub(super) fn insert_value<T>(&self, key: Key, class: ClassRef, value: T) -> Insert<T>
     where
         T: Send + Sync + 'static,
-        X: TieSlot,
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let make = |slots: &mut Slots| {
-            let node = Arc::new(Node {
-                obj,
-                id,
-                tie,
-                data: value,
-            });
-            slots.insert(hash, node.clone());
-            node
+        let make = |guard: &mut WriteGuard<'_, PendingKeys>| {
+            let node = ErasedRef::new((obj, id), class, value);
+            let shadow = node.typed().expect("made with data of type T");
+            guard.insert(hash, node);
+            shadow
         };
         match self.find_or(hash, shard, (obj, id), make) {
             Found::Existing(existing) => Insert::Existing(existing),
             Found::Reentrant => Insert::Reentrant,
-            Found::Free(node) => Insert::New(Shadow::new(node)),
+            Found::Free(shadow) => Insert::New(shadow),
         }
     }
 
-    /// Removes the variable `shadow` is a handle of, if it is still in the table.
+    /// Removes the variable `shadow` is a handle of, if it is still in the table; returns the
+    /// table's reference to it.
     pub(super) fn remove<T: Send + Sync + 'static>(&self, shadow: &Shadow<T>) -> Option<ErasedRef> {
         let (obj, id) = (shadow.obj().addr(), shadow.id().id());
         let (hash, shard) = self.locate(obj, id);
-        let mut slots = shard.write();
-        let entry = slots
-            .table
-            .find_entry(hash, |n| {
-                n.key() == (obj, id) && typed::<T>(n).is_some_and(|s| Shadow::ptr_eq(&s, shadow))
-            })
-            .ok()?;
-        let (node, _) = entry.remove();
-        slots.forget(&node);
-        Some(node)
+        let mine = shadow.erased();
+        let mut guard = self.write(shard, (obj, id));
+        guard.remove_if(hash, (obj, id), |h| std::ptr::eq(h, mine.header()));
+        guard.finish().pop()
     }
 
-    /// Removes the pair if its data is a `T`; returns a handle to it.
-    fn take<T: Send + Sync + 'static>(
-        &self,
-        obj: usize,
-        id: u64,
-    ) -> Option<(Shadow<T>, ErasedRef)> {
+    /// Removes the pair if its data is a `T`; returns the table's reference to it.
+    fn take<T: Send + Sync + 'static>(&self, obj: usize, id: u64) -> Option<ErasedRef> {
         let (hash, shard) = self.locate(obj, id);
-        let mut slots = shard.write();
-        let entry = slots
-            .table
-            .find_entry(hash, |n| n.key() == (obj, id))
-            .ok()?;
-        let shadow = typed::<T>(entry.get())?;
-        let (node, _) = entry.remove();
-        slots.forget(&node);
-        Some((shadow, node))
+        let mut guard = self.write(shard, (obj, id));
+        guard.remove_if(hash, (obj, id), |h| h.class().is::<T>());
+        #[cfg(test)]
+        self.mid_write(WritePoint::Unlinked, (obj, id));
+        guard.finish().pop()
     }
 
     fn take_all<T: Send + Sync + 'static>(&self, id: u64) -> Vec<ErasedRef> {
         let mut removed = Vec::new();
         for shard in &self.shards {
-            removed.extend(shard.write().extract(|n| {
-                let any: &dyn Any = &**n;
-                n.key().1 == id && (any.is::<Node<T, ()>>() || any.is::<Node<T, Tie>>())
-            }));
+            let mut guard = self.write(shard, (0, id));
+            guard.remove_all(|h| h.key().1 == id && h.class().is::<T>());
+            removed.extend(guard.finish());
         }
         removed
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().table.len()).sum()
+        self.shards.iter().map(Shard::len).sum()
     }
+}
+
+/// The shard of a hash.
+pub(super) fn shard_index(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 /// A table of shadow variables.
@@ -444,9 +408,9 @@ impl TableInner {
 /// with it (handles still held keep their data until they go).
 ///
 /// Every operation is safe to call from any thread, and from a shadow variable's own constructor
-/// or destructor. Lookups ([`get`](Self::get)) never wait for a constructor, a destructor or one
-/// another; at most for one hash-table insertion or removal in the same shard (see the
-/// [module documentation](super#design)).
+/// or destructor. Lookups ([`get`](Self::get)) take no lock and never wait: not for a
+/// constructor, a destructor, another lookup or a writer in the middle of an insertion or removal
+/// (see the [module documentation](super#design)).
 ///
 /// ```
 /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
@@ -527,7 +491,9 @@ impl ShadowTable {
         value: T,
     ) -> Option<Shadow<T>> {
         let key = key(obj, id);
-        self.inner.insert_value(key, (), value).into_new(key)
+        self.inner
+            .insert_value(key, plain::<T>(), value)
+            .into_new(key)
     }
 
     /// Attaches a new variable built by `ctor` (the kernel's `klp_shadow_alloc` with a
@@ -560,7 +526,10 @@ impl ShadowTable {
         E: Display,
     {
         let key = key(obj, id);
-        Ok(self.inner.insert_with(key, (), ctor)?.into_new(key))
+        Ok(self
+            .inner
+            .insert_with(key, plain::<T>(), ctor)?
+            .into_new(key))
     }
 
     /// The existing variable, or a new one holding `value` (the kernel's
@@ -574,7 +543,9 @@ impl ShadowTable {
         value: T,
     ) -> Result<Shadow<T>, ShadowError> {
         let key = key(obj, id);
-        self.get_or_insert(key, || Ok(self.inner.insert_value(key, (), value)))
+        self.get_or_insert(key, || {
+            Ok(self.inner.insert_value(key, plain::<T>(), value))
+        })
     }
 
     /// The existing variable (the constructor does not run), or a new one built by `ctor` (the
@@ -604,7 +575,7 @@ impl ShadowTable {
         E: Display,
     {
         let key = key(obj, id);
-        self.get_or_insert(key, || with_ctor(key, ctor)(&self.inner, ()))
+        self.get_or_insert(key, || with_ctor(key, ctor)(&self.inner, plain::<T>()))
     }
 
     /// `get_or_alloc`: the existing variable without taking a shard's write lock, or what
@@ -637,13 +608,12 @@ impl ShadowTable {
         dtor: impl FnOnce(ObjAddr, &T),
     ) -> bool {
         let key = key(obj, id);
-        match self.inner.take::<T>(key.obj.addr(), key.id) {
-            Some((shadow, _node)) => {
-                dtor(key.obj, &shadow);
-                true
-            }
-            None => false,
-        }
+        let Some(node) = self.inner.take::<T>(key.obj.addr(), key.id) else {
+            return false;
+        };
+        let shadow = node.typed::<T>().expect("taken only if of type T");
+        dtor(key.obj, &shadow);
+        true
     }
 
     /// Frees every variable with id `id` (the kernel's `klp_shadow_free_all` without a
@@ -662,7 +632,7 @@ impl ShadowTable {
     ) -> usize {
         let removed = self.inner.take_all::<T>(id.id());
         for node in &removed {
-            if let Some(shadow) = typed::<T>(node) {
+            if let Some(shadow) = node.typed::<T>() {
                 dtor(shadow.obj(), &shadow);
             }
         }
@@ -687,20 +657,24 @@ pub(super) fn key<T>(obj: impl Into<ObjAddr>, id: ShadowId<T>) -> Key {
     }
 }
 
+/// The class of plain variables of type `T`.
+fn plain<T: Send + Sync + 'static>() -> ClassRef {
+    ClassRef::Static(Class::plain::<T>())
+}
+
 /// The insertion of a variable built by `ctor`, with the constructor's error as a
 /// [`ShadowError`].
-pub(super) fn with_ctor<T, X, E>(
+pub(super) fn with_ctor<T, E>(
     key: Key,
     ctor: impl FnOnce() -> Result<T, E>,
-) -> impl FnOnce(&TableInner, X) -> Result<Insert<T>, ShadowError<E>>
+) -> impl FnOnce(&TableInner, ClassRef) -> Result<Insert<T>, ShadowError<E>>
 where
     T: Send + Sync + 'static,
-    X: TieSlot,
     E: Display,
 {
-    move |inner, tie| {
+    move |inner, class| {
         inner
-            .insert_with(key, tie, ctor)
+            .insert_with(key, class, ctor)
             .map_err(|source| ShadowError::Constructor {
                 obj: key.obj,
                 id: key.id,

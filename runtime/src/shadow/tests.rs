@@ -306,3 +306,138 @@ fn racing_get_or_alloc_constructs_once() {
     assert_eq!(ctors.load(Ordering::SeqCst), 1);
     assert!(got.iter().all(|s| Shadow::ptr_eq(s, &got[0]) && **s == 42));
 }
+
+/// Lookups racing a writer that inserts (growing the array several times) and removes: every
+/// lookup finds the right variable or none, and every variable is dropped exactly once. Small
+/// enough for Miri, which checks the read protocol's memory accesses.
+#[test]
+fn lookups_race_insertions_resizes_and_removals() {
+    const KEYS: usize = 40;
+    let table = ShadowTable::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let objs = [0u8; KEYS];
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reader = |start: usize| {
+        let mut seen = 0;
+        let mut i = start;
+        while !done.load(Ordering::SeqCst) {
+            if let Some(found) = table.get(&objs[i % KEYS], SV_COUNTED) {
+                assert_eq!(found.value as usize, i % KEYS);
+                seen += 1;
+            }
+            i += 7;
+        }
+        seen
+    };
+    std::thread::scope(|s| {
+        let readers = [s.spawn(|| reader(0)), s.spawn(|| reader(3))];
+        for (i, obj) in objs.iter().enumerate() {
+            let value = u32::try_from(i).unwrap();
+            let drops = Arc::clone(&drops);
+            table
+                .alloc(obj, SV_COUNTED, Counted { value, drops })
+                .unwrap();
+        }
+        for obj in objs.iter().step_by(2) {
+            assert!(table.free(obj, SV_COUNTED));
+        }
+        done.store(true, Ordering::SeqCst);
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), KEYS / 2);
+    assert_eq!(table.len(), KEYS / 2);
+    assert_eq!(table.free_all(SV_COUNTED), KEYS / 2);
+    assert_eq!(drops.load(Ordering::SeqCst), KEYS);
+}
+
+/// Lookups take no lock: a writer stalled in the middle of a write, holding its shard's mutex,
+/// delays no lookup of that shard, of another key or of the key being written.
+mod lookups_never_wait {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::super::table::{WritePoint, hash_key, shard_index};
+    use super::*;
+
+    /// Generous bound for every wait; reaching it fails the test.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    /// Two object addresses whose keys with id `SV_NUM` fall in the same shard.
+    fn same_shard() -> (ObjAddr, ObjAddr) {
+        let shard = |i: usize| shard_index(hash_key((0x1000 + 8 * i, SV_NUM.id())));
+        let other = (1..).find(|&i| shard(i) == shard(0)).unwrap();
+        (
+            ObjAddr::from_addr(0x1000),
+            ObjAddr::from_addr(0x1000 + 8 * other),
+        )
+    }
+
+    /// Runs `write` on a thread of its own and stalls it at `point` of its write of `a`, holding
+    /// the shard's mutex; meanwhile looks up `b`, then `a`, from a third thread, and fails the test
+    /// if that takes longer than `PATIENCE`. Then lets the writer go. Returns what the lookups
+    /// found and what `write` returned.
+    fn lookups_while_stalled<R: Send + 'static>(
+        table: &Arc<ShadowTable>,
+        point: WritePoint,
+        (a, b): (ObjAddr, ObjAddr),
+        write: impl FnOnce(&ShadowTable) -> R + Send + 'static,
+    ) -> ((Option<u32>, Option<u32>), R) {
+        let (tell, stalled) = mpsc::channel();
+        let (gate, wait) = mpsc::channel::<()>();
+        let (tell, wait) = (Mutex::new(tell), Mutex::new(wait));
+        *table.inner.mid_write.lock().unwrap() = Some(Arc::new(move |at, obj, _| {
+            if at == point && obj == a.addr() {
+                tell.lock().unwrap().send(()).unwrap();
+                // Returns when the gate is dropped.
+                let _ = wait.lock().unwrap().recv();
+            }
+        }));
+        let writer = {
+            let table = Arc::clone(table);
+            std::thread::spawn(move || write(&table))
+        };
+        stalled.recv_timeout(PATIENCE).expect("the writer stalled");
+        let (send, found) = mpsc::channel();
+        let reader = Arc::clone(table);
+        std::thread::spawn(move || {
+            let other = reader.get(b, SV_NUM).map(|s| *s);
+            let same = reader.get(a, SV_NUM).map(|s| *s);
+            send.send((other, same)).unwrap();
+        });
+        let found = found
+            .recv_timeout(PATIENCE)
+            .expect("the lookups finished while the writer was stalled");
+        drop(gate);
+        (found, writer.join().unwrap())
+    }
+
+    #[test]
+    fn during_an_insertion() {
+        let table = Arc::new(ShadowTable::new());
+        let (a, b) = same_shard();
+        table.alloc(b, SV_NUM, 2).expect("new");
+        let insert = move |t: &ShadowTable| t.alloc(a, SV_NUM, 1).map(|s| *s);
+        let (found, inserted) = lookups_while_stalled(&table, WritePoint::Locked, (a, b), insert);
+        assert_eq!(found, (Some(2), None));
+        assert_eq!(inserted, Some(1));
+        assert_eq!(table.get(a, SV_NUM).as_deref(), Some(&1));
+    }
+
+    #[test]
+    fn during_a_removal() {
+        let table = Arc::new(ShadowTable::new());
+        let (a, b) = same_shard();
+        table.alloc(a, SV_NUM, 1).expect("new");
+        table.alloc(b, SV_NUM, 2).expect("new");
+        let held = table.get(a, SV_NUM).expect("present");
+        let free = move |t: &ShadowTable| t.free(a, SV_NUM);
+        let (found, freed) = lookups_while_stalled(&table, WritePoint::Unlinked, (a, b), free);
+        // The variable was out of the array: lookups missed it, and handles still read it.
+        assert_eq!(found, (Some(2), None));
+        assert_eq!(*held, 1);
+        assert!(freed);
+        assert_eq!(table.len(), 1);
+    }
+}

@@ -15,7 +15,7 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use super::node::{ErasedRef, Shadow, Tie};
+use super::node::{Class, ClassRef, ErasedRef, Shadow, Tie};
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 use crate::callback::panic_message;
@@ -26,32 +26,46 @@ use crate::messages::TARGET;
 /// Every table that has held a tied variable; a release searches them.
 static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
 
+/// The classes of tied variables in use, one per data type and tie, shared by their variables.
+static CLASSES: Mutex<Vec<Weak<Class>>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // No user code runs under these locks; a poisoned one is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub(super) fn register(table: Weak<TableInner>) {
-    let mut tables = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut tables = lock(&TABLES);
     tables.retain(|t| t.strong_count() > 0);
     tables.push(table);
+}
+
+/// The class shared by variables of type `T` tied to `tie`.
+fn class<T: Send + Sync + 'static>(tie: Tie) -> Arc<Class> {
+    let mut classes = lock(&CLASSES);
+    classes.retain(|c| c.strong_count() > 0);
+    let same = |c: &Arc<Class>| c.is::<T>() && c.tie() == Some(tie);
+    if let Some(found) = classes.iter().filter_map(Weak::upgrade).find(same) {
+        return found;
+    }
+    let made = Arc::new(Class::tied::<T>(tie));
+    classes.push(Arc::downgrade(&made));
+    made
 }
 
 /// Frees every variable tied to `state` of `runtime`, in every table: out of the tables first,
 /// then their data dropped, outside every lock, a panicking `Drop` logged and contained.
 pub(super) fn release(runtime: u64, state: u64) {
     let tie = Tie { runtime, state };
-    let tables: Vec<Arc<TableInner>> = TABLES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let tables: Vec<Arc<TableInner>> = lock(&TABLES).iter().filter_map(Weak::upgrade).collect();
     for table in tables {
         for shard in table.shards() {
-            let removed = {
-                let mut slots = shard.write();
-                if slots.tied() == 0 {
-                    continue;
-                }
-                slots.extract(|n| n.tie() == Some(tie))
-            };
-            for node in removed {
+            let mut guard = shard.write();
+            if guard.tied() == 0 {
+                continue;
+            }
+            guard.remove_all(|h| h.class().tie() == Some(tie));
+            for node in guard.finish() {
                 drop_contained(node);
             }
         }
@@ -59,7 +73,7 @@ pub(super) fn release(runtime: u64, state: u64) {
 }
 
 fn drop_contained(node: ErasedRef) {
-    let (obj, id) = node.key();
+    let (obj, id) = node.header().key();
     let key = Key {
         obj: ObjAddr::from_addr(obj),
         id,
@@ -197,11 +211,11 @@ impl Tied<'_> {
         self.runtime.held_by_current_thread() || self.runtime.declares_state(self.state)
     }
 
-    /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state before
-    /// and after.
+    /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state
+    /// before and after.
     fn insert<T, E>(
         &self,
-        insert: impl FnOnce(&TableInner, Tie) -> Result<Insert<T>, ShadowError<E>>,
+        insert: impl FnOnce(&TableInner, ClassRef) -> Result<Insert<T>, ShadowError<E>>,
     ) -> Result<Insert<T>, ShadowError<E>>
     where
         T: Send + Sync + 'static,
@@ -215,7 +229,7 @@ impl Tied<'_> {
             runtime: self.runtime.id(),
             state: self.state,
         };
-        let inserted = insert(&self.table.inner, tie)?;
+        let inserted = insert(&self.table.inner, ClassRef::Shared(class::<T>(tie)))?;
         if let Insert::New(shadow) = &inserted
             && !self.declared()
         {
