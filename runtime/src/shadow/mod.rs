@@ -84,9 +84,27 @@ pub use self::table::ShadowTable;
 pub use self::tie::Tied;
 
 /// Called by the runtime, outside its lock, when state `state` of runtime `runtime` is released:
-/// no patch on the list declares it any more. Frees every variable tied to it, in every table.
+/// no patch on the list declares it any more. Frees every variable tied to it, in every table,
+/// whatever its generation (see [`state_releasing`] for releases reported late).
 pub(crate) fn state_released(runtime: u64, state: u64) {
-    tie::release(runtime, state);
+    tie::release(runtime, state, None);
+}
+
+/// Called by the runtime *under its lock*, at the moment it releases state `state` of runtime
+/// `runtime`; returns the generation of the state that this release ends. Variables tied from then
+/// on belong to the next generation, so that the report of this release, made later and outside
+/// the lock ([`state_generation_released`] with the returned generation), frees only the variables
+/// tied before it, even if a newer patch declared the state again in between.
+#[allow(dead_code, reason = "for the runtime to report releases by generation")]
+pub(crate) fn state_releasing(runtime: u64, state: u64) -> u64 {
+    tie::releasing(runtime, state)
+}
+
+/// Called by the runtime, outside its lock, after [`state_releasing`] returned `generation`:
+/// frees every variable tied to `state` of `runtime` in that generation or an earlier one.
+#[allow(dead_code, reason = "for the runtime to report releases by generation")]
+pub(crate) fn state_generation_released(runtime: u64, state: u64, generation: u64) {
+    tie::release(runtime, state, Some(generation));
 }
 
 /// The id of a shadow variable, carrying the type of its data.

@@ -6,7 +6,7 @@
 //! the header carries one count (no weak count): that is what keeps a variable's cost beyond its
 //! data under the kernel's 48 bytes. The data type is erased behind the node's *class*: a static
 //! per type for plain variables, and for tied ones a class shared by every variable of that type
-//! tied to the same state, so a tie costs no bytes per variable.
+//! tied to the same state generation, so a tie costs no bytes per variable.
 
 use std::any::{TypeId, type_name};
 use std::fmt;
@@ -19,11 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use super::{ObjAddr, ShadowId};
 
-/// The state a tied variable follows: freed when `state` is released on runtime `runtime`.
+/// The state a tied variable follows: freed when generation `generation` of `state` ends on
+/// runtime `runtime`, that is when that state is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Tie {
     pub(super) runtime: u64,
     pub(super) state: u64,
+    pub(super) generation: u64,
 }
 
 /// What a node's data is: its type, how to destroy it, and for tied variables the tie.

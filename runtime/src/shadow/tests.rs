@@ -441,3 +441,82 @@ mod lookups_never_wait {
         assert_eq!(table.len(), 1);
     }
 }
+
+/// A release reported late, after a newer patch declared the state again, frees only what was
+/// tied before the release.
+mod generations {
+    use super::super::{state_generation_released, state_released, state_releasing};
+    use super::*;
+    use crate::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
+
+    const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
+    static STATES: [StateDesc; 1] = [AUDIT.desc()];
+    static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
+    static P: PatchDesc = PatchDesc::new("p").states(&STATES).objects(&OBJECTS);
+
+    fn counted(drops: &Arc<AtomicUsize>, value: u32) -> Counted {
+        Counted {
+            value,
+            drops: Arc::clone(drops),
+        }
+    }
+
+    #[test]
+    fn a_late_release_keeps_what_was_tied_after_it() {
+        let rt = Runtime::new();
+        let table = ShadowTable::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let objs = [0u8; 2];
+        rt.enable(&P).unwrap();
+        let tied = table.tied(&rt, AUDIT);
+        tied.alloc(&objs[0], SV_COUNTED, counted(&drops, 1))
+            .unwrap()
+            .expect("new");
+        // The runtime releases the state under its lock (and, say, a newer patch declares it
+        // again before the release is reported): what is tied now is of the next generation.
+        let ended = state_releasing(rt.id(), AUDIT.id());
+        tied.alloc(&objs[1], SV_COUNTED, counted(&drops, 2))
+            .unwrap()
+            .expect("new");
+        // The release is reported: only the variable tied before it goes.
+        state_generation_released(rt.id(), AUDIT.id(), ended);
+        assert!(table.get(&objs[0], SV_COUNTED).is_none());
+        assert_eq!(table.get(&objs[1], SV_COUNTED).map(|s| s.value), Some(2));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        // The next release frees the other one.
+        let ended = state_releasing(rt.id(), AUDIT.id());
+        state_generation_released(rt.id(), AUDIT.id(), ended);
+        assert!(table.is_empty());
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+
+    /// A release announced while the constructor runs ends the generation the allocation
+    /// started in: the variable is taken out again, as when the state is no longer declared.
+    #[test]
+    fn a_release_during_the_constructor_keeps_nothing() {
+        let rt = Runtime::new();
+        let table = ShadowTable::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let obj = 0u8;
+        rt.enable(&P).unwrap();
+        let made = table.tied(&rt, AUDIT).alloc_with(&obj, SV_COUNTED, || {
+            state_releasing(rt.id(), AUDIT.id());
+            Ok::<_, String>(counted(&drops, 1))
+        });
+        assert_eq!(
+            made.map(|_| ()),
+            Err(ShadowError::StateNotDeclared { state: 1 })
+        );
+        assert!(table.is_empty());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        // A release without a generation (a runtime dropped) frees every generation.
+        table
+            .tied(&rt, AUDIT)
+            .alloc(&obj, SV_COUNTED, counted(&drops, 2))
+            .unwrap()
+            .expect("new");
+        state_released(rt.id(), AUDIT.id());
+        assert!(table.is_empty());
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+}

@@ -10,7 +10,17 @@
 //! Inside a callback of the same runtime the published status is the one before the operation
 //! in progress; any release that operation makes is reported when it ends, so the variable is
 //! found then and the check is skipped.
+//!
+//! A release may be reported late: after its operation left the lock, another operation may have
+//! declared the state again and a variable been tied under that declaration. Such a variable must
+//! outlive the late report. So a tie also records the state's *generation*: a runtime that
+//! announces a release under its lock ([`releasing`]) ends the generation, and the report then
+//! frees only the variables of the generations it ended. A tied allocation reads the generation
+//! before its first check and again after inserting; if it changed, a release came in between and
+//! the variable is taken out again, as when the state is no longer declared. A release reported
+//! without a generation (a runtime that goes away) frees every generation.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -29,6 +39,10 @@ static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
 /// The classes of tied variables in use, one per data type and tie, shared by their variables.
 static CLASSES: Mutex<Vec<Weak<Class>>> = Mutex::new(Vec::new());
 
+/// The generation of each state of each runtime: how many times the runtime has announced, under
+/// its lock, that it releases the state ([`releasing`]). Absent means 0.
+static GENERATIONS: Mutex<BTreeMap<(u64, u64), u64>> = Mutex::new(BTreeMap::new());
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // No user code runs under these locks; a poisoned one is still consistent.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -38,6 +52,24 @@ pub(super) fn register(table: Weak<TableInner>) {
     let mut tables = lock(&TABLES);
     tables.retain(|t| t.strong_count() > 0);
     tables.push(table);
+}
+
+/// The current generation of `state` on `runtime`.
+fn generation(runtime: u64, state: u64) -> u64 {
+    lock(&GENERATIONS)
+        .get(&(runtime, state))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Ends the current generation of `state` on `runtime` and returns it: variables tied from now on
+/// belong to the next one, which a late report of this release ([`release`] with this
+/// generation) leaves alone.
+pub(super) fn releasing(runtime: u64, state: u64) -> u64 {
+    let mut generations = lock(&GENERATIONS);
+    let current = generations.entry((runtime, state)).or_insert(0);
+    *current += 1;
+    *current - 1
 }
 
 /// The class shared by variables of type `T` tied to `tie`.
@@ -53,10 +85,15 @@ fn class<T: Send + Sync + 'static>(tie: Tie) -> Arc<Class> {
     made
 }
 
-/// Frees every variable tied to `state` of `runtime`, in every table: out of the tables first,
-/// then their data dropped, outside every lock, a panicking `Drop` logged and contained.
-pub(super) fn release(runtime: u64, state: u64) {
-    let tie = Tie { runtime, state };
+/// Frees every variable tied to `state` of `runtime`, in every table, if tied in a generation up
+/// to `upto` (any generation if `None`): out of the tables first, then their data dropped, outside
+/// every lock, a panicking `Drop` logged and contained.
+pub(super) fn release(runtime: u64, state: u64, upto: Option<u64>) {
+    let doomed = |tie: Option<Tie>| {
+        tie.is_some_and(|t| {
+            t.runtime == runtime && t.state == state && upto.is_none_or(|u| t.generation <= u)
+        })
+    };
     let tables: Vec<Arc<TableInner>> = lock(&TABLES).iter().filter_map(Weak::upgrade).collect();
     for table in tables {
         for shard in table.shards() {
@@ -64,11 +101,15 @@ pub(super) fn release(runtime: u64, state: u64) {
             if guard.tied() == 0 {
                 continue;
             }
-            guard.remove_all(|h| h.class().tie() == Some(tie));
+            guard.remove_all(|h| doomed(h.class().tie()));
             for node in guard.finish() {
                 drop_contained(node);
             }
         }
+    }
+    if upto.is_none() {
+        // The runtime is gone, or releases without generations: start again from 0.
+        lock(&GENERATIONS).remove(&(runtime, state));
     }
 }
 
@@ -212,7 +253,7 @@ impl Tied<'_> {
     }
 
     /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state
-    /// before and after.
+    /// before and after, and the state's generation did not end in between.
     fn insert<T, E>(
         &self,
         insert: impl FnOnce(&TableInner, ClassRef) -> Result<Insert<T>, ShadowError<E>>,
@@ -221,17 +262,21 @@ impl Tied<'_> {
         T: Send + Sync + 'static,
     {
         let not_declared = ShadowError::StateNotDeclared { state: self.state };
+        let runtime = self.runtime.id();
+        // Read before the check, so that a release announced after it ends this generation.
+        let current = generation(runtime, self.state);
         if self.state == 0 || !self.declared() {
             return Err(not_declared);
         }
         self.table.register();
         let tie = Tie {
-            runtime: self.runtime.id(),
+            runtime,
             state: self.state,
+            generation: current,
         };
         let inserted = insert(&self.table.inner, ClassRef::Shared(class::<T>(tie)))?;
         if let Insert::New(shadow) = &inserted
-            && !self.declared()
+            && (!self.declared() || generation(runtime, self.state) != current)
         {
             // Released between the two checks, possibly before the release searched this
             // table: take the variable out again (unless the release already did).
