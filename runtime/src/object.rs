@@ -144,7 +144,7 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
             Ok(()) => patch_object(inner, p, o).err().map(|function| {
                 messages::failed_to_apply(patch, object);
                 // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
-                // its post_unpatch, as a cancelled enable does (the kernel skips it here).
+                // its post_unpatch, as a cancelled enable does and as the kernel does here.
                 callback::run_post_unpatch(
                     &mut inner.list,
                     p,
