@@ -314,18 +314,34 @@ const STATE: StateHandle<()> = StateHandle::new(1, 1);
 static STATES: [StateDesc; 1] = [STATE.desc()];
 static PATCH: PatchDesc = PatchDesc::new("bench").states(&STATES).objects(&PROGRAM);
 
-/// Bytes per variable beyond its 8 bytes of data, for `n` variables added by `fill` to a map made
-/// by `make`: (heap after − heap of the empty map) / n − 8.
-fn overhead<M>(n: usize, make: impl FnOnce() -> M, fill: impl Fn(&M, usize)) -> (f64, isize) {
+/// Bytes per variable beyond its 8 bytes of data for a map made by `make` and filled by `fill`:
+/// (heap now − heap of the empty map) / n − 8, at each n of `at`, and the largest such figure
+/// over every n from the first of `at` to the last (the tables grow in steps, so the figure
+/// depends on where n falls between two steps). Returns the figures at `at`, the worst, and the
+/// empty map's heap.
+fn overhead<M>(
+    at: &[usize],
+    make: impl FnOnce() -> M,
+    fill: impl Fn(&M, usize),
+) -> (Vec<f64>, f64, isize) {
     let before = held();
     let map = make();
     let empty = held() - before;
-    for i in 0..n {
+    let (mut figures, mut worst) = (Vec::new(), f64::MIN);
+    let last = *at.last().expect("sizes");
+    for i in 0..last {
         fill(&map, i);
+        let n = i + 1;
+        let per = (held() - before - empty) as f64 / n as f64 - 8.0;
+        if n >= at[0] {
+            worst = worst.max(per);
+        }
+        if at.contains(&n) {
+            figures.push(per);
+        }
     }
-    let total = held() - before - empty;
     drop(map);
-    (total as f64 / n as f64 - 8.0, empty)
+    (figures, worst, empty)
 }
 
 fn print_memory() {
@@ -333,45 +349,49 @@ fn print_memory() {
     rt.enable(&PATCH).expect("the bench patch enables");
     println!("memory per variable beyond its 8 bytes of data (heap bytes counted by allocator)");
     println!(
-        "{:<24} {:>10} {:>10} {:>10}   empty map",
-        "map", "n=1000", "n=10000", "n=100000"
+        "{:<24} {:>10} {:>10} {:>10} {:>14}   empty map",
+        "map", "n=1000", "n=10000", "n=100000", "worst n>=1000"
     );
     let addr = |i: usize| 0x1000 + i * 8;
-    let row = |name: &str, f: &dyn Fn(usize) -> (f64, isize)| {
-        let cells: Vec<(f64, isize)> = [1_000, 10_000, 100_000].iter().map(|&n| f(n)).collect();
+    let at = [1_000, 10_000, 100_000];
+    let row = |name: &str, (figures, worst, empty): (Vec<f64>, f64, isize)| {
         println!(
-            "{name:<24} {:>10.1} {:>10.1} {:>10.1}   {} B",
-            cells[0].0, cells[1].0, cells[2].0, cells[2].1
+            "{name:<24} {:>10.1} {:>10.1} {:>10.1} {worst:>14.1}   {empty} B",
+            figures[0], figures[1], figures[2]
         );
     };
-    row("ShadowTable", &|n| {
-        overhead(n, ShadowTable::new, |t, i| {
+    row(
+        "ShadowTable",
+        overhead(&at, ShadowTable::new, |t, i| {
             t.alloc(ObjAddr::from_addr(addr(i)), ID, i as u64);
-        })
-    });
-    row("ShadowTable (tied)", &|n| {
-        overhead(n, ShadowTable::new, |t, i| {
+        }),
+    );
+    row(
+        "ShadowTable (tied)",
+        overhead(&at, ShadowTable::new, |t, i| {
             let _ = t
                 .tied(&rt, STATE)
                 .alloc(ObjAddr::from_addr(addr(i)), ID, i as u64);
-        })
-    });
-    row("Mutex<HashMap>", &|n| {
+        }),
+    );
+    row(
+        "Mutex<HashMap>",
         overhead(
-            n,
+            &at,
             || Mutex::new(HashMap::new()),
             |m, i| {
                 m.lock()
                     .unwrap()
                     .insert((addr(i), 0x1234u64), Arc::new(i as u64));
             },
-        )
-    });
-    row("DashMap", &|n| {
-        overhead(n, DashMap::new, |m, i| {
+        ),
+    );
+    row(
+        "DashMap",
+        overhead(&at, DashMap::new, |m, i| {
             m.insert((addr(i), 0x1234u64), Arc::new(i as u64));
-        })
-    });
+        }),
+    );
     println!();
 }
 
