@@ -186,7 +186,10 @@ struct Reading<'a>(&'a AtomicUsize);
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
+        // SeqCst, not just Release, so that every change of a reader counter is sequentially
+        // consistent: a writer's SeqCst load that follows a reader's increment in the single
+        // total order then reads that increment or a later change, never an older value.
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -272,10 +275,9 @@ pub(super) struct WriteGuard<'a, W> {
     writer: Option<MutexGuard<'a, Writer<W>>>,
     /// Table references of nodes unlinked under this guard.
     retired: Vec<ErasedRef>,
-    /// Arrays replaced under this guard. Boxed as they were published: readers may still read
-    /// the box itself (where the slots are) until the grace period.
-    #[allow(clippy::vec_box, reason = "the boxes are what readers point to")]
-    old_slots: Vec<Box<Slots>>,
+    /// Arrays replaced under this guard, from `Box::into_raw`. They stay raw pointers until the
+    /// grace period: readers may still be reading them, and a `Box` would claim them as unique.
+    old_slots: Vec<NonNull<Slots>>,
 }
 
 impl<W> WriteGuard<'_, W> {
@@ -367,9 +369,8 @@ impl<W> WriteGuard<'_, W> {
             .shard
             .slots
             .swap(Box::into_raw(Box::new(new)), Ordering::SeqCst);
-        if !old.is_null() {
-            // SAFETY: the old array came from `Box::into_raw`; it is freed after a grace period.
-            self.old_slots.push(unsafe { Box::from_raw(old) });
+        if let Some(old) = NonNull::new(old) {
+            self.old_slots.push(old);
         }
         let writer = self.writer_mut();
         debug_assert_eq!(writer.live, live);
@@ -438,7 +439,11 @@ impl<W> WriteGuard<'_, W> {
         if !self.retired.is_empty() || !self.old_slots.is_empty() {
             self.shard.synchronize();
         }
-        self.old_slots.clear();
+        for old in self.old_slots.drain(..) {
+            // SAFETY: the array came from `Box::into_raw` and was replaced; after the grace
+            // period no reader holds it, and the writer, holding the mutex, no longer uses it.
+            drop(unsafe { Box::from_raw(old.as_ptr()) });
+        }
         self.writer = None;
     }
 }
