@@ -36,7 +36,7 @@ pub(super) struct Class {
 
 /// The operations of one data type.
 struct VTable {
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     type_name: fn() -> &'static str,
     /// Drops the data and frees the node; called once, when its count reaches zero.
     destroy: unsafe fn(NonNull<Header>),
@@ -66,7 +66,7 @@ impl Class {
     }
 
     pub(super) fn is<T: 'static>(&self) -> bool {
-        (self.vt.type_id)() == TypeId::of::<T>()
+        self.vt.type_id == TypeId::of::<T>()
     }
 
     pub(super) fn type_name(&self) -> &'static str {
@@ -77,7 +77,7 @@ impl Class {
 const fn vtable<T: Send + Sync + 'static>() -> &'static VTable {
     const {
         &VTable {
-            type_id: TypeId::of::<T>,
+            type_id: TypeId::of::<T>(),
             type_name: type_name::<T>,
             destroy: destroy::<T>,
         }
