@@ -60,7 +60,7 @@ impl Model {
     /// One call of function `id` by the model thread: returns whether it ran the new code, and
     /// runs `body` inside it.
     fn call(&self, id: usize, body: impl FnOnce() -> Option<bool>) -> (bool, Option<bool>) {
-        self.thread.push(id);
+        let depth = self.thread.push(id);
         fence(Ordering::SeqCst); // membarrier's half on the call path
         let mut word = self.word(id).load(Ordering::Acquire);
         let mut slow = false;
@@ -78,7 +78,7 @@ impl Model {
             }
         };
         let inner = body();
-        self.thread.pop();
+        self.thread.pop(depth);
         if slow {
             let control = LaneControl::unpack(self.control.load(Ordering::Acquire));
             if control.generation == GENERATION {

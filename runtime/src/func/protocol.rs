@@ -116,23 +116,26 @@ impl Default for ThreadCore {
 }
 
 impl ThreadCore {
-    /// Records entry into function `id`. Called by the owning thread only: plain stores.
+    /// Records entry into function `id`, and returns the depth before it, for the matching
+    /// [`ThreadCore::pop`]. Called by the owning thread only: plain stores.
     #[inline]
-    pub fn push(&self, id: usize) {
+    pub fn push(&self, id: usize) -> usize {
         let depth = self.depth.load(Ordering::Relaxed);
         if let Some(slot) = self.stack.get(depth) {
             slot.store(id, Ordering::Relaxed);
         }
         self.depth.store(depth + 1, Ordering::Relaxed);
+        depth
     }
 
-    /// Records leaving the innermost function. Called by the owning thread only.
+    /// Records leaving the innermost function, entered by the `push` that returned `depth`.
+    /// Called by the owning thread only.
     ///
-    /// Every `pop` follows a `push` of the same thread, so the depth is at least 1 here.
+    /// The depth is restored from the caller's copy rather than read again: a call loop would
+    /// otherwise chain two store-to-load round trips through the depth word per call.
     #[inline]
-    pub fn pop(&self) {
-        let depth = self.depth.load(Ordering::Relaxed);
-        self.depth.store(depth.wrapping_sub(1), Ordering::Relaxed);
+    pub fn pop(&self, depth: usize) {
+        self.depth.store(depth, Ordering::Relaxed);
     }
 
     /// Whether any function for which `changed` holds is on the stack, or the stack is too deep

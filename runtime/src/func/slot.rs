@@ -277,21 +277,23 @@ fn view<F>(word: *mut ()) -> Option<&'static View<F>> {
 /// call returns or unwinds, and lets the thread switch itself if the call was in transition.
 struct Frame<'r> {
     record: &'r Record,
+    /// The thread's depth outside this frame, restored when it ends.
+    depth: usize,
 }
 
 impl<'r> Frame<'r> {
     #[inline]
     fn enter(record: &'r Record, id: usize) -> Self {
-        record.core.push(id);
+        let depth = record.core.push(id);
         barrier::light(&record.fence_on_call);
-        Frame { record }
+        Frame { record, depth }
     }
 }
 
 impl Drop for Frame<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.record.core.pop();
+        self.record.core.pop(self.depth);
     }
 }
 
@@ -299,16 +301,18 @@ impl Drop for Frame<'_> {
 /// to switch itself.
 struct TransitionFrame<'r> {
     record: &'r Record,
+    depth: usize,
     in_transition: Cell<Option<(usize, u64)>>,
 }
 
 impl<'r> From<Frame<'r>> for TransitionFrame<'r> {
     fn from(frame: Frame<'r>) -> Self {
-        let record = frame.record;
+        let (record, depth) = (frame.record, frame.depth);
         // The frame's pop now belongs to the transition frame.
         std::mem::forget(frame);
         TransitionFrame {
             record,
+            depth,
             in_transition: Cell::new(None),
         }
     }
@@ -316,7 +320,7 @@ impl<'r> From<Frame<'r>> for TransitionFrame<'r> {
 
 impl Drop for TransitionFrame<'_> {
     fn drop(&mut self) {
-        self.record.core.pop();
+        self.record.core.pop(self.depth);
         if let Some((lane, generation)) = self.in_transition.get() {
             switch_self(&self.record.core, lane, generation);
         }
