@@ -53,14 +53,17 @@ static LOCKED: RwLock<Work> = RwLock::new(work);
 /// A way of calling `work`, by name.
 type Caller = (&'static str, fn(u64) -> u64);
 
+/// The baseline of the targets: a call through a function pointer the compiler cannot see.
+fn fn_pointer(x: u64) -> u64 {
+    let f: Work = black_box(work);
+    f(x)
+}
+
 /// The ways of calling `work`.
 fn callers() -> Vec<Caller> {
     vec![
         ("direct", |x| work(x)),
-        ("fn_pointer", |x| {
-            let f: Work = black_box(work);
-            f(x)
-        }),
+        ("fn_pointer", fn_pointer),
         ("patchable_unpatched", program::unpatched),
         ("patchable_patched", program::patched),
         ("rwlock", |x| {
@@ -96,6 +99,16 @@ fn run_threads(threads: usize, iters: u64, call: fn(u64) -> u64) -> Duration {
         .unwrap_or_default()
 }
 
+/// A runtime with `fix` enabled and its transition complete, so `program::patched` runs the fix.
+fn enable_fix() -> Runtime {
+    let rt = Runtime::new();
+    rt.enable(&fix::PATCH).expect("the bench patch enables");
+    rt.wait_transition(Duration::from_secs(10))
+        .expect("the bench patch completes");
+    assert_eq!(program::patched(3), work_fixed(3));
+    rt
+}
+
 fn calls(c: &mut Criterion) {
     println!(
         "process-wide barrier: {}",
@@ -105,12 +118,7 @@ fn calls(c: &mut Criterion) {
             "SeqCst fence on the call path (membarrier unavailable)"
         }
     );
-    let rt = Runtime::new();
-    rt.enable(&fix::PATCH).expect("the bench patch enables");
-    rt.wait_transition(Duration::from_secs(10))
-        .expect("the bench patch completes");
-    assert_eq!(program::patched(3), work_fixed(3));
-
+    let _rt = enable_fix();
     for threads in [1, 2] {
         let mut group = c.benchmark_group(format!("call/{threads}_thread"));
         for (name, call) in callers() {
@@ -119,6 +127,38 @@ fn calls(c: &mut Criterion) {
             });
         }
         group.finish();
+    }
+}
+
+/// The target's ratio measured in pairs: each round times the function-pointer call and the
+/// patched call back to back (in alternating order), so that both see the same state of a noisy
+/// machine; the median ratio over the rounds is the figure, with the middle half of the rounds.
+fn paired_ratio(_: &mut Criterion) {
+    const ROUNDS: usize = 40;
+    const CALLS: u64 = 4_000_000;
+    let _rt = enable_fix();
+    for threads in [1, 2] {
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|round| {
+                let time = |call| run_threads(threads, CALLS, call).as_secs_f64();
+                let (base, patched) = if round % 2 == 0 {
+                    let base = time(fn_pointer);
+                    (base, time(program::patched))
+                } else {
+                    let patched = time(program::patched);
+                    (time(fn_pointer), patched)
+                };
+                patched / base
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "paired/{threads}_thread: patched / fn_pointer over {ROUNDS} rounds: median {:.2}x, \
+             middle half {:.2}x to {:.2}x",
+            ratios[ROUNDS / 2],
+            ratios[ROUNDS / 4],
+            ratios[3 * ROUNDS / 4]
+        );
     }
 }
 
@@ -181,6 +221,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = calls, transition
+    targets = calls, paired_ratio, transition
 }
 criterion_main!(benches);
