@@ -177,3 +177,78 @@ fn alloc_races_insert_once_and_warn_for_every_loser() {
         assert_eq!(lines.iter().filter(|l| **l == line).count(), THREADS - 1);
     }
 }
+
+/// A constructor and a destructor blocked on a gate delay no lookup: lookups of variables of
+/// every shard, and of the variable being constructed or freed, finish while they wait.
+#[test]
+fn blocked_constructors_and_destructors_delay_no_lookup() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Generous bound for every wait; reaching it fails the test.
+    const PATIENCE: Duration = Duration::from_secs(60);
+    const SV: ShadowId<usize> = ShadowId::new(0x5e);
+    // Enough objects that every one of the table's shards holds some of them.
+    let objects: Arc<Vec<u64>> = Arc::new(vec![0; 2000]);
+    let table = Arc::new(ShadowTable::new());
+    for (k, object) in objects.iter().enumerate().skip(1) {
+        table.alloc(object, SV, k).expect("new");
+    }
+    let blocked = ObjAddr::of(&objects[0]);
+
+    // Looks every variable up from a thread of its own; fails the test if that takes longer
+    // than `PATIENCE`. Returns what it found for the blocked object.
+    let look_up_all = || {
+        let (table, objects) = (Arc::clone(&table), Arc::clone(&objects));
+        let (send, found) = mpsc::channel();
+        std::thread::spawn(move || {
+            for (k, object) in objects.iter().enumerate().skip(1) {
+                assert_eq!(table.get(object, SV).as_deref(), Some(&k));
+            }
+            send.send(table.get(blocked, SV).map(|s| *s)).unwrap();
+        });
+        found
+            .recv_timeout(PATIENCE)
+            .expect("the lookups finished while a constructor or destructor was blocked")
+    };
+    // Runs `op` on a thread of its own, which says when it is blocked inside a constructor or
+    // destructor and waits there for the gate; returns the lookups' result for the blocked
+    // object, and then `op`'s.
+    let while_blocked = |op: fn(&ShadowTable, ObjAddr, &dyn Fn()) -> bool| {
+        let (tell, inside) = mpsc::channel();
+        let (gate, wait) = mpsc::channel::<()>();
+        let table = Arc::clone(&table);
+        let worker = std::thread::spawn(move || {
+            op(&table, blocked, &|| {
+                tell.send(()).unwrap();
+                // Returns when the gate is dropped.
+                let _ = wait.recv();
+            })
+        });
+        inside.recv_timeout(PATIENCE).expect("the worker blocked");
+        let found = look_up_all();
+        drop(gate);
+        (found, worker.join().unwrap())
+    };
+
+    let constructed = while_blocked(|table, obj, block| {
+        let made = table.get_or_alloc_with(obj, SV, || {
+            block();
+            Ok::<_, String>(0)
+        });
+        made.is_ok_and(|s| *s == 0)
+    });
+    // Not yet inserted while its constructor ran.
+    assert_eq!(constructed, (None, true));
+    assert_eq!(table.get(blocked, SV).as_deref(), Some(&0));
+
+    let freed = while_blocked(|table, obj, block| {
+        table.free_with(obj, SV, |_, data| {
+            assert_eq!(*data, 0);
+            block();
+        })
+    });
+    // Already out of the table while its destructor ran.
+    assert_eq!(freed, (None, true));
+    assert_eq!(table.len(), objects.len() - 1);
+}
