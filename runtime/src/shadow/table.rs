@@ -578,7 +578,7 @@ impl ShadowTable {
         self.get_or_insert(key, || with_ctor(key, ctor)(&self.inner, plain::<T>()))
     }
 
-    /// `get_or_alloc`: the existing variable without taking a shard's write lock, or what
+    /// `get_or_alloc`: the existing variable, found without any lock, or what
     /// `insert` finds or makes.
     pub(super) fn get_or_insert<T: Send + Sync + 'static, E>(
         &self,
