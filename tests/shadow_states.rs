@@ -591,3 +591,79 @@ mod across_runtimes {
         assert!(TABLE.get(&RIGHT_OBJ, TIED).is_none());
     }
 }
+/// A release reported late: the disable that releases the state is still dropping the state's
+/// data (outside the runtime's lock, before it reports the release) when a newer patch declares
+/// the state again and a variable is tied to it. The late report must not free that variable.
+mod late_release {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    const HELD: StateHandle<Stalling> = StateHandle::new(7, 1);
+    static WITH_HELD: [StateDesc; 1] = [HELD.desc()];
+    const PLAIN: StateHandle<()> = StateHandle::new(7, 1);
+    static WITH_PLAIN: [StateDesc; 1] = [PLAIN.desc()];
+
+    /// Said when the state's data starts dropping; the drop then waits for the gate.
+    static DROPPING: Mutex<Option<Sender<()>>> = Mutex::new(None);
+    static GATE: Mutex<Option<Receiver<()>>> = Mutex::new(None);
+
+    /// State data whose drop stalls the disable after it left the runtime's lock.
+    struct Stalling;
+
+    impl Drop for Stalling {
+        fn drop(&mut self) {
+            if let Some(tell) = DROPPING.lock().unwrap().take() {
+                tell.send(()).unwrap();
+                let gate = GATE.lock().unwrap().take().unwrap();
+                // Returns when the gate is dropped.
+                let _ = gate.recv();
+            }
+        }
+    }
+
+    fn set_data(cx: &mut PostPatch<'_>) {
+        cx.state(HELD).unwrap().set(Stalling);
+    }
+
+    static SETS_DATA: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(set_data)];
+    static OLD: PatchDesc = PatchDesc::new("old").states(&WITH_HELD).objects(&SETS_DATA);
+    static NEW: PatchDesc = PatchDesc::new("new").states(&WITH_PLAIN).objects(&PROGRAM);
+
+    #[test]
+    fn keeps_what_was_tied_after_the_state_was_declared_again() {
+        let f = Fixture::new();
+        let (tell, dropping) = channel();
+        let (gate, wait) = channel::<()>();
+        *DROPPING.lock().unwrap() = Some(tell);
+        *GATE.lock().unwrap() = Some(wait);
+        f.rt.enable(&OLD).unwrap();
+        let early = Box::new(0u8);
+        let tied = f.table.tied(&f.rt, PLAIN);
+        tied.alloc(&*early, SV, f.data()).unwrap().expect("new");
+
+        std::thread::scope(|s| {
+            let disable = s.spawn(|| f.rt.disable("old"));
+            dropping
+                .recv_timeout(PATIENCE)
+                .expect("the disable drops the state's data");
+            // The state is released but the release not reported yet: declare it again and tie.
+            f.rt.enable(&NEW).unwrap();
+            f.table
+                .tied(&f.rt, PLAIN)
+                .alloc(&*f.obj, SV, f.data())
+                .unwrap()
+                .expect("new");
+            drop(gate);
+            disable.join().unwrap().unwrap();
+        });
+
+        // The late report freed what was tied before the release, and only that.
+        assert!(f.table.get(&*early, SV).is_none());
+        assert!(f.present(), "tied after the state was declared again");
+        assert_eq!(f.drops(), 1);
+        f.rt.disable("new").unwrap();
+        assert!(f.table.is_empty());
+        assert_eq!(f.drops(), 2);
+    }
+}

@@ -52,7 +52,7 @@ pub(crate) struct Inner {
     /// State data nobody holds any more, dropped once the lock is released.
     pub(crate) graveyard: Vec<Data>,
     /// Ids of states that no patch on the list declares any more since the lock was taken.
-    pub(crate) released_states: Vec<u64>,
+    pub(crate) released_states: Vec<(u64, u64)>,
 }
 
 impl Inner {
@@ -98,7 +98,8 @@ impl Inner {
         let gone = self.list.remove(index);
         for state in gone.desc.states {
             if !self.list.iter().any(|p| p.desc.state(state.id).is_some()) {
-                self.released_states.push(state.id);
+                let generation = crate::shadow::state_releasing(self.runtime, state.id);
+                self.released_states.push((state.id, generation));
             }
         }
     }
@@ -137,6 +138,7 @@ impl Drop for Inner {
         for state in states {
             crate::shadow::state_released(self.runtime, state);
         }
+        crate::shadow::runtime_dropped(self.runtime);
     }
 }
 
@@ -320,8 +322,8 @@ impl Shared {
                 messages::drop_panicked(&panic_message(&*panic));
             }
         }
-        for state in released {
-            crate::shadow::state_released(self.id, state);
+        for (state, generation) in released {
+            crate::shadow::state_generation_released(self.id, state, generation);
         }
         Ok(result)
     }

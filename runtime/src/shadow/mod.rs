@@ -95,16 +95,20 @@ pub(crate) fn state_released(runtime: u64, state: u64) {
 /// on belong to the next generation, so that the report of this release, made later and outside
 /// the lock ([`state_generation_released`] with the returned generation), frees only the variables
 /// tied before it, even if a newer patch declared the state again in between.
-#[allow(dead_code, reason = "for the runtime to report releases by generation")]
 pub(crate) fn state_releasing(runtime: u64, state: u64) -> u64 {
     tie::releasing(runtime, state)
 }
 
 /// Called by the runtime, outside its lock, after [`state_releasing`] returned `generation`:
 /// frees every variable tied to `state` of `runtime` in that generation or an earlier one.
-#[allow(dead_code, reason = "for the runtime to report releases by generation")]
 pub(crate) fn state_generation_released(runtime: u64, state: u64, generation: u64) {
     tie::release(runtime, state, Some(generation));
+}
+
+/// Called by the runtime when it is dropped, after its last releases: forgets the generations of
+/// its states, which nothing can tie to any more.
+pub(crate) fn runtime_dropped(runtime: u64) {
+    tie::forget(runtime);
 }
 
 /// The id of a shadow variable, carrying the type of its data.

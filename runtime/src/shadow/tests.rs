@@ -519,4 +519,15 @@ mod generations {
         assert!(table.is_empty());
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     }
+
+    #[test]
+    fn a_dropped_runtime_leaves_no_generation_behind() {
+        let rt = Runtime::new();
+        let id = rt.id();
+        rt.enable(&P).unwrap();
+        rt.disable("p").unwrap();
+        assert!(super::super::tie::has_generations(id));
+        drop(rt);
+        assert!(!super::super::tie::has_generations(id));
+    }
 }

@@ -72,6 +72,17 @@ pub(super) fn releasing(runtime: u64, state: u64) -> u64 {
     *current - 1
 }
 
+/// Forgets the generations of every state of `runtime`, which is gone.
+pub(super) fn forget(runtime: u64) {
+    lock(&GENERATIONS).retain(|&(r, _), _| r != runtime);
+}
+
+/// Whether any generation of a state of `runtime` is kept.
+#[cfg(test)]
+pub(super) fn has_generations(runtime: u64) -> bool {
+    lock(&GENERATIONS).keys().any(|&(r, _)| r == runtime)
+}
+
 /// The class shared by variables of type `T` tied to `tie`.
 fn class<T: Send + Sync + 'static>(tie: Tie) -> Arc<Class> {
     let mut classes = lock(&CLASSES);
