@@ -8,6 +8,10 @@ use livepatch::prelude::*;
 use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
 use proptest::prelude::*;
 
+mod common;
+
+use common::list_ops::{Op, op};
+
 type Named = fn() -> &'static str;
 
 static F: FuncSlot<Named> = FuncSlot::new("f", ObjectName::Program, || "original");
@@ -54,19 +58,6 @@ fn specs() -> [Spec; SPECS] {
         spec!("d", replace = true, [G]),
         spec!("e", replace = true, [F, H]),
         spec!("n", replace = false, []),
-    ]
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Enable(usize),
-    Disable(usize),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0..SPECS).prop_map(Op::Enable),
-        2 => (0..SPECS).prop_map(Op::Disable),
     ]
 }
 
@@ -120,7 +111,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
 proptest! {
     #[test]
     fn each_function_runs_the_newest_replacement_on_the_list(
-        ops in proptest::collection::vec(op(), 1..40)
+        ops in proptest::collection::vec(op(SPECS), 1..40)
     ) {
         run(&ops)?;
     }

@@ -11,6 +11,10 @@ use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, SetEnabledError};
 use proptest::prelude::*;
 
+mod common;
+
+use common::list_ops::{Op, op};
+
 /// State data: a serial number, recorded when dropped.
 struct Data(u64);
 
@@ -75,19 +79,6 @@ fn specs() -> [Spec; SPECS] {
         spec!("g", replace = true, []),
         spec!("h", replace = false, [(1, 2), (2, 1)]),
         spec!("i", replace = false, [(2, 2)]),
-    ]
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Enable(usize),
-    Disable(usize),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0..SPECS).prop_map(Op::Enable),
-        2 => (0..SPECS).prop_map(Op::Disable),
     ]
 }
 
@@ -310,7 +301,7 @@ impl Model {
 proptest! {
     #[test]
     fn enables_and_disables_follow_the_list_and_state_rules(
-        ops in proptest::collection::vec(op(), 1..60)
+        ops in proptest::collection::vec(op(SPECS), 1..60)
     ) {
         run(&ops)?;
     }

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use livepatch::PatchDesc;
 
 pub mod gate;
+pub mod list_ops;
 
 #[path = "../../examples/kernel_state/selftest.rs"]
 pub mod selftest;
