@@ -228,7 +228,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Runs `f`, turning a panic into its message.
-fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+pub(crate) fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 
-use crate::callback::{self, ObjectState, panic_message};
+use crate::callback::{self, ObjectState};
 use crate::descriptor::{ObjectName, PatchDesc};
 use crate::error::{DescriptorError, EnableError, Reentered, SetEnabledError};
 use crate::func::FuncOwner;
@@ -316,10 +316,8 @@ impl Shared {
         };
         drop(mark);
         for data in graveyard {
-            if let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(data)))
-            {
-                messages::drop_panicked(&panic_message(&*panic));
+            if let Err(panic) = callback::contained(|| drop(data)) {
+                messages::drop_panicked(&panic);
             }
         }
         for (state, generation) in released {

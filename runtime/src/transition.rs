@@ -478,9 +478,9 @@ impl crate::core::Runtime {
             })
             .ok()
             .flatten();
-        crate::func::thread::thread_ids()
+        crate::func::thread::threads()
             .into_iter()
-            .map(|(id, record)| {
+            .map(|record| {
                 let state = match lane {
                     None => -1,
                     Some((lane, generation)) => {
@@ -493,7 +493,7 @@ impl crate::core::Runtime {
                     }
                 };
                 ThreadPatchState {
-                    thread: id,
+                    thread: record.thread.id(),
                     name: record.thread.name().map(str::to_owned),
                     state,
                 }

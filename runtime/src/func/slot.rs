@@ -428,7 +428,8 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         let transition = transition.filter(|t| stack.entries.iter().any(|e| e.owner == t.owner));
         let patched = self.top(&stack.entries, None);
         let word: *mut () = match transition {
-            None if stack.entries.is_empty() => std::ptr::null_mut(),
+            // The original runs (no entry, or a nop on top): the null word says so.
+            None if patched.0 == 0 => std::ptr::null_mut(),
             None => std::ptr::from_ref(Self::view_for(&mut stack, patched, patched, None))
                 .cast_mut()
                 .cast(),

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, Thread, ThreadId};
+use std::thread::{self, Thread};
 
 use super::barrier;
 use super::protocol::{LANES, LaneControl, ThreadCore, ThreadState};
@@ -80,14 +80,6 @@ pub(crate) fn fence_on_every_call() {
 /// The registered threads, for a transition to set or switch.
 pub(crate) fn threads() -> Vec<Arc<Record>> {
     registry().clone()
-}
-
-/// Each thread's id and record, for introspection.
-pub(crate) fn thread_ids() -> Vec<(ThreadId, Arc<Record>)> {
-    registry()
-        .iter()
-        .map(|r| (r.thread.id(), Arc::clone(r)))
-        .collect()
 }
 
 // ---- lanes -----------------------------------------------------------------------------------

@@ -22,13 +22,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::node::{Class, ClassRef, ErasedRef, Shadow, Tie};
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
-use crate::callback::panic_message;
+use crate::callback::contained;
 use crate::core::Runtime;
 use crate::descriptor::StateHandle;
 use crate::messages::TARGET;
@@ -118,10 +117,6 @@ pub(super) fn release(runtime: u64, state: u64, upto: Option<u64>) {
             }
         }
     }
-    if upto.is_none() {
-        // The runtime is gone, or releases without generations: start again from 0.
-        lock(&GENERATIONS).remove(&(runtime, state));
-    }
 }
 
 fn drop_contained(node: ErasedRef) {
@@ -130,12 +125,8 @@ fn drop_contained(node: ErasedRef) {
         obj: ObjAddr::from_addr(obj),
         id,
     };
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(node))) {
-        tracing::error!(
-            target: TARGET,
-            "dropping shadow variable {key} panicked: {}",
-            panic_message(&*panic)
-        );
+    if let Err(panic) = contained(move || drop(node)) {
+        tracing::error!(target: TARGET, "dropping shadow variable {key} panicked: {panic}");
     }
 }
 
