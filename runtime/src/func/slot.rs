@@ -340,10 +340,18 @@ fn switch_self(core: &ThreadCore, lane: usize, generation: u64) {
 }
 
 /// Whether the function with stack id `id` is changed by transition `generation` of `lane`.
+///
+/// A switcher may read a stack entry that the thread has not written yet, next to a depth that
+/// it has: the entry still holds the 0 every stack starts with. Such a push raced the barrier,
+/// so the thread will see the switcher at work and wait; 0 names no function and changes
+/// nothing.
 pub(crate) fn is_changed(id: usize, lane: usize, generation: u64) -> bool {
+    if id == 0 {
+        return false;
+    }
     let word = std::ptr::with_exposed_provenance::<AtomicPtr<()>>(id);
-    // SAFETY: stack ids are only ever made by `FuncSlot::id`, which exposes the address of the
-    // word of a `'static` slot.
+    // SAFETY: every non-zero stack entry was written by `ThreadCore::push` with an id made by
+    // `FuncSlot::id`, which exposes the address of the word of a `'static` slot.
     let word = unsafe { &*word }.load(Ordering::Acquire);
     if !in_transition(word) {
         return false;

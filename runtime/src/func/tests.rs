@@ -100,3 +100,10 @@ fn calls_follow_the_patch_through_a_transition_held_open_by_a_thread() {
     rt.disable("p").unwrap();
     rt.wait_transition(Duration::from_secs(60)).unwrap();
 }
+
+/// A stack entry a switcher reads before the thread wrote it is the 0 every stack starts with:
+/// it names no function, and nothing is read through it.
+#[test]
+fn an_unwritten_stack_entry_is_no_changed_function() {
+    assert!(!super::slot::is_changed(0, 0, 1));
+}
