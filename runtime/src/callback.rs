@@ -126,14 +126,9 @@ impl fmt::Debug for CallbackContext<'_> {
     }
 }
 
-macro_rules! context_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name<'a> {
-            cx: CallbackContext<'a>,
-        }
-
+/// A callback's context reads as the [`CallbackContext`] in its `cx` field.
+macro_rules! deref_to_context {
+    ($name:ident) => {
         impl<'a> Deref for $name<'a> {
             type Target = CallbackContext<'a>;
             fn deref(&self) -> &Self::Target {
@@ -146,6 +141,18 @@ macro_rules! context_type {
                 &mut self.cx
             }
         }
+    };
+}
+
+macro_rules! context_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<'a> {
+            cx: CallbackContext<'a>,
+        }
+
+        deref_to_context!($name);
     };
 }
 
@@ -169,18 +176,7 @@ pub struct PostUnpatch<'a> {
     reason: UnpatchReason,
 }
 
-impl<'a> Deref for PostUnpatch<'a> {
-    type Target = CallbackContext<'a>;
-    fn deref(&self) -> &Self::Target {
-        &self.cx
-    }
-}
-
-impl<'a> DerefMut for PostUnpatch<'a> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.cx
-    }
-}
+deref_to_context!(PostUnpatch);
 
 impl PostUnpatch<'_> {
     /// Why the object is being unpatched.

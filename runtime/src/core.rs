@@ -88,8 +88,7 @@ impl Inner {
 
     /// The name of the patch in transition, if any.
     pub(crate) fn busy_with(&self) -> Option<&'static str> {
-        let t = self.transition.as_ref()?;
-        self.index_of(t.patch).map(|i| self.list[i].desc.name)
+        crate::transition::current(self).map(|(_, i)| self.list[i].desc.name)
     }
 
     /// Removes patch `index` from the list, settling its state data.
@@ -240,7 +239,6 @@ impl Runtime {
     }
 
     /// This runtime's identity, unique in the process.
-    #[allow(dead_code, reason = "read by shadow variables tied to states")]
     pub(crate) fn id(&self) -> u64 {
         self.shared.id
     }
@@ -374,23 +372,18 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
             }
         }
     }
-    let mut slots: Vec<usize> = desc
+    let mut slots: Vec<(usize, &'static str)> = desc
         .objects
         .iter()
         .flat_map(|o| o.functions)
-        .map(|f| f.slot().id())
+        .map(|f| (f.slot().id(), f.name()))
         .collect();
-    slots.sort_unstable();
-    if let Some(pair) = slots.windows(2).find(|w| w[0] == w[1]) {
-        let function = desc
-            .objects
-            .iter()
-            .flat_map(|o| o.functions)
-            .find(|f| f.slot().id() == pair[0])
-            .map_or("?", |f| f.name());
+    // Stable, so the function named is the first one listed twice.
+    slots.sort_by_key(|&(id, _)| id);
+    if let Some(pair) = slots.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(DescriptorError::DuplicateFunction {
             patch: desc.name,
-            function,
+            function: pair[0].1,
         });
     }
     Ok(())

@@ -210,14 +210,13 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
             patch: me.desc.name(),
         });
     }
-    let Some(prev) = before
+    let Some((prev, prev_index)) = before
         .iter_mut()
         .rev()
-        .find(|entry| entry.state_index(id).is_some())
+        .find_map(|entry| entry.state_index(id).map(|i| (entry, i)))
     else {
         return Err(StateDataError::NoPreviousState { id });
     };
-    let prev_index = prev.state_index(id).expect("found by its id");
     check_type::<T>(prev.desc, &prev.desc.states[prev_index])?;
     // No version check is needed here: the compatibility check of enable guarantees that every
     // earlier patch's version of a state this patch declares is at most this patch's own.

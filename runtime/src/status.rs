@@ -77,12 +77,11 @@ impl Snapshot {
     }
 
     pub(crate) fn of(inner: &Inner) -> Arc<Snapshot> {
-        let transition = inner.transition.as_ref().and_then(|t| {
-            let index = inner.index_of(t.patch)?;
+        let transition = crate::transition::current(inner).and_then(|(target, index)| {
             Some(TransitionStatus {
                 patch: inner.list[index].desc.name(),
-                target: t.target,
-                phase: t.phase,
+                target,
+                phase: inner.transition.as_ref()?.phase,
             })
         });
         let patches = inner

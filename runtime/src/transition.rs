@@ -229,7 +229,7 @@ impl Inner {
 }
 
 /// The transition's target and the list index of its patch.
-fn current(inner: &Inner) -> Option<(TransitionTarget, usize)> {
+pub(crate) fn current(inner: &Inner) -> Option<(TransitionTarget, usize)> {
     let t = inner.transition.as_ref()?;
     inner.index_of(t.patch).map(|index| (t.target, index))
 }
@@ -266,18 +266,6 @@ fn complete(inner: &mut Inner) {
         }
         slot.publish(None);
     }
-    if replacing {
-        // The replaced patches are unpatched silently: no callbacks for them.
-        for older in &mut inner.list[..index] {
-            older.enabled = false;
-            older.objects.iter_mut().for_each(|o| o.patched = false);
-        }
-    }
-    if target == TransitionTarget::Unpatched {
-        let patch = &mut inner.list[index];
-        patch.objects.iter_mut().for_each(|o| o.patched = false);
-    }
-
     for (o, object) in desc.objects.iter().enumerate() {
         if !inner.is_loaded(object.name) {
             continue;
@@ -302,6 +290,7 @@ fn complete(inner: &mut Inner) {
     match target {
         TransitionTarget::Unpatched => inner.remove_patch(index),
         TransitionTarget::Patched if replacing => {
+            // The replaced patches leave silently: no callbacks for them.
             for _ in 0..index {
                 inner.remove_patch(0);
             }
