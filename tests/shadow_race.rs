@@ -99,17 +99,19 @@ fn get_or_alloc_races_construct_each_variable_once() {
         workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
 
-    for k in 0..keys {
+    for (k, ctor) in ctors.iter().enumerate() {
         assert_eq!(
-            ctors[k].load(Ordering::SeqCst),
+            ctor.load(Ordering::SeqCst),
             1,
             "constructors of key {k}"
         );
         let found = table.get(obj(k), id(k)).expect("readable");
         assert_eq!(found.key, k);
         for per_thread in &handles {
-            let (hk, h) = &per_thread[per_thread.iter().position(|(hk, _)| *hk == k).unwrap()];
-            assert_eq!(*hk, k);
+            let (_, h) = per_thread
+                .iter()
+                .find(|(hk, _)| *hk == k)
+                .expect("every thread got every key");
             assert!(
                 Shadow::ptr_eq(h, &found),
                 "thread got another variable for key {k}"

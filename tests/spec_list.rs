@@ -279,7 +279,13 @@ fn calling_the_runtime_from_its_own_callback_is_refused_not_deadlocked() {
 
 #[test]
 fn the_global_runtime_is_one_instance() {
-    assert!(std::ptr::eq(Runtime::global(), Runtime::global()));
+    static ONE: PatchDesc = PatchDesc::new("global_one");
+    Runtime::global().enable(&ONE).unwrap();
+    // Another thread's `global()` sees the patch this thread enabled through its own.
+    let seen = std::thread::spawn(|| Runtime::global().patch("global_one").is_some());
+    assert!(seen.join().unwrap());
+    Runtime::global().disable("global_one").unwrap();
+    assert!(Runtime::global().patch("global_one").is_none());
 }
 
 #[test]
