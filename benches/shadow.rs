@@ -14,8 +14,6 @@
 //! Before the timings, the memory each variable costs beyond its data is measured with a counting
 //! allocator and printed.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
@@ -29,58 +27,13 @@ use livepatch::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
 
 // --- a counting allocator, for the memory figures ---
 
-/// The system allocator, counting the bytes each thread holds (allocated minus freed).
-struct Counting;
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    /// Bytes this thread allocated minus bytes it freed. `const`-initialised and without a
-    /// destructor, so using it inside the allocator never allocates.
-    static HELD: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(bytes: usize, sign: isize) {
-    let delta = isize::try_from(bytes).unwrap_or(isize::MAX) * sign;
-    // `try_with`: during thread teardown the slot may be gone; those frees are not measured.
-    let _ = HELD.try_with(|held| held.set(held.get() + delta));
-}
-
-// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
-// guarantees are passed on unchanged; the bookkeeping touches only a thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
-        // SAFETY: the caller upholds `alloc`'s contract for `layout`.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(layout.size(), -1);
-        // SAFETY: the caller passes a block this allocator (that is, `System`) returned, with its
-        // layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(layout.size(), -1);
-        count(new_size, 1);
-        // SAFETY: as for `dealloc` and `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use counting_alloc::{Counting, held};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Bytes this thread holds on the heap now.
-fn held() -> isize {
-    HELD.with(Cell::get)
-}
 
 // --- the contenders ---
 

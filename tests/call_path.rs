@@ -2,35 +2,16 @@
 //! made its first patchable call (which registers the thread). Runs in its own process, with a
 //! global allocator that counts allocations of the calling thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use livepatch::prelude::*;
 use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-struct Counting;
-
-// SAFETY: every call is forwarded to the system allocator unchanged; counting only touches a
-// const-initialised thread-local without destructor, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{Counting, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: Counting = Counting;
 
 static SLOT: FuncSlot<fn(u64) -> u64> = FuncSlot::new("double", ObjectName::Program, |x| x * 2);
 static NEW: Replacement<fn(u64) -> u64> = Replacement::new(&SLOT, |x| x * 3);
@@ -43,9 +24,9 @@ fn double(x: u64) -> u64 {
 }
 
 fn allocations_during(f: impl FnOnce() -> u64) -> (u64, u64) {
-    let before = ALLOCATIONS.get();
+    let before = allocations();
     let result = f();
-    (ALLOCATIONS.get() - before, result)
+    (allocations() - before, result)
 }
 
 #[test]

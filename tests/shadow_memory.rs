@@ -5,46 +5,12 @@
 //! The counter is per thread, so the test harness's own threads do not disturb it; the scenario
 //! runs on the test's thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use livepatch::shadow::{ShadowId, ShadowTable};
 
-/// The system allocator, counting the bytes each thread holds (allocated minus freed).
-struct Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    /// `const`-initialised and without a destructor, so using it inside the allocator never
-    /// allocates.
-    static HELD: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(bytes: usize, sign: isize) {
-    let delta = isize::try_from(bytes).unwrap_or(isize::MAX) * sign;
-    // `try_with`: while a thread is torn down its slot may be gone; those frees are not counted.
-    let _ = HELD.try_with(|held| held.set(held.get() + delta));
-}
-
-fn held() -> isize {
-    HELD.with(Cell::get)
-}
-
-// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
-// guarantees are passed on unchanged; the bookkeeping touches only a thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
-        // SAFETY: the caller upholds `alloc`'s contract for `layout`.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(layout.size(), -1);
-        // SAFETY: the caller passes a block this allocator (that is, `System`) returned, with its
-        // layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{Counting, held};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

@@ -100,11 +100,7 @@ fn get_or_alloc_races_construct_each_variable_once() {
     });
 
     for (k, ctor) in ctors.iter().enumerate() {
-        assert_eq!(
-            ctor.load(Ordering::SeqCst),
-            1,
-            "constructors of key {k}"
-        );
+        assert_eq!(ctor.load(Ordering::SeqCst), 1, "constructors of key {k}");
         let found = table.get(obj(k), id(k)).expect("readable");
         assert_eq!(found.key, k);
         for per_thread in &handles {
