@@ -8,7 +8,12 @@ use common::{Counted, Harness, assert_log, leak, slice};
 use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, StateConflict};
 
-fn with_states(name: &'static str, replace: bool, states: Vec<StateDesc>) -> &'static PatchDesc {
+/// A patch with states of no data, given as (id, version).
+fn with_states(name: &'static str, replace: bool, states: &[(u64, u32)]) -> &'static PatchDesc {
+    let states = states
+        .iter()
+        .map(|&(id, version)| StateHandle::<()>::new(id, version).desc())
+        .collect();
     leak(PatchDesc::new(name).replace(replace).states(slice(states)))
 }
 
@@ -17,47 +22,21 @@ fn with_states(name: &'static str, replace: bool, states: Vec<StateDesc>) -> &'s
 #[test]
 fn states_no_installed_patch_has_are_always_allowed() {
     let h = Harness::new();
-    h.rt.enable(with_states(
-        "a",
-        true,
-        vec![StateHandle::<()>::new(1, 1).desc()],
-    ))
-    .unwrap();
+    h.rt.enable(with_states("a", true, &[(1, 1)])).unwrap();
     // A cumulative patch adding a new state while keeping the old one.
-    h.rt.enable(with_states(
-        "b",
-        true,
-        vec![
-            StateHandle::<()>::new(1, 1).desc(),
-            StateHandle::<()>::new(2, 1).desc(),
-        ],
-    ))
-    .unwrap();
+    h.rt.enable(with_states("b", true, &[(1, 1), (2, 1)]))
+        .unwrap();
     assert_eq!(h.rt.patches().len(), 1);
 }
 
 #[test]
 fn same_or_higher_versions_are_allowed_lower_ones_are_not() {
     let h = Harness::new();
-    h.rt.enable(with_states(
-        "v2",
-        false,
-        vec![StateHandle::<()>::new(1, 2).desc()],
-    ))
-    .unwrap();
-    h.rt.enable(with_states(
-        "same",
-        false,
-        vec![StateHandle::<()>::new(1, 2).desc()],
-    ))
-    .unwrap();
-    h.rt.enable(with_states(
-        "higher",
-        false,
-        vec![StateHandle::<()>::new(1, 3).desc()],
-    ))
-    .unwrap();
-    let lower = with_states("lower", false, vec![StateHandle::<()>::new(1, 2).desc()]);
+    h.rt.enable(with_states("v2", false, &[(1, 2)])).unwrap();
+    h.rt.enable(with_states("same", false, &[(1, 2)])).unwrap();
+    h.rt.enable(with_states("higher", false, &[(1, 3)]))
+        .unwrap();
+    let lower = with_states("lower", false, &[(1, 2)]);
     let err = h.run(|h| h.rt.enable(lower).unwrap_err());
     let EnableError::Incompatible { patch, conflicts } = &err else {
         panic!("unexpected {err:?}")
@@ -81,15 +60,10 @@ fn same_or_higher_versions_are_allowed_lower_ones_are_not() {
 #[test]
 fn non_cumulative_patches_may_leave_installed_states_alone_cumulative_ones_may_not() {
     let h = Harness::new();
-    h.rt.enable(with_states(
-        "a",
-        false,
-        vec![StateHandle::<()>::new(1, 1).desc()],
-    ))
-    .unwrap();
-    h.rt.enable(with_states("plain", false, vec![])).unwrap();
+    h.rt.enable(with_states("a", false, &[(1, 1)])).unwrap();
+    h.rt.enable(with_states("plain", false, &[])).unwrap();
     let err =
-        h.rt.enable(with_states("cumulative", true, vec![]))
+        h.rt.enable(with_states("cumulative", true, &[]))
             .unwrap_err();
     assert!(matches!(
         &err,
@@ -110,21 +84,10 @@ fn record_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
 #[test]
 fn an_incompatible_patch_names_every_offending_state_and_changes_nothing() {
     let h = Harness::new();
-    h.rt.enable(with_states(
-        "first",
-        false,
-        vec![
-            StateHandle::<()>::new(1, 4).desc(),
-            StateHandle::<()>::new(2, 1).desc(),
-        ],
-    ))
-    .unwrap();
-    h.rt.enable(with_states(
-        "second",
-        false,
-        vec![StateHandle::<()>::new(3, 2).desc()],
-    ))
-    .unwrap();
+    h.rt.enable(with_states("first", false, &[(1, 4), (2, 1)]))
+        .unwrap();
+    h.rt.enable(with_states("second", false, &[(3, 2)]))
+        .unwrap();
     static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().pre_patch(record_pre_patch)];
     let bad = leak(
         PatchDesc::new("bad")
