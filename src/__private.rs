@@ -6,6 +6,29 @@ pub use livepatch_runtime::{
     PreUnpatchFn, Replacement, StateDesc, StateHandle,
 };
 
+/// What `livepatch::program!()` and `livepatch::patch_library!` generate.
+pub mod library {
+    pub use livepatch_loader::{
+        LibraryEntry, MANIFEST_FORMAT, ManifestBytes, ManifestWriter, Program,
+    };
+    pub use livepatch_runtime::RUNTIME_IDENTITY;
+
+    use super::Lineage;
+
+    /// The manifest of a patch library exporting the patch of `lineage`, built against
+    /// `program`.
+    pub const fn manifest(program: &Program, lineage: &Lineage) -> ManifestBytes {
+        let mut writer = ManifestWriter::new(program, lineage.name, lineage.replace);
+        let mut i = 0;
+        while i < lineage.states.len() {
+            let state = &lineage.states[i];
+            writer = writer.state(state.id, state.version, state.name);
+            i += 1;
+        }
+        writer.finish()
+    }
+}
+
 /// The bound on a state's data: it moves between patches and threads, and outlives them.
 #[diagnostic::on_unimplemented(
     message = "the data of a live patch state must be `Send + Sync + 'static`, and `{Self}` is not",

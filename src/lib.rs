@@ -60,8 +60,19 @@
 pub use livepatch_runtime::*;
 
 pub use livepatch_macros::{
-    livepatch, patchable, post_patch, post_unpatch, pre_patch, pre_unpatch, replaces,
+    livepatch, patch_library, patchable, post_patch, post_unpatch, pre_patch, pre_unpatch, program,
+    replaces,
 };
+
+/// Patch libraries: patches built after the program shipped, loaded into the running process.
+///
+/// See the README's "Patching a running program" for the layout of the crates and the builds.
+pub mod library {
+    pub use livepatch_loader::{
+        BuildConfig, BuildSetting, LoadError, Manifest, ManifestState, OwnCopy, PatchLibrary,
+        Program, read_manifest,
+    };
+}
 
 #[doc(hidden)]
 pub mod __private;

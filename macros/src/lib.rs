@@ -275,6 +275,41 @@ pub fn replaces(_args: TokenStream, item: TokenStream) -> TokenStream {
     livepatch_macros_core::replaces_outside_patch(item.into()).into()
 }
 
+/// Declares the build of a program's library, at the library's root, for the patch libraries
+/// built against it: `pub static LIVEPATCH_PROGRAM`, with the crate's name and an id drawn anew
+/// each time the library is compiled.
+///
+/// The running program passes `&LIVEPATCH_PROGRAM` to `livepatch::library::PatchLibrary::open`,
+/// and a patch crate names the library in `livepatch::patch_library!(.., program = app)`; a patch
+/// library built against another build of the program is refused. See the README's "Patching a
+/// running program".
+///
+/// ```
+/// livepatch::program!();
+///
+/// fn main() {
+///     assert_eq!(LIVEPATCH_PROGRAM.build_id().len(), 32);
+/// }
+/// ```
+#[proc_macro]
+pub fn program(input: TokenStream) -> TokenStream {
+    livepatch_macros_core::program(input.into()).into()
+}
+
+/// Exports a patch from a patch library crate (a `cdylib` built against the program's library):
+/// `livepatch::patch_library!(patch = fix_fee, program = app);` at the crate's root, where
+/// `fix_fee` is a `#[livepatch]` module and `app` the program's library, whose root has
+/// `livepatch::program!()`.
+///
+/// It writes the library's manifest (the patch, its states, the program's build and how the
+/// library was built) into the ELF section `.livepatch.manifest`, which the loader reads before
+/// it opens the library, and exports the static `LIVEPATCH_LIBRARY_ENTRY` that hands the patch
+/// over. One library exports one patch.
+#[proc_macro]
+pub fn patch_library(input: TokenStream) -> TokenStream {
+    livepatch_macros_core::patch_library(input.into()).into()
+}
+
 /// The callback attributes: `#[livepatch]` consumes them on the functions of its module, so
 /// whenever one of them runs on its own it stands somewhere else, which is an error.
 macro_rules! callback_attribute {

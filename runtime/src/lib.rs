@@ -39,3 +39,9 @@ pub use crate::messages::TARGET;
 pub use crate::state::{ConflictReason, PrevState, StateConflict, StateMut};
 pub use crate::status::{ObjectStatus, PatchStatus, StateStatus, TransitionStatus};
 pub use crate::transition::{ThreadPatchState, TransitionGuard, TransitionPhase, TransitionTarget};
+
+/// A static whose address tells one copy of the runtime from another: a patch library reports the
+/// address it sees, and the loader refuses a library that sees another one than the program, since
+/// such a library would keep its own patch list, thread records and shadow variables.
+#[doc(hidden)]
+pub static RUNTIME_IDENTITY: u8 = 0;

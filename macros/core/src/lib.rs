@@ -13,6 +13,7 @@ pub mod attr;
 pub mod ctxt;
 pub mod docs;
 pub mod expand;
+pub mod library;
 pub mod parse;
 pub mod patchable;
 pub mod signature;
@@ -59,4 +60,16 @@ pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
 /// directly inside a patch module.
 pub fn replaces_outside_patch(item: TokenStream) -> TokenStream {
     expand::replaces_outside_patch(item)
+}
+
+/// `livepatch::program!()`: the build of the program's library that patch libraries are checked
+/// against.
+pub fn program(input: TokenStream) -> TokenStream {
+    library::program(input)
+}
+
+/// `livepatch::patch_library!(patch = path, program = path)`: the manifest and entry of a patch
+/// library. Never panics, whatever the tokens.
+pub fn patch_library(input: TokenStream) -> TokenStream {
+    library::patch_library(input)
 }
