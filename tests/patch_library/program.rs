@@ -1,0 +1,141 @@
+//! The program's library: all of its code, with a thin binary over it. Driven by lines on its
+//! standard input, one reply line each.
+
+livepatch::program!();
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use livepatch::Runtime;
+use livepatch::library::PatchLibrary;
+
+/// The discount on every fee, which only patches set.
+pub static DISCOUNT: AtomicU64 = AtomicU64::new(0);
+
+/// What patches did, in order.
+static AUDIT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records what a patch did.
+pub fn audit(event: &str) {
+    AUDIT.lock().unwrap().push(event.to_owned());
+}
+
+/// Sets the discount.
+pub fn set_discount(discount: u64) {
+    DISCOUNT.store(discount, Ordering::SeqCst);
+}
+
+pub mod billing {
+    /// The fee for `amount`. The bug: it should be 15%.
+    #[livepatch::patchable]
+    pub fn fee(amount: u64) -> u64 {
+        amount / 10 // the fee's line
+    }
+
+    /// What a customer is quoted.
+    pub fn quote(amount: u64) -> u64 {
+        fee(amount)
+    }
+}
+
+/// What one worker saw since the last `observe`.
+#[derive(Default)]
+struct Seen {
+    epoch: u64,
+    values: BTreeSet<u64>,
+    calls: u64,
+}
+
+const WORKERS: usize = 2;
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+pub fn main() {
+    let runtime = Runtime::global();
+    let seen: Arc<Vec<Mutex<Seen>>> = Arc::new((0..WORKERS).map(|_| Mutex::default()).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|i| {
+            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // A value counts for the epoch it was computed in, never for a later one.
+                    let epoch = EPOCH.load(Ordering::SeqCst);
+                    let value = billing::quote(1000);
+                    let mut seen = seen[i].lock().unwrap();
+                    if seen.epoch == epoch {
+                        seen.values.insert(value);
+                        seen.calls += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "build {}", LIVEPATCH_PROGRAM.build_id()).unwrap();
+    out.flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap();
+        let reply = match line.split_once(' ').unwrap_or((&line, "")) {
+            ("load", path) => {
+                // SAFETY: the test builds these libraries from its own sources.
+                match unsafe { PatchLibrary::open(path, &LIVEPATCH_PROGRAM) } {
+                    Err(error) => format!("refused: {error}"),
+                    Ok(library) => match runtime.enable(library.patch()) {
+                        Err(error) => format!("not enabled: {error}"),
+                        Ok(()) => match runtime.wait_transition(Duration::from_secs(60)) {
+                            Err(error) => format!("transition: {error}"),
+                            Ok(()) => format!("loaded {}", library.patch().name()),
+                        },
+                    },
+                }
+            }
+            ("disable", name) => match runtime.disable(name) {
+                Err(error) => format!("not disabled: {error}"),
+                Ok(()) => match runtime.wait_transition(Duration::from_secs(60)) {
+                    Err(error) => format!("transition: {error}"),
+                    Ok(()) => format!("disabled {name}"),
+                },
+            },
+            ("observe", _) => observe(&seen),
+            ("patches", _) => {
+                let names: Vec<_> = runtime.patches().iter().map(|p| p.name.to_owned()).collect();
+                format!("patches: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") })
+            }
+            ("audit", _) => format!("audit: {}", AUDIT.lock().unwrap().join(" | ")),
+            ("quit", _) => break,
+            _ => format!("unknown command {line:?}"),
+        };
+        writeln!(out, "{reply}").unwrap();
+        out.flush().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    writeln!(out, "bye").unwrap();
+}
+
+/// The values every worker computes from now on, once each has made a hundred calls.
+fn observe(seen: &[Mutex<Seen>]) -> String {
+    let epoch = EPOCH.fetch_add(1, Ordering::SeqCst) + 1;
+    for worker in seen {
+        *worker.lock().unwrap() = Seen { epoch, ..Seen::default() };
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.iter().any(|worker| worker.lock().unwrap().calls < 100) {
+        if Instant::now() > deadline {
+            return "observe: the workers stopped calling".to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut values = BTreeSet::new();
+    for worker in seen {
+        values.extend(worker.lock().unwrap().values.iter().copied());
+    }
+    let values: Vec<u64> = values.into_iter().collect();
+    format!("quote(1000) = {values:?} on {} workers", seen.len())
+}
