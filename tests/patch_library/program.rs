@@ -51,6 +51,94 @@ struct Seen {
 
 const WORKERS: usize = 2;
 static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Whether the workers rest, so that the call timings have the cores to themselves.
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+/// The first fix, compiled into the program: the baseline of the library's timings.
+#[livepatch::livepatch]
+mod compiled_fix {
+    #[replaces(crate::billing::fee)]
+    fn fee(amount: u64) -> u64 {
+        amount * 15 / 100
+    }
+}
+
+/// The fixed fee as a plain function, for the function-pointer baseline.
+#[inline(never)]
+fn plain_fee(amount: u64) -> u64 {
+    amount * 15 / 100
+}
+
+/// The median and quartiles of `values`, sorted in place.
+fn quartiles(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    (values[n / 2], values[n / 4], values[3 * n / 4])
+}
+
+/// Times, in one run: opening the library at `path` and enabling its patch to a completed
+/// transition while the two workers call, against enabling the compiled-in fix; then, with the
+/// library's patch enabled and the workers paused, a patched call against a function-pointer
+/// call, in alternating pairs.
+fn bench(runtime: &Runtime, path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    const ROUNDS: usize = 21;
+    let wait = Duration::from_secs(60);
+    let (mut library, mut compiled) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        // SAFETY: the bench builds this library from its own sources.
+        let opened = unsafe { PatchLibrary::open(path, &LIVEPATCH_PROGRAM) }?;
+        runtime.enable(opened.patch())?;
+        runtime.wait_transition(wait)?;
+        library.push(started.elapsed().as_secs_f64() * 1e6);
+        runtime.disable(opened.patch().name())?;
+        runtime.wait_transition(wait)?;
+
+        let started = Instant::now();
+        runtime.enable(&compiled_fix::PATCH)?;
+        runtime.wait_transition(wait)?;
+        compiled.push(started.elapsed().as_secs_f64() * 1e6);
+        runtime.disable(compiled_fix::PATCH.name())?;
+        runtime.wait_transition(wait)?;
+    }
+
+    // SAFETY: as above.
+    let opened = unsafe { PatchLibrary::open(path, &LIVEPATCH_PROGRAM) }?;
+    runtime.enable(opened.patch())?;
+    runtime.wait_transition(wait)?;
+    PAUSED.store(true, Ordering::SeqCst);
+    const CALLS: u64 = 200_000;
+    let time = |call: &dyn Fn(u64) -> u64| {
+        let started = Instant::now();
+        let mut sum = 0u64;
+        for i in 0..CALLS {
+            sum = sum.wrapping_add(call(std::hint::black_box(i)));
+        }
+        std::hint::black_box(sum);
+        started.elapsed().as_secs_f64()
+    };
+    let pointer: fn(u64) -> u64 = std::hint::black_box(plain_fee);
+    let mut ratios: Vec<f64> = (0..41)
+        .map(|_| {
+            let base = time(&|x| pointer(x));
+            let patched = time(&|x| billing::quote(x));
+            patched / base
+        })
+        .collect();
+    PAUSED.store(false, Ordering::SeqCst);
+    runtime.disable(opened.patch().name())?;
+    runtime.wait_transition(wait)?;
+
+    let (lib, lib_low, lib_high) = quartiles(&mut library);
+    let (com, com_low, com_high) = quartiles(&mut compiled);
+    let (ratio, ratio_low, ratio_high) = quartiles(&mut ratios);
+    Ok(format!(
+        "bench: open to completed transition {lib:.0} us (quartiles {lib_low:.0}-{lib_high:.0}), \
+         compiled-in enable {com:.0} us ({com_low:.0}-{com_high:.0}) over {ROUNDS} rounds; \
+         patched call through the library's patch / function-pointer call: median \
+         {ratio:.2}x ({ratio_low:.2}-{ratio_high:.2}) over 41 pairs"
+    ))
+}
 
 pub fn main() {
     let runtime = Runtime::global();
@@ -61,6 +149,10 @@ pub fn main() {
             let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
+                    if PAUSED.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
                     // A value counts for the epoch it was computed in, never for a later one.
                     let epoch = EPOCH.load(Ordering::SeqCst);
                     let value = billing::quote(1000);
@@ -101,6 +193,10 @@ pub fn main() {
                 },
             },
             ("observe", _) => observe(&seen),
+            ("bench", path) => {
+                PAUSED.store(false, Ordering::SeqCst);
+                bench(runtime, path).unwrap_or_else(|error| format!("bench: {error}"))
+            }
             ("patches", _) => {
                 let names: Vec<_> = runtime.patches().iter().map(|p| p.name.to_owned()).collect();
                 format!("patches: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") })
