@@ -98,10 +98,7 @@ impl Workspace {
             "own_runtime/Cargo.toml",
             &manifest("own_runtime", "[lib]\ncrate-type = [\"cdylib\"]\n", &[]),
         );
-        workspace.write(
-            "own_runtime/src/lib.rs",
-            include_str!("own_runtime.rs"),
-        );
+        workspace.write("own_runtime/src/lib.rs", include_str!("own_runtime.rs"));
         workspace
     }
 
