@@ -280,22 +280,9 @@ impl Message {
         }
     }
 
-    const fn push_u64(&mut self, mut value: u64) {
+    const fn push_u64(&mut self, value: u64) {
         let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        let (_, used) = digits.split_at(start);
-        match core::str::from_utf8(used) {
-            Ok(text) => self.push(text),
-            Err(_) => self.push("?"),
-        }
+        self.push(livepatch_loader::decimal(value, &mut digits));
     }
 
     const fn as_str(&self) -> &str {

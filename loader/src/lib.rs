@@ -28,6 +28,6 @@ pub use crate::error::{LoadError, OwnCopy};
 pub use crate::library::{PatchLibrary, read_manifest};
 pub use crate::manifest::{
     MANIFEST_CAPACITY, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, ManifestBytes, ManifestState,
-    ManifestWriter,
+    ManifestWriter, decimal,
 };
 pub use crate::program::Program;

@@ -110,22 +110,30 @@ impl ManifestWriter {
         }
     }
 
-    const fn push_u64(&mut self, mut value: u64) {
+    const fn push_u64(&mut self, value: u64) {
         let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
+        self.push(decimal(value, &mut digits));
+    }
+}
+
+/// `value` in decimal, written at the end of `digits`: for text built at compile time, where
+/// `format!` cannot run.
+#[doc(hidden)]
+pub const fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
         }
-        let (_, used) = digits.split_at(start);
-        match core::str::from_utf8(used) {
-            Ok(text) => self.push(text),
-            Err(_) => self.push("?"),
-        }
+    }
+    let (_, used) = digits.split_at(start);
+    match core::str::from_utf8(used) {
+        Ok(text) => text,
+        // Unreachable: every byte written is an ASCII digit.
+        Err(_) => "?",
     }
 }
 

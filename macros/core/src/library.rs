@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::{ParseStream, Parser};
 use syn::{Path, Token};
 
@@ -90,12 +90,27 @@ pub fn patch_library(input: TokenStream) -> TokenStream {
         return TokenStream::new();
     };
     let private = quote!(::livepatch::__private::library);
+    // What the macro appends to the user's paths carries their spans, so that a path that names
+    // no patch, or no program, is reported at the path.
+    let at = |path: &Path, item: &str| {
+        let span = path
+            .segments
+            .last()
+            .map_or_else(Span::call_site, |s| s.ident.span());
+        let item = syn::Ident::new(item, span);
+        quote_spanned!(span=> #path::#item)
+    };
+    let (lineage, descriptor) = (at(&patch, "__LIVEPATCH_LINEAGE"), at(&patch, "PATCH"));
+    let (program_const, program_static) = (
+        at(&program, "__LIVEPATCH_PROGRAM"),
+        at(&program, "LIVEPATCH_PROGRAM"),
+    );
     quote! {
         const _: () = {
             #[unsafe(link_section = ".livepatch.manifest")]
             #[used]
             static __LIVEPATCH_MANIFEST: #private::ManifestBytes =
-                #private::manifest(&#program::__LIVEPATCH_PROGRAM, &#patch::__LIVEPATCH_LINEAGE);
+                #private::manifest(&#program_const, &#lineage);
 
             /// The entry the loader reads once the library is open.
             #[unsafe(no_mangle)]
@@ -103,8 +118,8 @@ pub fn patch_library(input: TokenStream) -> TokenStream {
                 format: #private::MANIFEST_FORMAT,
                 manifest: &__LIVEPATCH_MANIFEST,
                 runtime: &#private::RUNTIME_IDENTITY,
-                program: &#program::LIVEPATCH_PROGRAM,
-                patch: &#patch::PATCH,
+                program: &#program_static,
+                patch: &#descriptor,
             };
         };
     }

@@ -1,0 +1,6 @@
+#[livepatch::livepatch]
+pub mod fix {}
+
+livepatch::patch_library!(patch = fix);
+
+fn main() {}

@@ -1,0 +1,3 @@
+livepatch::program!(app);
+
+fn main() {}
