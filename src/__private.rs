@@ -141,6 +141,11 @@ pub struct PatchableFn<F: 'static> {
     pub object: ObjectName,
 }
 
+/// What `#[replaces(path)]` finds in place of the hidden constant of a function that is not
+/// `#[patchable]`; the expansion reports it at `path`.
+#[derive(Clone, Copy, Debug)]
+pub struct NotPatchable;
+
 /// The slot of the function at `path`, for a replacement listed under the object `listed`;
 /// evaluated at compile time, it panics with a message naming the right object when `listed` is
 /// not the function's.

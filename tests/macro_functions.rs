@@ -362,3 +362,90 @@ fn pattern_arguments_unsafe_functions_and_recursion() {
     disable(&rt, "forms_fix");
     assert_eq!((sum((1, 2), 3, 4), read_both(), depth(3)), (6, (7, 8), 3));
 }
+
+pub mod billing {
+    use livepatch::patchable;
+
+    /// Less visible than the hidden slot of `discount`, which is always `pub`.
+    pub(crate) struct Coupon {
+        pub(crate) percent: u32,
+    }
+
+    #[patchable]
+    fn fee(amount: u32) -> u32 {
+        amount / 10
+    }
+
+    #[patchable]
+    fn discount(amount: u32, coupon: &Coupon) -> u32 {
+        amount * coupon.percent / 100
+    }
+
+    /// `amount`, plus its fee, less a 20% coupon.
+    pub fn total(amount: u32) -> u32 {
+        amount + fee(amount) - discount(amount, &Coupon { percent: 20 })
+    }
+
+    pub struct Account {
+        pub balance: u32,
+    }
+
+    #[patchable]
+    impl Account {
+        fn charge(&mut self, amount: u32) -> u32 {
+            self.balance -= amount;
+            self.balance
+        }
+
+        pub fn pay(&mut self, amount: u32) -> u32 {
+            self.charge(amount)
+        }
+    }
+}
+
+/// Replaces the private functions and method of `billing` from outside it.
+#[livepatch]
+pub mod billing_fix {
+    use crate::billing::{Account, Coupon};
+
+    #[replaces(crate::billing::fee)]
+    fn fee(amount: u32) -> u32 {
+        amount / 5
+    }
+
+    #[replaces(crate::billing::discount)]
+    fn discount(amount: u32, coupon: &Coupon) -> u32 {
+        amount * coupon.percent / 50
+    }
+
+    #[replaces(crate::billing::Account::charge)]
+    fn charge(account: &mut Account, amount: u32) -> u32 {
+        account.balance -= amount + 1;
+        account.balance
+    }
+}
+
+#[test]
+fn private_functions_and_methods_are_replaced_from_another_module() {
+    use billing::{Account, total};
+    let rt = Runtime::new();
+    let mut account = Account { balance: 100 };
+    // 100 + 100/10 - 100*20/100; 100 - 10.
+    assert_eq!((total(100), account.pay(10)), (90, 90));
+    enable(&rt, &billing_fix::PATCH);
+    // 100 + 100/5 - 100*20/50; 90 - (10 + 1).
+    assert_eq!((total(100), account.pay(10)), (80, 79));
+    disable(&rt, "billing_fix");
+    assert_eq!((total(100), account.pay(10)), (90, 69));
+    assert_eq!(
+        functions(&billing_fix::PATCH),
+        vec![(
+            ObjectName::Program,
+            vec![
+                "macro_functions::billing::fee",
+                "macro_functions::billing::discount",
+                "macro_functions::billing::Account::charge",
+            ]
+        )]
+    );
+}

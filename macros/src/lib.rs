@@ -190,12 +190,21 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function keeps its signature, visibility and attributes; its body moves into an original
 /// function that the slot holds, and the function calls whatever the slot says this thread must
-/// run. Beside it (in the impl block, for a method) one hidden constant with the function's
-/// visibility, `__livepatch_slot_NAME`: its slot (a `FuncSlot<fn(..) -> ..>`) and its object;
-/// `#[replaces(path)]` finds it by `path`, so a patch can replace what it can name. The slot's
-/// name, in the runtime's messages and errors, is the function's path: `module_path!()`
-/// followed by `::name` (`::Type::name` for a method). A recursive call goes through the slot
-/// too.
+/// run. Beside it (in the impl block, for a method) one hidden constant, `__livepatch_slot_NAME`:
+/// its slot (a `FuncSlot<fn(..) -> ..>`) and its object; `#[replaces(path)]` finds it by `path`.
+/// The slot's name, in the runtime's messages and errors, is the function's path:
+/// `module_path!()` followed by `::name` (`::Type::name` for a method). A recursive call goes
+/// through the slot too.
+///
+/// # Private functions
+///
+/// A private function or method is replaceable too, as the kernel patches `static` functions:
+/// the hidden constant is always `pub` (and `#[doc(hidden)]`), whatever the function's
+/// visibility, so it is reachable wherever the function's module (or type) is; the function
+/// itself keeps the visibility written. The patch still has to name the path to it, and write
+/// the types of its signature: from another crate, every module on the way must be `pub` (a
+/// private module cannot be named there: make it `pub` and `#[doc(hidden)]`, or re-export the
+/// module), and a type private to the module can only be written by a patch inside it.
 ///
 /// A method's replacement is a free function that takes the receiver as its first argument
 /// (`this: &Conn` for `&self`); `Self` is spelled out in its signature.

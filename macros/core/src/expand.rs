@@ -225,15 +225,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
 fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let private = private(patch);
     let target = function.target.as_ref()?;
-    let mut hidden = target.clone();
-    if let Some(last) = hidden.segments.last_mut() {
-        last.ident = format_ident!(
-            "__livepatch_slot_{}",
-            ident_string(&last.ident),
-            span = last.ident.span()
-        );
-    }
-    let mut args = hidden.to_token_stream();
+    let mut args = slot_lookup(patch, function, target)?;
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
         ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
@@ -253,6 +245,130 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     Some(quote! {
         #private::FuncDesc::new(&#private::Replacement::new(#lookup #args, #replacement))
     })
+}
+
+/// The hidden constant of the target at `target`, `__livepatch_slot_NAME` at the path with
+/// `__livepatch_slot_` put before its last segment.
+///
+/// When the target exists but is not `#[patchable]`, the lookup finds a fallback of the type
+/// `NotPatchable` instead, and a local trait, implemented only for the real constant's type, says
+/// so at the function's name in the path. Where the fallback is depends on what the path's
+/// second-to-last segment names, told by its first letter:
+///
+/// - a module (`crate::net::checksum`, lowercase): the constant is looked up in a block that
+///   glob-imports the module, inside a block that defines the fallback; a glob import of the
+///   inner block is found before the items of the outer one, so the fallback is found only when
+///   the module has no constant of that name (the functions `#[patchable]` did not mark);
+/// - a type (`crate::Conn::send`, uppercase): the constant is an associated constant, and a
+///   blanket trait in scope with the fallback as a default associated constant is found only when
+///   the type has no inherent one.
+///
+/// A path of one segment names a function in the patch's scope; its constant is looked up there,
+/// with no fallback. A path to nothing at all gets the compiler's own error, at the path.
+fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option<TokenStream> {
+    let private = private(patch);
+    let last = target.segments.last()?;
+    let span = last.ident.span();
+    let slot = format_ident!(
+        "__livepatch_slot_{}",
+        ident_string(&last.ident),
+        span = span
+    );
+    let mut hidden = target.clone();
+    if let Some(last) = hidden.segments.last_mut() {
+        last.ident = slot.clone();
+    }
+    let count = target.segments.len();
+    if count == 1 {
+        return Some(hidden.to_token_stream());
+    }
+    let owner = &target.segments[count - 2].ident;
+    let is_type = ident_string(owner).starts_with(char::is_uppercase);
+    let text = docs::path_string(target);
+    let attr = match &function.object {
+        ObjectRef::Program => "#[livepatch::patchable]".to_owned(),
+        ObjectRef::Named(name) => format!("#[livepatch::patchable(object = \"{name}\")]"),
+    };
+    let (message, label) = if is_type {
+        (
+            format!(
+                "`{text}` is not patchable: mark its impl block `{attr}` in the program (or \
+                 replace a method that is)"
+            ),
+            "not a method of a `#[patchable]` impl block",
+        )
+    } else {
+        (
+            format!(
+                "`{text}` is not patchable: mark it `{attr}` in the program (or replace a \
+                 function that is)"
+            ),
+            "not a `#[patchable]` function",
+        )
+    };
+    let check = respan(
+        quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = #label)]
+            trait __LivepatchPatchable {
+                type Slot;
+            }
+            impl<F: 'static> __LivepatchPatchable for #private::PatchableFn<F> {
+                type Slot = Self;
+            }
+            const fn __livepatch_patchable<T: __LivepatchPatchable<Slot = T>>(slot: T) -> T::Slot {
+                slot
+            }
+        },
+        span,
+    );
+    let call = respan(quote!(__livepatch_patchable), span);
+    let found = if is_type {
+        let fallback = respan(
+            quote! {
+                #[allow(dead_code)]
+                trait __LivepatchNotPatchable {
+                    #[allow(non_upper_case_globals)]
+                    const #slot: #private::NotPatchable = #private::NotPatchable;
+                }
+                impl<T: ?Sized> __LivepatchNotPatchable for T {}
+            },
+            span,
+        );
+        // The whole path carries the last segment's span, so that the bound
+        // and the argument report one error at one place.
+        let hidden = respan(hidden.to_token_stream(), span);
+        let mut found = Group::new(Delimiter::Parenthesis, hidden);
+        found.set_span(span);
+        quote!(#fallback #call #found)
+    } else {
+        let mut module = target.clone();
+        module.segments.pop();
+        let module = module
+            .segments
+            .pairs()
+            .map(|pair| pair.value().to_token_stream());
+        let colon = target.leading_colon;
+        let glob = respan(quote!(::*;), span);
+        let fallback = respan(
+            quote! {
+                #[allow(dead_code, non_upper_case_globals)]
+                const #slot: #private::NotPatchable = #private::NotPatchable;
+            },
+            span,
+        );
+        let allow = respan(quote!(#[allow(unused_imports)] use), span);
+        let mut inner = Group::new(
+            Delimiter::Brace,
+            quote!(#allow #colon #(#module)::* #glob #slot),
+        );
+        inner.set_span(span);
+        let mut found = Group::new(Delimiter::Parenthesis, inner.to_token_stream());
+        found.set_span(span);
+        quote!(#fallback #call #found)
+    };
+    let mut block = Group::new(Delimiter::Brace, quote!(#check #found));
+    block.set_span(span);
+    Some(block.to_token_stream())
 }
 
 fn fallback_descriptor(patch: &Patch) -> TokenStream {

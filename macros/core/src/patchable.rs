@@ -7,13 +7,19 @@
 //! `&'static FuncSlot` and the object the function belongs to. `#[replaces(path::name)]` in a
 //! patch reaches it by putting `__livepatch_slot_` before the last segment of its path, the same
 //! rule for functions and methods.
+//!
+//! The constant is `pub` whatever the function's visibility, so that a private function is
+//! replaceable from another module or crate, as the kernel patches `static` functions: it is
+//! reachable wherever the function's module (or type) is, and the patch has to name the path to
+//! it (from another crate, through `pub` modules, `#[doc(hidden)]` ones or re-exports). Its
+//! `allow`s cover a signature with a type less visible than the constant, and `unreachable_pub`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
 use syn::parse::{ParseStream, Parser};
 use syn::{
     Attribute, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemFn, ItemImpl, LitStr, Pat, Path,
-    Signature, Token, Type, Visibility,
+    Signature, Token, Type,
 };
 
 use crate::ast::{ObjectRef, ident_string};
@@ -221,7 +227,6 @@ fn dispatch(slot: TokenStream, sig: &Signature, args: &[TokenStream]) -> TokenSt
 /// The hidden constant of one patchable function, with its slot and its object.
 struct Hidden<'a> {
     args: &'a Args,
-    vis: &'a Visibility,
     cfgs: Vec<&'a Attribute>,
     ident: &'a Ident,
     /// The slot's name after the module path: `::name` or `::Type::name`.
@@ -236,15 +241,15 @@ impl Hidden<'_> {
         let private = private(self.args);
         let name = ident_string(self.ident);
         let slot = format_ident!("__livepatch_slot_{}", name, span = self.ident.span());
-        let (vis, cfgs, fn_type, suffix) = (self.vis, &self.cfgs, &self.fn_type, &self.suffix);
+        let (cfgs, fn_type, suffix) = (&self.cfgs, &self.fn_type, &self.suffix);
         let object = object_expr(self.args);
         let doc = format!(" The slot and object `#[patchable]` made for `{name}`.");
         quote! {
             #[doc = #doc]
             #[doc(hidden)]
-            #[allow(non_upper_case_globals)]
+            #[allow(non_upper_case_globals, private_interfaces, unreachable_pub)]
             #(#cfgs)*
-            #vis const #slot: #private::PatchableFn<#fn_type> = #private::PatchableFn {
+            pub const #slot: #private::PatchableFn<#fn_type> = #private::PatchableFn {
                 slot: {
                     #original_fn
                     static __LIVEPATCH_SLOT: #private::FuncSlot<#fn_type> = #private::FuncSlot::new(
@@ -291,7 +296,6 @@ fn free_function(function: &ItemFn, args: &Args, cx: &mut Ctxt) -> Option<TokenS
     let original = original_sig.ident.to_token_stream();
     let hidden = Hidden {
         args,
-        vis: &function.vis,
         cfgs: cfgs(&function.attrs),
         ident: &sig.ident,
         suffix: format!("::{}", ident_string(&sig.ident)),
@@ -380,7 +384,6 @@ fn method_items(method: &ImplItemFn, self_ty: &Type, type_name: &str, args: &Arg
     };
     let hidden = Hidden {
         args,
-        vis: &method.vis,
         cfgs: cfgs(&method.attrs),
         ident: &sig.ident,
         suffix: format!("::{type_name}::{name}"),

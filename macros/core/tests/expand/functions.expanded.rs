@@ -1,6 +1,6 @@
 /// The slot and object `#[patchable]` made for `checksum`.
 #[doc(hidden)]
-#[allow(non_upper_case_globals)]
+#[allow(non_upper_case_globals, private_interfaces, unreachable_pub)]
 pub const __livepatch_slot_checksum: ::livepatch::__private::PatchableFn<
     fn(&[u8]) -> u32,
 > = ::livepatch::__private::PatchableFn {
@@ -22,8 +22,8 @@ pub fn checksum(buf: &[u8]) -> u32 {
 }
 /// The slot and object `#[patchable]` made for `peek`.
 #[doc(hidden)]
-#[allow(non_upper_case_globals)]
-pub(crate) const __livepatch_slot_peek: ::livepatch::__private::PatchableFn<
+#[allow(non_upper_case_globals, private_interfaces, unreachable_pub)]
+pub const __livepatch_slot_peek: ::livepatch::__private::PatchableFn<
     unsafe fn((*const u8, usize), usize) -> u8,
 > = ::livepatch::__private::PatchableFn {
     slot: {
@@ -56,7 +56,7 @@ pub struct Conn {
 impl Conn {
     /// The slot and object `#[patchable]` made for `sent`.
     #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
+    #[allow(non_upper_case_globals, private_interfaces, unreachable_pub)]
     pub const __livepatch_slot_sent: ::livepatch::__private::PatchableFn<
         for<'this> fn(&'this Conn, &u32) -> &'this u32,
     > = ::livepatch::__private::PatchableFn {
@@ -82,8 +82,8 @@ impl Conn {
     }
     /// The slot and object `#[patchable]` made for `reset`.
     #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    const __livepatch_slot_reset: ::livepatch::__private::PatchableFn<
+    #[allow(non_upper_case_globals, private_interfaces, unreachable_pub)]
+    pub const __livepatch_slot_reset: ::livepatch::__private::PatchableFn<
         fn(Conn) -> Conn,
     > = ::livepatch::__private::PatchableFn {
         slot: {
@@ -149,7 +149,31 @@ pub mod fix {
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
                     ::livepatch::__private::replaced_slot(
-                        super::__livepatch_slot_checksum,
+                        {
+                            #[diagnostic::on_unimplemented(
+                                message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
+                                label = "not a `#[patchable]` function"
+                            )]
+                            trait __LivepatchPatchable {
+                                type Slot;
+                            }
+                            impl<F: 'static> __LivepatchPatchable
+                            for ::livepatch::__private::PatchableFn<F> {
+                                type Slot = Self;
+                            }
+                            const fn __livepatch_patchable<
+                                T: __LivepatchPatchable<Slot = T>,
+                            >(slot: T) -> T::Slot {
+                                slot
+                            }
+                            #[allow(dead_code, non_upper_case_globals)]
+                            const __livepatch_slot_checksum: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
+                            __livepatch_patchable({
+                                #[allow(unused_imports)]
+                                use super::*;
+                                __livepatch_slot_checksum
+                            })
+                        },
                         ::livepatch::__private::ObjectName::Program,
                         "super::checksum",
                     ),
@@ -161,7 +185,31 @@ pub mod fix {
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
                     ::livepatch::__private::replaced_slot(
-                        crate::Conn::__livepatch_slot_sent,
+                        {
+                            #[diagnostic::on_unimplemented(
+                                message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
+                                label = "not a method of a `#[patchable]` impl block"
+                            )]
+                            trait __LivepatchPatchable {
+                                type Slot;
+                            }
+                            impl<F: 'static> __LivepatchPatchable
+                            for ::livepatch::__private::PatchableFn<F> {
+                                type Slot = Self;
+                            }
+                            const fn __livepatch_patchable<
+                                T: __LivepatchPatchable<Slot = T>,
+                            >(slot: T) -> T::Slot {
+                                slot
+                            }
+                            #[allow(dead_code)]
+                            trait __LivepatchNotPatchable {
+                                #[allow(non_upper_case_globals)]
+                                const __livepatch_slot_sent: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
+                            }
+                            impl<T: ?Sized> __LivepatchNotPatchable for T {}
+                            __livepatch_patchable(crate::Conn::__livepatch_slot_sent)
+                        },
                         ::livepatch::__private::ObjectName::Named("net"),
                         "crate::Conn::sent",
                     ),
