@@ -6,11 +6,13 @@
 //!   switching it, as logic over atomics (model-checked with loom).
 //! - [`thread`]: thread records, their registry, and the lanes of concurrent transitions.
 //! - [`barrier`]: the process-wide memory barrier.
+//! - `current`: the current thread's record, found on the call path without a call.
 //!
 //! This module's functions are the transition side's interface: the runtime's `transition` and
 //! `object` code call them with the patch list locked.
 
 pub(crate) mod barrier;
+mod current;
 pub(crate) mod protocol;
 pub(crate) mod slot;
 mod sync;

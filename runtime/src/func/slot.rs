@@ -117,26 +117,20 @@ impl<F: Copy + Send + Sync + 'static> FuncSlot<F> {
     /// run (the original, or a patch's replacement) and calls it.
     #[inline]
     pub fn call<R>(&'static self, invoke: impl FnOnce(F) -> R) -> R {
-        let mut invoke = Some(invoke);
-        let recorded = thread::with_record(|record| {
-            let invoke = invoke.take()?;
+        thread::with_record(|record| {
+            let Some(record) = record else {
+                // The thread is being torn down and keeps no record: it runs what it reads.
+                return invoke(self.effective_unrecorded());
+            };
             let frame = Frame::enter(record, self.id());
             let word = self.word.load(Ordering::Acquire);
             if in_transition(word) {
-                return Some(self.call_in_transition(frame, word, invoke));
+                return self.call_in_transition(frame, word, invoke);
             }
             let result = invoke(self.settled(word));
             drop(frame);
-            Some(result)
-        });
-        if let Some(Some(result)) = recorded {
-            return result;
-        }
-        // The thread is being torn down and keeps no record: it runs what it reads.
-        let Some(invoke) = invoke.take() else {
-            unreachable!("the recorded call ran and returned")
-        };
-        invoke(self.effective_unrecorded())
+            result
+        })
     }
 
     /// The call path while a transition changes the function: the thread's state picks the

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Thread};
 
 use super::barrier;
+use super::current;
 use super::protocol::{LANES, LaneControl, ThreadCore, ThreadState};
 
 /// One thread's record: the protocol's part, plus what the transition side needs to wake it.
@@ -55,6 +56,8 @@ impl Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // Before the record can go: a later call in this thread's teardown finds no record.
+        current::set(std::ptr::null());
         registry().retain(|r| !Arc::ptr_eq(r, &self.0));
     }
 }
@@ -63,11 +66,35 @@ thread_local! {
     static LOCAL: Local = Local::register();
 }
 
-/// Runs `f` with the current thread's record, registering the thread on first use. `None`,
-/// without running `f`, while the thread is being torn down and its record is gone.
+/// Runs `f` once with the current thread's record, registering the thread on first use, or
+/// with `None` while the thread is being torn down and its record is gone.
 #[inline]
-pub(crate) fn with_record<R>(f: impl FnOnce(&Record) -> R) -> Option<R> {
-    LOCAL.try_with(|local| f(&local.0)).ok()
+pub(crate) fn with_record<R>(f: impl FnOnce(Option<&Record>) -> R) -> R {
+    let record = current::get();
+    if record.is_null() {
+        return with_record_slow(f);
+    }
+    // SAFETY: the word holds this thread's own record, set by `with_record_slow` from the
+    // `Local` this thread owns, which keeps the record alive and clears the word in its `Drop`
+    // before releasing it. Only this thread sets its word.
+    f(Some(unsafe { &*record }))
+}
+
+/// [`with_record`] on a thread whose word is not set: registers the thread and sets the word,
+/// or finds the thread torn down.
+#[cold]
+#[inline(never)]
+fn with_record_slow<R>(f: impl FnOnce(Option<&Record>) -> R) -> R {
+    let mut f = Some(f);
+    let recorded = LOCAL.try_with(|local| {
+        current::set(Arc::as_ptr(&local.0));
+        f.take().map(|f| f(Some(&local.0)))
+    });
+    match (recorded, f) {
+        (Ok(Some(result)), _) => result,
+        (_, Some(f)) => f(None),
+        (_, None) => unreachable!("`f` ran and returned"),
+    }
 }
 
 /// Makes every registered thread fence on each call, when `membarrier` stopped working.
