@@ -265,7 +265,7 @@ fn a_transition_can_be_reversed_again_and_again() {
 functions!(forced, ObjectName::Program);
 
 #[test]
-fn force_switches_every_thread_and_marks_the_patches() {
+fn force_switches_every_thread_and_marks_nothing_when_patching() {
     use forced::*;
     let t = SelfTest::new();
     t.load_lp(program_patch("old", vec![&GA]));
@@ -291,12 +291,99 @@ fn force_switches_every_thread_and_marks_the_patches() {
         livepatch: 'p': patching complete
         ",
     );
+    // A patching transition of a patch that replaces nothing: no thread can run code of a patch
+    // that leaves the list, so the kernel marks nothing.
     let forced: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.forced)).collect();
-    assert_eq!(forced, [("old", true), ("p", true)]);
+    assert_eq!(forced, [("old", false), ("p", false)]);
+    assert!(t.rt.forced_patches().is_empty());
     assert_eq!(t.rt.force(), Err(TransitionError::NoTransition));
     gate.release();
     // The forced thread already ran the original it had entered.
     assert_eq!(parked.join().unwrap(), "original");
+    assert_eq!(f(&open()), "A");
+}
+
+functions!(forced_unpatch, ObjectName::Program);
+
+#[test]
+fn a_forced_unpatch_marks_only_the_patch_in_transition() {
+    use forced_unpatch::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("a", vec![&FA]));
+    t.load_lp(program_patch("b", vec![&GB]));
+    let (gate, parked) = park_in(&t.log, f);
+    t.disable_lp_nowait("a");
+    t.rt.force().unwrap();
+    let forced: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.forced)).collect();
+    assert_eq!(forced, [("b", false)]);
+    assert_eq!(t.rt.forced_patches(), ["a"]);
+    gate.release();
+    // The parked thread had entered `a`'s code, and finishes it.
+    assert_eq!(parked.join().unwrap(), "A");
+    assert_eq!((f(&open()), g(&open())), ("original", "B"));
+}
+
+functions!(forced_replace, ObjectName::Program);
+
+#[test]
+fn a_forced_replace_marks_every_patch_it_replaces() {
+    use forced_replace::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("a", vec![&FA]));
+    t.load_lp(program_patch("b", vec![&GB]));
+    let (gate, parked) = park_in(&t.log, f);
+    t.load_lp_nowait(patch("r", true, ObjectDesc::program(), vec![&FR]));
+    t.rt.force().unwrap();
+    let forced: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.forced)).collect();
+    assert_eq!(forced, [("r", false)]);
+    assert_eq!(t.rt.forced_patches(), ["a", "b"]);
+    gate.release();
+    assert_eq!(parked.join().unwrap(), "A");
+    // `g` had no replacement in `r`: its nop restored the original.
+    assert_eq!((f(&open()), g(&open())), ("R", "original"));
+}
+
+functions!(forced_reversal, ObjectName::Program);
+
+#[test]
+fn a_forced_reversal_of_a_replace_patch_marks_only_that_patch() {
+    use forced_reversal::*;
+    let t = SelfTest::new();
+    t.load_lp(program_patch("a2", vec![&GA]));
+    let (old_gate, old_side) = park_in(&t.log, g);
+    t.load_lp_nowait(patch("r2", true, ObjectDesc::program(), vec![&GR]));
+    // A thread that first runs patchable code during the transition takes its target side, and
+    // then holds the reversal back from inside the new code.
+    let (new_gate, new_side) = park_in(&t.log, g);
+    t.disable_lp_nowait("r2");
+    t.rt.force().unwrap();
+    let forced: Vec<_> = t.rt.patches().iter().map(|p| (p.name, p.forced)).collect();
+    assert_eq!(forced, [("a2", false)]);
+    assert_eq!(t.rt.forced_patches(), ["r2"]);
+    old_gate.release();
+    new_gate.release();
+    assert_eq!(old_side.join().unwrap(), "A");
+    assert_eq!(new_side.join().unwrap(), "R");
+    assert_eq!(g(&open()), "A");
+}
+
+functions!(endless_wait, ObjectName::Program);
+
+#[test]
+fn waiting_without_a_bound_waits_for_the_transition() {
+    use endless_wait::*;
+    let t = SelfTest::new();
+    assert_eq!(t.rt.wait_transition(std::time::Duration::MAX), Ok(()));
+    let (gate, parked) = park_in(&t.log, f);
+    t.load_lp_nowait(program_patch("slow", vec![&FA]));
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        gate.release();
+    });
+    assert_eq!(t.rt.wait_transition(std::time::Duration::MAX), Ok(()));
+    assert!(t.rt.transition().is_none());
+    assert_eq!(parked.join().unwrap(), "original");
+    releaser.join().unwrap();
     assert_eq!(f(&open()), "A");
 }
 
@@ -528,6 +615,36 @@ fn functions_listed_under_the_wrong_object_or_twice_are_refused() {
         "patch 'twice' replaces function 'g' twice; keep one replacement"
     );
     assert!(t.rt.patches().is_empty());
+}
+
+functions!(vmlinux_slots, ObjectName::Named("vmlinux"));
+
+#[test]
+fn a_function_of_an_object_that_can_never_load_is_refused() {
+    use vmlinux_slots::*;
+    let t = SelfTest::new();
+    // Listed under the program: the slot's object is a named `vmlinux`, which no load can
+    // bring, not the program.
+    let listed = leak(PatchDesc::new("listed").objects(slice(vec![
+        ObjectDesc::program().functions(slice(vec![FuncDesc::new(&FA)])),
+    ])));
+    let err = t.rt.enable(listed).unwrap_err();
+    assert!(matches!(
+        err,
+        EnableError::InvalidDescriptor(DescriptorError::FunctionOfUnloadableObject {
+            patch: "listed",
+            function: "f",
+            object: "vmlinux",
+        })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "patch 'listed' replaces function 'f', whose slot belongs to object 'vmlinux', which can \
+         never be loaded: declare the slot with ObjectName::Program for the program itself, and \
+         a non-empty name other than 'vmlinux' for any other object"
+    );
+    assert!(t.rt.patches().is_empty());
+    assert_eq!(f(&open()), "original");
 }
 
 functions!(loading_busy, ObjectName::Named("net"));

@@ -171,7 +171,9 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
         StateHandle::<u16>::new(4, 2).desc(),
     ];
     static TWICE: [ObjectDesc; 2] = [ObjectDesc::named("net"), ObjectDesc::named("net")];
-    let cases: [(&'static PatchDesc, DescriptorError, &str); 4] = [
+    static VMLINUX: [ObjectDesc; 1] = [ObjectDesc::named("vmlinux")];
+    static NAMELESS: [ObjectDesc; 2] = [ObjectDesc::program(), ObjectDesc::named("")];
+    let cases: [(&'static PatchDesc, DescriptorError, &str); 6] = [
         (
             leak(PatchDesc::new("zero").states(&ZERO)),
             DescriptorError::ZeroStateId { patch: "zero" },
@@ -192,6 +194,26 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
                 object: ObjectName::Named("net"),
             },
             "patch 'twice' lists object 'net' twice; put all of an object's callbacks in one entry",
+        ),
+        (
+            leak(PatchDesc::new("kernel").objects(&VMLINUX)),
+            DescriptorError::UnloadableObject {
+                patch: "kernel",
+                object: "vmlinux",
+            },
+            "patch 'kernel' has an object entry named 'vmlinux', which can never be loaded: use \
+             ObjectDesc::program() for the program itself, and a non-empty name other than \
+             'vmlinux' for any other object",
+        ),
+        (
+            leak(PatchDesc::new("nameless").objects(&NAMELESS)),
+            DescriptorError::UnloadableObject {
+                patch: "nameless",
+                object: "",
+            },
+            "patch 'nameless' has an object entry named '', which can never be loaded: use \
+             ObjectDesc::program() for the program itself, and a non-empty name other than \
+             'vmlinux' for any other object",
         ),
         (
             leak(PatchDesc::new("")),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use crate::callback::{self, ObjectState};
 use crate::descriptor::{ObjectName, PatchDesc};
 use crate::error::{DescriptorError, EnableError, Reentered, SetEnabledError};
+use crate::func::FuncDesc;
 use crate::func::FuncOwner;
 use crate::messages;
 use crate::state::{self, Data, StateSlot};
@@ -26,7 +27,7 @@ pub(crate) struct PatchEntry {
     pub(crate) objects: Vec<ObjectEntry>,
     /// Parallel to `desc.states`; emptied when the patch leaves the list.
     pub(crate) states: Vec<StateSlot>,
-    /// Set when a transition was forced while the patch was on the list.
+    /// Set when a forced transition marked the patch (SPEC §6).
     pub(crate) forced: bool,
 }
 
@@ -53,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) graveyard: Vec<Data>,
     /// Ids of states that no patch on the list declares any more since the lock was taken.
     pub(crate) released_states: Vec<(u64, u64)>,
+    /// The names of the patches ever marked forced, in the order marked.
+    pub(crate) forced: Vec<&'static str>,
 }
 
 impl Inner {
@@ -231,6 +234,7 @@ impl Runtime {
                 next_instance: 0,
                 graveyard: Vec::new(),
                 released_states: Vec::new(),
+                forced: Vec::new(),
             }),
             status: Mutex::new(Arc::default()),
             settled: Condvar::new(),
@@ -355,6 +359,20 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
         }
     }
     for (i, object) in desc.objects.iter().enumerate() {
+        if let Some(name) = object.name.unloadable_name() {
+            return Err(DescriptorError::UnloadableObject {
+                patch: desc.name,
+                object: name,
+            });
+        }
+        let unloadable = |f: &FuncDesc| Some((f.name(), f.object().unloadable_name()?));
+        if let Some((function, name)) = object.functions.iter().find_map(unloadable) {
+            return Err(DescriptorError::FunctionOfUnloadableObject {
+                patch: desc.name,
+                function,
+                object: name,
+            });
+        }
         if desc.objects[..i].iter().any(|o| o.name == object.name) {
             return Err(DescriptorError::DuplicateObject {
                 patch: desc.name,

@@ -241,6 +241,15 @@ pub enum ObjectName {
 }
 
 impl ObjectName {
+    /// The name a [`ObjectName::Named`] object was given, if it is one that can never be
+    /// loaded: empty, or the program's own name.
+    pub(crate) fn unloadable_name(&self) -> Option<&'static str> {
+        match self {
+            ObjectName::Named(name) if !is_loadable_name(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// The name used in messages: the object's name, or `vmlinux` for the program.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -248,6 +257,11 @@ impl ObjectName {
             ObjectName::Named(name) => name,
         }
     }
+}
+
+/// Whether `name` can name an object to load: not empty, and not the program's own name.
+pub(crate) fn is_loadable_name(name: &str) -> bool {
+    !name.is_empty() && name != PROGRAM_OBJECT_NAME
 }
 
 impl fmt::Display for ObjectName {

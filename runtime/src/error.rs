@@ -92,6 +92,33 @@ pub enum DescriptorError {
         /// The object it belongs to.
         belongs: ObjectName,
     },
+    /// An object entry is named with an empty name or the program's own name: no such object
+    /// can ever be loaded, so its callbacks and functions would never apply.
+    #[error(
+        "patch '{patch}' has an object entry named '{object}', which can never be loaded: use \
+         ObjectDesc::program() for the program itself, and a non-empty name other than 'vmlinux' \
+         for any other object"
+    )]
+    UnloadableObject {
+        /// The patch.
+        patch: &'static str,
+        /// The object's name as given.
+        object: &'static str,
+    },
+    /// A replaced function's slot names an object that can never be loaded.
+    #[error(
+        "patch '{patch}' replaces function '{function}', whose slot belongs to object '{object}', \
+         which can never be loaded: declare the slot with ObjectName::Program for the program \
+         itself, and a non-empty name other than 'vmlinux' for any other object"
+    )]
+    FunctionOfUnloadableObject {
+        /// The patch.
+        patch: &'static str,
+        /// The function.
+        function: &'static str,
+        /// The object's name as given.
+        object: &'static str,
+    },
     /// A function is replaced twice by one patch.
     #[error("patch '{patch}' replaces function '{function}' twice; keep one replacement")]
     DuplicateFunction {

@@ -3,7 +3,7 @@
 
 use crate::callback::{self, ObjectState, UnpatchReason};
 use crate::core::{Inner, Runtime};
-use crate::descriptor::{ObjectName, PROGRAM_OBJECT_NAME};
+use crate::descriptor::ObjectName;
 use crate::error::{LoadObjectError, UnloadObjectError};
 use crate::func;
 use crate::messages;
@@ -16,7 +16,7 @@ impl Runtime {
     /// If a patch's `pre_patch` fails, the load is refused: the patches already applied to the
     /// object are reverted and the object stays unloaded.
     pub fn load_object(&self, name: &str) -> Result<(), LoadObjectError> {
-        if !is_loadable(name) {
+        if !crate::descriptor::is_loadable_name(name) {
             return Err(LoadObjectError::InvalidName(name.to_owned()));
         }
         self.locked(|inner| load_locked(inner, name))?
@@ -25,7 +25,7 @@ impl Runtime {
     /// Unloads a named object: every patch applied to it is reverted, in list order, with its
     /// `pre_unpatch` (unless the patch is in transition) and `post_unpatch` callbacks.
     pub fn unload_object(&self, name: &str) -> Result<(), UnloadObjectError> {
-        if !is_loadable(name) {
+        if !crate::descriptor::is_loadable_name(name) {
             return Err(UnloadObjectError::InvalidName(name.to_owned()));
         }
         self.locked(|inner| {
@@ -44,10 +44,6 @@ impl Runtime {
             Ok(())
         })?
     }
-}
-
-fn is_loadable(name: &str) -> bool {
-    !name.is_empty() && name != PROGRAM_OBJECT_NAME
 }
 
 /// The index of the object named `name` among patch `patch`'s objects.

@@ -21,8 +21,9 @@ pub struct PatchStatus {
     pub transition: bool,
     /// Whether the patch is cumulative.
     pub replace: bool,
-    /// Whether a transition was forced while the patch was on the list: some thread may have run
-    /// its code inconsistently.
+    /// Whether a forced transition marked the patch (SPEC §6): some thread may still run its
+    /// code. Such a patch leaves the list when that transition completes; see
+    /// [`Runtime::forced_patches`].
     pub forced: bool,
     /// The 1-based position of the patch on the list.
     pub stack_order: usize,
@@ -69,6 +70,7 @@ pub(crate) struct Snapshot {
     patches: Vec<PatchStatus>,
     transition: Option<TransitionStatus>,
     loaded: Vec<String>,
+    forced: Vec<&'static str>,
 }
 
 impl Snapshot {
@@ -122,6 +124,7 @@ impl Snapshot {
             patches,
             transition,
             loaded: inner.loaded.iter().cloned().collect(),
+            forced: inner.forced.clone(),
         })
     }
 }
@@ -144,6 +147,14 @@ impl Runtime {
     /// The transition in progress, if any.
     pub fn transition(&self) -> Option<TransitionStatus> {
         self.snapshot().transition.clone()
+    }
+
+    /// The names of the patches a [`Runtime::force`] ever marked forced, in the order marked, on
+    /// the list or gone from it: some thread may have been running their code when the
+    /// transition was forced, and may still be, so nothing they hold (a patch library's code,
+    /// for one) may ever be freed, as the kernel never frees a forced patch's module.
+    pub fn forced_patches(&self) -> Vec<&'static str> {
+        self.snapshot().forced.clone()
     }
 
     /// The named objects that are loaded, sorted by name.

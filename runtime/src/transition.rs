@@ -192,18 +192,28 @@ impl Transition {
         Transition::try_complete(inner);
     }
 
-    /// Marks every thread switched, whatever it runs, and completes the transition. Every patch on
-    /// the list is marked forced.
+    /// Marks every thread switched, whatever it runs, and completes the transition. Marks forced
+    /// exactly the patches whose code a thread may still be running once they leave the list, as
+    /// the kernel does (SPEC §6): when unpatching, the patch in transition; when a replace patch
+    /// is patching, every patch it replaces; nothing else.
     pub(crate) fn force(inner: &mut Inner) {
-        let Some((target, _)) = current(inner) else {
+        let Some((target, index)) = current(inner) else {
             return;
         };
         messages::forcing(target);
         if let Some(funcs) = inner.transition.as_ref().and_then(|t| t.funcs.as_ref()) {
             funcs.lane.force();
         }
-        for patch in &mut inner.list {
+        let marked = match target {
+            TransitionTarget::Unpatched => index..index + 1,
+            TransitionTarget::Patched if inner.list[index].desc.replace => 0..index,
+            TransitionTarget::Patched => 0..0,
+        };
+        for patch in &mut inner.list[marked] {
             patch.forced = true;
+            if !inner.forced.contains(&patch.desc.name) {
+                inner.forced.push(patch.desc.name);
+            }
         }
         Transition::try_complete(inner);
     }
@@ -398,7 +408,9 @@ pub struct ThreadPatchState {
 impl crate::core::Runtime {
     /// Waits until no transition is in progress, for at most `timeout`, helping it complete.
     pub fn wait_transition(&self, timeout: Duration) -> Result<(), crate::TransitionError> {
-        let deadline = std::time::Instant::now() + timeout;
+        // No deadline when the timeout reaches past what an `Instant` can hold: wait as long as
+        // it takes.
+        let deadline = std::time::Instant::now().checked_add(timeout);
         // The waiting thread retries the transition itself, soon at first: on a busy machine the
         // driver thread may wait long for a core, while this thread already has one.
         let mut pause = Duration::from_micros(20);
@@ -410,15 +422,15 @@ impl crate::core::Runtime {
             if !pending {
                 return Ok(());
             }
-            let now = std::time::Instant::now();
-            if now >= deadline {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left == Some(Duration::ZERO) {
                 let patch = self.transition().map_or("?", |t| t.patch);
                 return Err(crate::TransitionError::TimedOut {
                     patch,
                     waited: timeout,
                 });
             }
-            if self.shared.wait_settled((deadline - now).min(pause)) {
+            if self.shared.wait_settled(left.unwrap_or(pause).min(pause)) {
                 return Ok(());
             }
             pause = (pause * 2).min(Duration::from_millis(5));
@@ -445,7 +457,8 @@ impl crate::core::Runtime {
     }
 
     /// Forces the transition in progress: every thread is marked switched, whatever it runs, and
-    /// the transition completes. Every patch on the list is marked forced (SPEC §6); use it only
+    /// the transition completes. The patches whose code a thread may still run are marked forced
+    /// (SPEC §6; see [`Runtime::forced_patches`](crate::Runtime::forced_patches)); use it only
     /// when the threads that block the transition are known not to mix old and new code.
     pub fn force(&self) -> Result<(), crate::TransitionError> {
         self.locked(|inner| {
