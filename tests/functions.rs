@@ -695,11 +695,15 @@ fn force_and_wait_from_a_callback_are_refused() {
     fn reenter(_: &mut PostPatch<'_>) {
         assert_eq!(
             RT.force(),
-            Err(TransitionError::Reentered(livepatch::Reentered))
+            Err(TransitionError::Reentered(
+                livepatch::Reentered::OwnCallback
+            ))
         );
         assert_eq!(
             RT.wait_transition(std::time::Duration::from_millis(1)),
-            Err(TransitionError::Reentered(livepatch::Reentered))
+            Err(TransitionError::Reentered(
+                livepatch::Reentered::OwnCallback
+            ))
         );
         tracing::info!(target: "test", "refused");
     }

@@ -273,10 +273,19 @@ fn reenter(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
     let disable = SHARED.disable(cx.patch_name());
     let load = SHARED.load_object("net");
     let unload = SHARED.unload_object("net");
-    assert!(matches!(enable, Err(ref e) if e.message() == Reentered.to_string()));
-    assert_eq!(disable, Err(SetEnabledError::Reentered(Reentered)));
-    assert!(matches!(load, Err(LoadObjectError::Reentered(Reentered))));
-    assert_eq!(unload, Err(UnloadObjectError::Reentered(Reentered)));
+    assert!(matches!(enable, Err(ref e) if e.message() == Reentered::OwnCallback.to_string()));
+    assert_eq!(
+        disable,
+        Err(SetEnabledError::Reentered(Reentered::OwnCallback))
+    );
+    assert!(matches!(
+        load,
+        Err(LoadObjectError::Reentered(Reentered::OwnCallback))
+    ));
+    assert_eq!(
+        unload,
+        Err(UnloadObjectError::Reentered(Reentered::OwnCallback))
+    );
     // Reading works from inside a callback; it shows the list before this enable.
     assert!(SHARED.patches().is_empty());
     enable

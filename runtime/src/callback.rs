@@ -225,7 +225,18 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
+    catch_unwind(AssertUnwindSafe(f)).map_err(dispose)
+}
+
+/// The message of a panic's payload. The payload is user data too: its `Drop` runs contained,
+/// and should that panic as well, the second payload is leaked rather than dropped, so that
+/// nothing unwinds into the runtime.
+pub(crate) fn dispose(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    if let Err(second) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(second);
+    }
+    message
 }
 
 /// Runs the `pre_patch` callback of object `object` of patch `patch`, if it has one, and records

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, TryLockError, Weak};
 
 use crate::callback::{self, ObjectState};
 use crate::descriptor::{ObjectName, PatchDesc};
@@ -15,6 +15,7 @@ use crate::messages;
 use crate::state::{self, Data, StateSlot};
 use crate::status::Snapshot;
 use crate::transition::{Transition, TransitionTarget};
+use crate::waits::{Holding, Waiting};
 
 /// A patch on the list: its descriptor and everything the runtime tracks about it.
 pub(crate) struct PatchEntry {
@@ -56,6 +57,22 @@ pub(crate) struct Inner {
     pub(crate) released_states: Vec<(u64, u64)>,
     /// The names of the patches ever marked forced, in the order marked.
     pub(crate) forced: Vec<&'static str>,
+    /// The threads started to drive transitions, joined when the runtime is dropped.
+    pub(crate) drivers: Vec<std::thread::JoinHandle<()>>,
+    /// Set when the runtime is dropped: drivers stop at their next look.
+    pub(crate) closed: bool,
+}
+
+impl PatchEntry {
+    /// The functions of the objects the patch is applied to.
+    pub(crate) fn patched_functions(&self) -> impl Iterator<Item = &'static FuncDesc> + '_ {
+        self.desc
+            .objects
+            .iter()
+            .zip(&self.objects)
+            .filter(|(_, o)| o.patched)
+            .flat_map(|(d, _)| d.functions)
+    }
 }
 
 impl Inner {
@@ -126,7 +143,7 @@ impl Drop for Inner {
             .chain(touched);
         for slot in slots {
             slot.remove_runtime(self.runtime);
-            slot.publish(None);
+            slot.publish(self.runtime, None);
         }
         // Its states are released too: shadow variables tied to them go.
         let mut states: Vec<u64> = self
@@ -141,6 +158,23 @@ impl Drop for Inner {
             crate::shadow::state_released(self.runtime, state);
         }
         crate::shadow::runtime_dropped(self.runtime);
+        // State data is user data: its `Drop` runs contained, as everywhere else.
+        let data = self
+            .list
+            .iter_mut()
+            .flat_map(|p| &mut p.states)
+            .filter_map(|s| s.data.take())
+            .chain(std::mem::take(&mut self.graveyard));
+        for data in data {
+            drop_contained(data);
+        }
+    }
+}
+
+/// Drops state data, logging a panic of its `Drop` instead of letting it unwind.
+pub(crate) fn drop_contained(data: Data) {
+    if let Err(panic) = callback::contained(|| drop(data)) {
+        messages::drop_panicked(&panic);
     }
 }
 
@@ -159,7 +193,7 @@ impl HeldMark {
     fn enter(runtime: u64) -> Result<Self, Reentered> {
         HELD.with_borrow_mut(|held| {
             if held.contains(&runtime) {
-                Err(Reentered)
+                Err(Reentered::OwnCallback)
             } else {
                 held.push(runtime);
                 Ok(HeldMark(runtime))
@@ -235,6 +269,8 @@ impl Runtime {
                 graveyard: Vec::new(),
                 released_states: Vec::new(),
                 forced: Vec::new(),
+                drivers: Vec::new(),
+                closed: false,
             }),
             status: Mutex::new(Arc::default()),
             settled: Condvar::new(),
@@ -294,6 +330,29 @@ impl Runtime {
     }
 }
 
+impl Drop for Runtime {
+    /// Stops the runtime's driver threads and waits for them, so that once `drop` returns no
+    /// code of this runtime runs any more: a transition a driver was completing completes
+    /// before, one in progress is abandoned with the runtime (see `Inner`'s `Drop`).
+    fn drop(&mut self) {
+        let drivers = self
+            .locked(|inner| {
+                inner.closed = true;
+                std::mem::take(&mut inner.drivers)
+            })
+            .unwrap_or_default();
+        let me = std::thread::current().id();
+        for driver in drivers {
+            if driver.thread().id() != me {
+                driver.thread().unpark();
+                // A driver contains every panic of user code; an `Err` here would be one of
+                // ours, and the runtime is going away either way.
+                let _ = driver.join();
+            }
+        }
+    }
+}
+
 impl Shared {
     /// Runs `f` with the list locked, publishes the new status, then drops whatever state data
     /// `f` released, outside the lock and with panics contained.
@@ -302,7 +361,23 @@ impl Shared {
         let (result, graveyard, released) = {
             // Callbacks run inside `catch_unwind`, so a poisoned lock only means a panic in our
             // own bookkeeping; the data is still consistent enough to go on.
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut inner = match self.inner.try_lock() {
+                Ok(inner) => inner,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    // Only a thread that holds another runtime already can close a cycle.
+                    let waiting = match HELD.with_borrow(|held| held.len() > 1) {
+                        true => Some(Waiting::start(self.id)?),
+                        false => None,
+                    };
+                    let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+                    drop(waiting);
+                    inner
+                }
+            };
+            // Declared after the guard, so dropped before it: the record ends while the lock is
+            // still held.
+            let _holding = Holding::start(self.id);
             let result = f(&mut inner);
             let snapshot = Snapshot::of(&inner);
             let settled = inner.transition.is_none();
@@ -317,11 +392,7 @@ impl Shared {
             )
         };
         drop(mark);
-        for data in graveyard {
-            if let Err(panic) = callback::contained(|| drop(data)) {
-                messages::drop_panicked(&panic);
-            }
-        }
+        graveyard.into_iter().for_each(drop_contained);
         for (state, generation) in released {
             crate::shadow::state_generation_released(self.id, state, generation);
         }
@@ -474,7 +545,16 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         }
     }
 
-    crate::object::add_replace_nops(inner, index);
+    if let Err((object, function)) = crate::object::add_replace_nops(inner, index) {
+        messages::failed_to_patch(object);
+        messages::enable_failed(desc.name);
+        Transition::cancel(inner);
+        return Err(EnableError::PatchFailed {
+            patch: desc.name,
+            object,
+            function,
+        });
+    }
     inner.list[index].enabled = true;
     Transition::start(inner);
     Transition::try_complete(inner);
@@ -505,6 +585,13 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
             in_transition,
         });
     }
+    let slots = patch.patched_functions().map(|f| f.slot());
+    crate::func::changed_by_other(inner.runtime, slots).map_err(|function| {
+        SetEnabledError::FunctionBusy {
+            patch: patch_name,
+            function,
+        }
+    })?;
     let lane = Transition::lane_for(inner, patch.desc, TransitionTarget::Unpatched)
         .ok_or(SetEnabledError::NoLane(patch_name))?;
     let instance = patch.instance;

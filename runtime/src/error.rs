@@ -210,7 +210,8 @@ pub enum EnableError {
         /// The callback's own error.
         source: CallbackError,
     },
-    /// Called from inside a callback or a state-data destructor of the same runtime.
+    /// Called from inside a callback or a state-data destructor when waiting for the runtime
+    /// would never end.
     #[error("{0}")]
     Reentered(#[from] Reentered),
 }
@@ -236,6 +237,18 @@ pub enum SetEnabledError {
         /// The switch's current value.
         enabled: bool,
     },
+    /// A function the patch replaces is in transition in another runtime: one function is
+    /// changed by one transition at a time.
+    #[error(
+        "patch '{patch}' cannot start unpatching: function '{function}' is in transition in \
+         another runtime; wait for that transition to complete, then disable '{patch}'"
+    )]
+    FunctionBusy {
+        /// The patch that was asked to change.
+        patch: &'static str,
+        /// The function another runtime's transition is changing.
+        function: &'static str,
+    },
     /// Another patch is in transition.
     #[error(
         "patch '{in_transition}' is in transition; wait for it to complete, then disable '{patch}'"
@@ -246,7 +259,8 @@ pub enum SetEnabledError {
         /// The patch in transition.
         in_transition: &'static str,
     },
-    /// Called from inside a callback or a state-data destructor of the same runtime.
+    /// Called from inside a callback or a state-data destructor when waiting for the runtime
+    /// would never end.
     #[error("{0}")]
     Reentered(#[from] Reentered),
 }
@@ -285,7 +299,8 @@ pub enum LoadObjectError {
         /// The function.
         function: &'static str,
     },
-    /// Called from inside a callback or a state-data destructor of the same runtime.
+    /// Called from inside a callback or a state-data destructor when waiting for the runtime
+    /// would never end.
     #[error("{0}")]
     Reentered(#[from] Reentered),
 }
@@ -307,7 +322,8 @@ pub enum TransitionError {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
-    /// Called from inside a callback or a state-data destructor of the same runtime.
+    /// Called from inside a callback or a state-data destructor when waiting for the runtime
+    /// would never end.
     #[error("{0}")]
     Reentered(#[from] Reentered),
 }
@@ -321,19 +337,31 @@ pub enum UnloadObjectError {
     /// The object is not loaded.
     #[error("object '{0}' is not loaded")]
     NotLoaded(String),
-    /// Called from inside a callback or a state-data destructor of the same runtime.
+    /// Called from inside a callback or a state-data destructor when waiting for the runtime
+    /// would never end.
     #[error("{0}")]
     Reentered(#[from] Reentered),
 }
 
-/// A runtime operation was called from inside one of the same runtime's callbacks, which run with
-/// the patch list locked.
+/// A runtime operation was called from inside a callback (or a state-data destructor) at a
+/// moment when waiting for the runtime would never end. Callbacks run with their runtime's patch
+/// list locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the runtime was called from inside one of its own callbacks; do the work after the callback \
-     returns"
-)]
-pub struct Reentered;
+pub enum Reentered {
+    /// Called from inside one of the same runtime's callbacks.
+    #[error(
+        "the runtime was called from inside one of its own callbacks; do the work after the \
+         callback returns"
+    )]
+    OwnCallback,
+    /// Called from inside another runtime's callback, while the thread that holds this runtime
+    /// waits, through callbacks of its own, for a runtime this thread holds.
+    #[error(
+        "the runtime is held by a thread that is waiting for a runtime this thread holds: \
+         waiting would never end; do the work after the callback returns"
+    )]
+    Deadlock,
+}
 
 /// Why a callback's access to state data failed. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

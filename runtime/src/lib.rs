@@ -19,6 +19,7 @@ pub mod shadow;
 mod state;
 mod status;
 mod transition;
+mod waits;
 
 pub use crate::callback::{
     CallbackContext, ObjectState, PostPatch, PostPatchFn, PostUnpatch, PostUnpatchFn, PrePatch,

@@ -8,31 +8,46 @@ use crate::transition::TransitionTarget;
 /// The `tracing` target of every runtime message.
 pub const TARGET: &str = "livepatch";
 
+/// Logs one event under [`TARGET`]. A subscriber is user code: should it panic, the event is
+/// lost and the operation that logged it goes on whole.
+macro_rules! event {
+    ($level:ident, $($message:tt)+) => {
+        $crate::messages::emit(|| tracing::$level!(target: $crate::messages::TARGET, $($message)+))
+    };
+}
+pub(crate) use event;
+
+/// Runs `log`, containing a panic of the subscriber.
+pub(crate) fn emit(log: impl FnOnce()) {
+    // Nowhere is left to report such a panic: the subscriber is what panicked.
+    let _ = crate::callback::contained(log);
+}
+
 pub(crate) fn enabling(patch: &str) {
-    tracing::info!(target: TARGET, "enabling patch '{patch}'");
+    event!(info, "enabling patch '{patch}'");
 }
 
 pub(crate) fn not_compatible(patch: &str) {
-    tracing::error!(
-        target: TARGET,
+    event!(
+        error,
         "Livepatch patch ({patch}) is not compatible with the already installed livepatches."
     );
 }
 
 pub(crate) fn initializing(patch: &str, target: TransitionTarget) {
-    tracing::debug!(target: TARGET, "'{patch}': initializing {target} transition");
+    event!(debug, "'{patch}': initializing {target} transition");
 }
 
 pub(crate) fn starting(patch: &str, target: TransitionTarget) {
-    tracing::info!(target: TARGET, "'{patch}': starting {target} transition");
+    event!(info, "'{patch}': starting {target} transition");
 }
 
 pub(crate) fn completing(patch: &str, target: TransitionTarget) {
-    tracing::debug!(target: TARGET, "'{patch}': completing {target} transition");
+    event!(debug, "'{patch}': completing {target} transition");
 }
 
 pub(crate) fn complete(patch: &str, target: TransitionTarget) {
-    tracing::info!(target: TARGET, "'{patch}': {target} complete");
+    event!(info, "'{patch}': {target} complete");
 }
 
 pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
@@ -40,56 +55,62 @@ pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
         TransitionTarget::Patched => "patching to unpatching",
         TransitionTarget::Unpatched => "unpatching to patching",
     };
-    tracing::debug!(target: TARGET, "'{patch}': reversing transition from {path}");
+    event!(debug, "'{patch}': reversing transition from {path}");
 }
 
 pub(crate) fn pre_patch_failed(object: ObjectName) {
-    tracing::warn!(target: TARGET, "pre-patch callback failed for object '{object}'");
+    event!(warn, "pre-patch callback failed for object '{object}'");
 }
 
 pub(crate) fn enable_failed(patch: &str) {
-    tracing::warn!(target: TARGET, "failed to enable patch '{patch}'");
+    event!(warn, "failed to enable patch '{patch}'");
 }
 
 pub(crate) fn canceling(patch: &str) {
-    tracing::debug!(
-        target: TARGET,
+    event!(
+        debug,
         "'{patch}': canceling patching transition, going to unpatch"
     );
 }
 
 pub(crate) fn applying_to_loading(patch: &str, object: ObjectName) {
-    tracing::info!(target: TARGET, "applying patch '{patch}' to loading module '{object}'");
+    event!(
+        info,
+        "applying patch '{patch}' to loading module '{object}'"
+    );
 }
 
 pub(crate) fn load_refused(patch: &str, object: ObjectName) {
-    tracing::warn!(
-        target: TARGET,
+    event!(
+        warn,
         "patch '{patch}' failed for module '{object}', refusing to load module '{object}'"
     );
 }
 
 pub(crate) fn reverting_on_unload(patch: &str, object: ObjectName) {
-    tracing::info!(target: TARGET, "reverting patch '{patch}' on unloading module '{object}'");
+    event!(
+        info,
+        "reverting patch '{patch}' on unloading module '{object}'"
+    );
 }
 
 pub(crate) fn callback_panicked(callback: &str, patch: &str, object: ObjectName, panic: &str) {
-    tracing::error!(
-        target: TARGET,
+    event!(
+        error,
         "'{patch}': {callback} callback for object '{object}' panicked: {panic}"
     );
 }
 
 pub(crate) fn drop_panicked(panic: &str) {
-    tracing::error!(target: TARGET, "dropping state data panicked: {panic}");
+    event!(error, "dropping state data panicked: {panic}");
 }
 
 pub(crate) fn failed_to_patch(object: ObjectName) {
-    tracing::warn!(target: TARGET, "failed to patch object '{object}'");
+    event!(warn, "failed to patch object '{object}'");
 }
 
 pub(crate) fn failed_to_apply(patch: &str, object: ObjectName) {
-    tracing::warn!(target: TARGET, "failed to apply patch '{patch}' to module '{object}'");
+    event!(warn, "failed to apply patch '{patch}' to module '{object}'");
 }
 
 pub(crate) fn forcing(target: TransitionTarget) {
@@ -97,5 +118,5 @@ pub(crate) fn forcing(target: TransitionTarget) {
         TransitionTarget::Patched => "patched",
         TransitionTarget::Unpatched => "unpatched",
     };
-    tracing::warn!(target: TARGET, "forcing remaining tasks to the {state} state");
+    event!(warn, "forcing remaining tasks to the {state} state");
 }

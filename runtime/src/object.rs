@@ -85,34 +85,33 @@ fn unpatch_object(inner: &mut Inner, patch: usize, object: usize) {
 
 /// While replace patch `patch` is patching: every function that an older patch replaced in a
 /// loaded object, and that `patch` does not, gets a nop entry that restores the original for the
-/// threads that switch (the kernel's nop functions).
-pub(crate) fn add_replace_nops(inner: &mut Inner, patch: usize) {
+/// threads that switch (the kernel's nop functions). Fails, adding none, with the object and name
+/// of such a function that another runtime's transition is changing.
+pub(crate) fn add_replace_nops(
+    inner: &mut Inner,
+    patch: usize,
+) -> Result<(), (ObjectName, &'static str)> {
     let Some(t) = inner.transition.as_ref() else {
-        return;
+        return Ok(());
     };
     let replacing = inner.list[patch].desc.replace
         && t.patch == inner.list[patch].instance
         && t.target == TransitionTarget::Patched;
     if !replacing {
-        return;
+        return Ok(());
     }
     let slots: Vec<_> = inner.list[..patch]
         .iter()
-        .flat_map(|older| {
-            older
-                .desc
-                .objects
-                .iter()
-                .zip(&older.objects)
-                .filter(|(_, o)| o.patched)
-                .flat_map(|(d, _)| d.functions)
-        })
+        .flat_map(|older| older.patched_functions())
         .map(|f| f.slot())
         .collect();
     let owner = inner.owner(patch);
-    for slot in func::add_nops(owner, slots, inner.func_transition()) {
+    let added = func::add_nops(owner, slots, inner.func_transition())
+        .map_err(|busy| (busy.object(), busy.name()))?;
+    for slot in added {
         inner.touch(slot);
     }
+    Ok(())
 }
 
 fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
@@ -137,23 +136,31 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
                     source,
                 })
             }
-            Ok(()) => patch_object(inner, p, o).err().map(|function| {
-                messages::failed_to_apply(patch, object);
-                // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
-                // its post_unpatch, as a cancelled enable does and as the kernel does here.
-                callback::run_post_unpatch(
-                    &mut inner.list,
-                    p,
-                    o,
-                    ObjectState::Coming,
-                    UnpatchReason::LoadRefused,
-                );
-                LoadObjectError::PatchFailed {
-                    patch,
-                    object: name.to_owned(),
-                    function,
-                }
-            }),
+            Ok(()) => patch_object(inner, p, o)
+                .and_then(|()| {
+                    add_replace_nops(inner, p).map_err(|(_, function)| {
+                        unpatch_object(inner, p, o);
+                        function
+                    })
+                })
+                .err()
+                .map(|function| {
+                    messages::failed_to_apply(patch, object);
+                    // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
+                    // its post_unpatch, as a cancelled enable does and as the kernel does here.
+                    callback::run_post_unpatch(
+                        &mut inner.list,
+                        p,
+                        o,
+                        ObjectState::Coming,
+                        UnpatchReason::LoadRefused,
+                    );
+                    LoadObjectError::PatchFailed {
+                        patch,
+                        object: name.to_owned(),
+                        function,
+                    }
+                }),
         };
         if let Some(error) = refused {
             messages::load_refused(patch, object);
@@ -169,7 +176,6 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         }
         let instance = inner.list[p].instance;
         applied.push(instance);
-        add_replace_nops(inner, p);
         if !inner.in_transition(instance) {
             callback::run_post_patch(&mut inner.list, p, o, ObjectState::Coming);
         }

@@ -116,12 +116,9 @@ impl Transition {
             // The patch's functions enter the transition: threads keep the patched variant until
             // they switch.
             let t = inner.func_transition();
-            let funcs: Vec<_> = (0..inner.list[index].objects.len())
-                .filter(|&o| inner.list[index].objects[o].patched)
-                .flat_map(|o| inner.list[index].desc.objects[o].functions)
-                .collect();
+            let funcs: Vec<_> = inner.list[index].patched_functions().collect();
             for func in funcs {
-                func.slot().publish(t);
+                func.slot().publish(inner.runtime, t);
                 inner.touch(func.slot());
             }
         }
@@ -274,7 +271,7 @@ fn complete(inner: &mut Inner) {
             }
             TransitionTarget::Unpatched => slot.remove(me),
         }
-        slot.publish(None);
+        slot.publish(inner.runtime, None);
     }
     for (o, object) in desc.objects.iter().enumerate() {
         if !inner.is_loaded(object.name) {
@@ -328,12 +325,11 @@ fn start_driver(inner: &mut Inner) {
             if let Some(funcs) = &t.funcs {
                 funcs.lane.set_driver(Some(handle.thread().clone()));
             }
+            inner.drivers.retain(|d| !d.is_finished());
+            inner.drivers.push(handle);
         }
         // Without a driver, `Runtime::wait_transition` still completes the transition.
-        Err(e) => tracing::error!(
-            target: messages::TARGET,
-            "cannot start the transition driver thread: {e}"
-        ),
+        Err(e) => crate::messages::event!(error, "cannot start the transition driver thread: {e}"),
     }
 }
 
@@ -348,6 +344,7 @@ fn drive(shared: Weak<Shared>, patch: u64, dispatch: tracing::Dispatch) {
         };
         let finished = tracing::dispatcher::with_default(&dispatch, || {
             shared.locked(|inner| match &inner.transition {
+                _ if inner.closed => true,
                 Some(t) if t.patch == patch => Transition::try_complete(inner),
                 _ => true,
             })

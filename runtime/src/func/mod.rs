@@ -34,48 +34,62 @@ pub(crate) fn apply(
     funcs: &[FuncDesc],
     transition: Option<InTransition>,
 ) -> Result<(), &'static str> {
-    if let Some(busy) = funcs.iter().find(|f| {
-        f.slot()
-            .transition()
-            .is_some_and(|t| t.owner.runtime != owner.runtime)
-    }) {
-        return Err(busy.name());
-    }
+    changed_by_other(owner.runtime, funcs.iter().map(FuncDesc::slot))?;
     for func in funcs {
         func.replacement.push(owner);
-        func.slot().publish(transition);
+        func.slot().publish(owner.runtime, transition);
     }
     Ok(())
+}
+
+/// Fails with the name of the first of `slots` that a transition of a runtime other than
+/// `runtime` is changing: one slot's word holds one transition at a time.
+pub(crate) fn changed_by_other(
+    runtime: u64,
+    slots: impl IntoIterator<Item = &'static dyn SlotOps>,
+) -> Result<(), &'static str> {
+    match slots.into_iter().find(|s| s.changed_by_other(runtime)) {
+        Some(busy) => Err(busy.name()),
+        None => Ok(()),
+    }
 }
 
 /// Removes `owner`'s entries from the slots of `funcs`, publishing each under `transition`.
 pub(crate) fn revert(owner: Owner, funcs: &[FuncDesc], transition: Option<InTransition>) {
     for func in funcs {
         func.slot().remove(owner);
-        func.slot().publish(transition);
+        func.slot().publish(owner.runtime, transition);
     }
 }
 
 /// For a replace patch `owner`: every slot among `slots` that another patch of the same runtime
-/// replaced and `owner` does not gets a nop entry, restoring the original for threads that switch.
+/// replaced and `owner` does not gets a nop entry, restoring the original for threads that
+/// switch. Fails, adding none, with the name of such a slot that another runtime's transition
+/// is changing.
 pub(crate) fn add_nops(
     owner: Owner,
     slots: impl IntoIterator<Item = &'static dyn SlotOps>,
     transition: Option<InTransition>,
-) -> Vec<&'static dyn SlotOps> {
-    let mut added = Vec::new();
+) -> Result<Vec<&'static dyn SlotOps>, &'static dyn SlotOps> {
+    let mut wanted: Vec<&'static dyn SlotOps> = Vec::new();
     for slot in slots {
         let owners = slot.owners();
         let replaced_by_older = owners
             .iter()
             .any(|o| o.runtime == owner.runtime && o.instance != owner.instance);
-        if replaced_by_older && !owners.contains(&owner) {
-            slot.push_nop(owner);
-            slot.publish(transition);
-            added.push(slot);
+        let listed = wanted.iter().any(|w| std::ptr::addr_eq(*w, slot));
+        if replaced_by_older && !owners.contains(&owner) && !listed {
+            wanted.push(slot);
         }
     }
-    added
+    if let Some(busy) = wanted.iter().find(|s| s.changed_by_other(owner.runtime)) {
+        return Err(*busy);
+    }
+    for slot in &wanted {
+        slot.push_nop(owner);
+        slot.publish(owner.runtime, transition);
+    }
+    Ok(wanted)
 }
 
 /// The function side of one transition: its lane, and the driver that completes it.

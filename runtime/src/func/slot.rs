@@ -365,8 +365,8 @@ pub(crate) trait SlotOps: Sync {
     fn name(&self) -> &'static str;
     /// The object the function belongs to.
     fn object(&self) -> ObjectName;
-    /// The transition changing the slot, if any.
-    fn transition(&self) -> Option<InTransition>;
+    /// Whether a transition of a runtime other than `runtime` is changing the slot.
+    fn changed_by_other(&self, runtime: u64) -> bool;
     /// The owners of the slot's entries, bottom first.
     fn owners(&self) -> Vec<Owner>;
     /// Pushes a nop entry for `owner`.
@@ -377,9 +377,12 @@ pub(crate) trait SlotOps: Sync {
     fn remove_nops(&self, owner: Owner);
     /// Removes every entry of runtime `runtime`.
     fn remove_runtime(&self, runtime: u64);
-    /// Publishes the slot's word: the transition `transition` changes it (its owner's entry
-    /// makes the difference between the variants), or none does.
-    fn publish(&'static self, transition: Option<InTransition>);
+    /// Publishes the slot's word after runtime `runtime` changed its stack: the transition
+    /// `transition` of that runtime changes it (its owner's entry makes the difference between
+    /// the variants), or none of that runtime does. A transition of another runtime that is
+    /// changing the slot stays in the word whatever `runtime` does: the threads in it keep
+    /// choosing between the code below that patch and the patch's own.
+    fn publish(&'static self, runtime: u64, transition: Option<InTransition>);
 }
 
 impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
@@ -395,8 +398,10 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         self.object
     }
 
-    fn transition(&self) -> Option<InTransition> {
-        self.lock().transition
+    fn changed_by_other(&self, runtime: u64) -> bool {
+        self.lock()
+            .transition
+            .is_some_and(|t| t.owner.runtime != runtime)
     }
 
     fn owners(&self) -> Vec<Owner> {
@@ -425,8 +430,18 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
         self.lock().entries.retain(|e| e.owner.runtime != runtime);
     }
 
-    fn publish(&'static self, transition: Option<InTransition>) {
+    fn publish(&'static self, runtime: u64, transition: Option<InTransition>) {
         let mut stack = self.lock();
+        let transition = match stack.transition {
+            Some(other) if other.owner.runtime != runtime => {
+                debug_assert!(
+                    transition.is_none(),
+                    "two runtimes' transitions on one slot: the caller should have refused"
+                );
+                Some(other)
+            }
+            _ => transition,
+        };
         let transition = transition.filter(|t| stack.entries.iter().any(|e| e.owner == t.owner));
         let patched = self.top(&stack.entries, None);
         let word: *mut () = match transition {

@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 use super::node::{Class, ClassRef, ErasedRef, Shadow};
 use super::shard::{Shard, WriteGuard};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
-use crate::messages::TARGET;
 
 /// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
 /// table stays small (64 × 128 bytes).
@@ -142,7 +141,7 @@ impl<T: Send + Sync + 'static> Insert<T> {
         match self {
             Insert::New(shadow) => Some(shadow),
             Insert::Existing(_) | Insert::Reentrant => {
-                tracing::warn!(target: TARGET, "Duplicate shadow variable {key}");
+                crate::messages::event!(warn, "Duplicate shadow variable {key}");
                 None
             }
         }
@@ -325,10 +324,7 @@ impl TableInner {
         let data = match result {
             Ok(data) => data,
             Err(err) => {
-                tracing::error!(
-                    target: TARGET,
-                    "Failed to construct shadow variable {key} ({err})"
-                );
+                crate::messages::event!(error, "Failed to construct shadow variable {key} ({err})");
                 return Err(err);
             }
         };

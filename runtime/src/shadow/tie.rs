@@ -30,7 +30,6 @@ use super::{Key, ObjAddr, ShadowError, ShadowId};
 use crate::callback::contained;
 use crate::core::Runtime;
 use crate::descriptor::StateHandle;
-use crate::messages::TARGET;
 
 /// Every table that has held a tied variable; a release searches them.
 static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
@@ -126,7 +125,7 @@ fn drop_contained(node: ErasedRef) {
         id,
     };
     if let Err(panic) = contained(move || drop(node)) {
-        tracing::error!(target: TARGET, "dropping shadow variable {key} panicked: {panic}");
+        crate::messages::event!(error, "dropping shadow variable {key} panicked: {panic}");
     }
 }
 
