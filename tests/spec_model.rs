@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livepatch::prelude::*;
-use livepatch::{ConflictReason, EnableError, SetEnabledError};
+use livepatch::{
+    CallbackKind, ConflictReason, EnableError, ObjectName, SetEnabledError, StateVerdict,
+};
 use proptest::prelude::*;
 
 mod common;
@@ -25,11 +27,25 @@ impl Drop for Data {
 }
 
 static MADE: AtomicU64 = AtomicU64::new(0);
+/// The callbacks that ran, in order, to compare with what `Runtime::plan` predicted.
+static TRACE: Mutex<Vec<(ObjectName, CallbackKind)>> = Mutex::new(Vec::new());
+
+fn trace_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    TRACE
+        .lock()
+        .unwrap()
+        .push((cx.object(), CallbackKind::PrePatch));
+    Ok(())
+}
 static DROPPED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 /// Each state the patch declares (ids 1 and 2, in that order): the previous patch's data if it
 /// can be taken over, new data otherwise.
 fn keep_state_data(cx: &mut PostPatch<'_>) {
+    TRACE
+        .lock()
+        .unwrap()
+        .push((cx.object(), CallbackKind::PostPatch));
     for id in [1, 2] {
         // The version of a handle does not matter to a lookup; the id and the type do.
         let handle = StateHandle::<Data>::new(id, 1);
@@ -53,7 +69,9 @@ struct Spec {
 macro_rules! spec {
     ($name:literal, replace = $replace:literal, [$(($id:literal, $version:literal)),*]) => {{
         static STATES: &[StateDesc] = &[$(StateHandle::<Data>::new($id, $version).desc()),*];
-        static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(keep_state_data)];
+        static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()
+            .pre_patch(trace_pre_patch)
+            .post_patch(keep_state_data)];
         static DESC: PatchDesc = PatchDesc::new($name)
             .replace($replace)
             .states(STATES)
@@ -204,7 +222,38 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         match op {
             Op::Enable(i) => {
                 let spec = &specs[i];
+                let plan = rt.plan(spec.desc).unwrap();
+                TRACE.lock().unwrap().clear();
                 let result = rt.enable(spec.desc);
+                // The dry run predicted this very answer, the callbacks in the order they ran,
+                // and the patches a cumulative patch removed.
+                prop_assert_eq!(
+                    plan.refusal.as_ref().map(ToString::to_string),
+                    result.as_ref().err().map(ToString::to_string)
+                );
+                if result.is_ok() {
+                    let predicted: Vec<_> = plan
+                        .callbacks
+                        .iter()
+                        .map(|c| (c.object, c.callback))
+                        .collect();
+                    prop_assert_eq!(&predicted, &*TRACE.lock().unwrap());
+                    let removed: Vec<_> = match spec.replace {
+                        true => list.iter().map(|&p| specs[p].desc.name()).collect(),
+                        false => Vec::new(),
+                    };
+                    prop_assert_eq!(&plan.removes, &removed);
+                }
+                // One verdict per state id, however many installed patches it conflicts with.
+                let refused_states: std::collections::BTreeSet<u64> = plan
+                    .states
+                    .iter()
+                    .filter(|s| matches!(s.verdict, StateVerdict::Incompatible(_)))
+                    .map(|s| s.id)
+                    .collect();
+                let conflicting: std::collections::BTreeSet<u64> =
+                    conflicts(&list, &specs, spec).iter().map(|c| c.0).collect();
+                prop_assert_eq!(refused_states, conflicting);
                 if list.contains(&i) {
                     prop_assert!(
                         matches!(result, Err(EnableError::AlreadyExists(name)) if name == spec.desc.name()),

@@ -478,14 +478,15 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
     Ok(())
 }
 
-fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), EnableError> {
+/// The checks of an enable that come before it changes anything, in their order (SPEC §4):
+/// the error `enable` answers, if any.
+pub(crate) fn admission(inner: &Inner, desc: &'static PatchDesc) -> Result<(), EnableError> {
     if inner.index_by_name(desc.name).is_some() {
         return Err(EnableError::AlreadyExists(desc.name));
     }
     validate(desc)?;
     let conflicts = state::conflicts(desc, inner.list.iter().map(|p| p.desc));
     if !conflicts.is_empty() {
-        messages::not_compatible(desc.name);
         return Err(EnableError::Incompatible {
             patch: desc.name,
             conflicts,
@@ -496,6 +497,16 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
             patch: desc.name,
             in_transition,
         });
+    }
+    Ok(())
+}
+
+fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), EnableError> {
+    if let Err(refusal) = admission(inner, desc) {
+        if matches!(refusal, EnableError::Incompatible { .. }) {
+            messages::not_compatible(desc.name);
+        }
+        return Err(refusal);
     }
     let lane = Transition::lane_for(inner, desc, TransitionTarget::Patched)
         .ok_or(EnableError::NoLane(desc.name))?;

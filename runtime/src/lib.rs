@@ -15,6 +15,7 @@ mod error;
 mod func;
 mod messages;
 mod object;
+mod plan;
 pub mod shadow;
 mod state;
 mod status;
@@ -37,6 +38,10 @@ pub use crate::error::{
 };
 pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;
+pub use crate::plan::{
+    CallbackKind, FunctionChange, Plan, PlannedCallback, PlannedFunction, PlannedState,
+    StateVerdict,
+};
 pub use crate::state::{ConflictReason, PrevState, StateConflict, StateMut};
 pub use crate::status::{ObjectStatus, PatchStatus, StateStatus, TransitionStatus};
 pub use crate::transition::{ThreadPatchState, TransitionGuard, TransitionPhase, TransitionTarget};

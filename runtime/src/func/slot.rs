@@ -369,6 +369,9 @@ pub(crate) trait SlotOps: Sync {
     fn changed_by_other(&self, runtime: u64) -> bool;
     /// The owners of the slot's entries, bottom first.
     fn owners(&self) -> Vec<Owner>;
+    /// The owner of the entry whose code runs outside transitions: `None` when the original
+    /// runs (no entry, or a nop on top).
+    fn effective_owner(&self) -> Option<Owner>;
     /// Pushes a nop entry for `owner`.
     fn push_nop(&self, owner: Owner);
     /// Removes every entry of `owner` (and its nops).
@@ -406,6 +409,12 @@ impl<F: Copy + Send + Sync + 'static> SlotOps for FuncSlot<F> {
 
     fn owners(&self) -> Vec<Owner> {
         self.lock().entries.iter().map(|e| e.owner).collect()
+    }
+
+    fn effective_owner(&self) -> Option<Owner> {
+        let stack = self.lock();
+        let top = stack.entries.last()?;
+        top.func.is_some().then_some(top.owner)
     }
 
     fn push_nop(&self, owner: Owner) {
