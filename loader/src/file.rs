@@ -21,7 +21,19 @@ type Header = elf::FileHeader64<Endianness>;
 /// Reads the file at `path`, checks that it is a whole 64-bit ELF shared library and reads its
 /// manifest.
 pub(crate) fn read(path: &Path) -> Result<LibraryFile, LoadError> {
-    let bytes = std::fs::read(path).map_err(|error| match error.kind() {
+    let bytes = std::fs::read(path).map_err(|error| unreadable(path, error))?;
+    parse(path, bytes)
+}
+
+/// [`read`] of a file already open, named `path` in messages.
+pub(crate) fn read_open(path: &Path, mut file: std::fs::File) -> Result<LibraryFile, LoadError> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|error| unreadable(path, error))?;
+    parse(path, bytes)
+}
+
+fn unreadable(path: &Path, error: std::io::Error) -> LoadError {
+    match error.kind() {
         ErrorKind::NotFound => LoadError::Missing {
             path: path.to_owned(),
         },
@@ -29,7 +41,10 @@ pub(crate) fn read(path: &Path) -> Result<LibraryFile, LoadError> {
             path: path.to_owned(),
             reason: error.to_string(),
         },
-    })?;
+    }
+}
+
+fn parse(path: &Path, bytes: Vec<u8>) -> Result<LibraryFile, LoadError> {
     let section = manifest_section(path, &bytes)?;
     let manifest = Manifest::parse(section).map_err(|problem| match problem {
         ManifestProblem::Format(library) => LoadError::ManifestFormat {

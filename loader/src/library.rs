@@ -49,7 +49,37 @@ impl PatchLibrary {
         program: &'static Program,
     ) -> Result<PatchLibrary, LoadError> {
         let path = path.as_ref();
-        let file = file::read(path)?;
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Self::open_checked(path, file::read(path)?, program) }
+    }
+
+    /// [`PatchLibrary::open`] of a file the caller has already opened (after checks of its
+    /// own, such as its owner and mode), named `path` in messages. The bytes checked and mapped
+    /// are the ones read from `file`, whatever `path` names by then.
+    ///
+    /// # Safety
+    ///
+    /// As for [`PatchLibrary::open`].
+    pub unsafe fn open_file(
+        path: impl AsRef<Path>,
+        file: std::fs::File,
+        program: &'static Program,
+    ) -> Result<PatchLibrary, LoadError> {
+        let path = path.as_ref();
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Self::open_checked(path, file::read_open(path, file)?, program) }
+    }
+
+    /// Checks the manifest of `file`, read from `path`, and opens it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`PatchLibrary::open`].
+    unsafe fn open_checked(
+        path: &Path,
+        file: file::LibraryFile,
+        program: &'static Program,
+    ) -> Result<PatchLibrary, LoadError> {
         file.manifest.check(path, program)?;
         // SAFETY: the caller's promise, above.
         let opened = unsafe { kept::open(path, &file.bytes)? };

@@ -1,0 +1,265 @@
+//! The control protocol: one JSON request per line, answered by one JSON reply per line.
+//!
+//! ```
+//! use livepatch_control::Request;
+//!
+//! let request: Request = serde_json::from_str(r#"{"command":"disable","name":"fix"}"#)?;
+//! assert_eq!(request, Request::Disable { name: "fix".into() });
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A request, by its `command` field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Every patch on the list, as sysfs shows them.
+    List {},
+    /// Opens a patch library and, unless `enable` is `false`, enables its patch.
+    Load {
+        /// The library's path, as the program sees it.
+        path: PathBuf,
+        /// Whether to enable the patch once loaded.
+        #[serde(default = "yes")]
+        enable: bool,
+    },
+    /// Enables a patch the program knows: one loaded earlier, or one it offers compiled in.
+    Enable {
+        /// The patch's name.
+        name: String,
+    },
+    /// Disables a patch on the list.
+    Disable {
+        /// The patch's name.
+        name: String,
+    },
+    /// The transition in progress, after waiting for it up to `wait_ms` milliseconds.
+    Transition {
+        /// How long to wait for the transition to complete first.
+        #[serde(default)]
+        wait_ms: u64,
+    },
+    /// Forces the transition in progress; refused unless `confirm` is `true`.
+    Force {
+        /// The operator's confirmation.
+        #[serde(default)]
+        confirm: bool,
+    },
+    /// A dry run of enabling a patch the program knows.
+    Plan {
+        /// The patch's name.
+        name: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The reply to one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// What it answers, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReply>,
+    /// The runtime's log lines while the request ran (the kernel-style messages).
+    #[serde(default)]
+    pub log: Vec<String>,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// A stable name of the kind of failure, for scripts: `malformed`, `oversized`, `refused`,
+    /// `busy`, `file`, `load`, `enable`, `disable`, `transition`, `unknown_patch`,
+    /// `not_confirmed`.
+    pub kind: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}
+
+impl Reply {
+    /// A successful reply.
+    pub fn success(result: impl Serialize, log: Vec<String>) -> Reply {
+        Reply {
+            ok: true,
+            result: Some(serde_json::to_value(result).unwrap_or(serde_json::Value::Null)),
+            error: None,
+            log,
+        }
+    }
+
+    /// A failed reply.
+    pub fn failure(kind: &str, message: impl ToString, log: Vec<String>) -> Reply {
+        Reply {
+            ok: false,
+            result: None,
+            error: Some(ErrorReply {
+                kind: kind.to_owned(),
+                message: message.to_string(),
+            }),
+            log,
+        }
+    }
+}
+
+/// One patch on the list, as sysfs shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchView {
+    /// The patch's name.
+    pub name: String,
+    /// The `enabled` switch.
+    pub enabled: bool,
+    /// Whether it is the patch in transition.
+    pub transition: bool,
+    /// Whether it is cumulative.
+    pub replace: bool,
+    /// Its 1-based position on the list.
+    pub stack_order: usize,
+    /// Its objects and whether each is patched.
+    pub objects: Vec<ObjectView>,
+    /// Its states.
+    pub states: Vec<StateView>,
+}
+
+/// One object of a patch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectView {
+    /// The object's name (`vmlinux` for the program).
+    pub name: String,
+    /// Whether the patch is applied to it.
+    pub patched: bool,
+}
+
+/// One state of a patch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateView {
+    /// The state's id.
+    pub id: u64,
+    /// The version the patch declares.
+    pub version: u32,
+    /// Whether it holds data.
+    pub has_data: bool,
+}
+
+/// The transition in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionView {
+    /// The patch in transition.
+    pub patch: String,
+    /// `patching` or `unpatching`.
+    pub target: String,
+    /// The threads that have not switched yet.
+    pub waiting_threads: Vec<String>,
+}
+
+/// A dry run of an enable: what `Runtime::plan` answers, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    /// The patch.
+    pub patch: String,
+    /// Why the enable would be refused, if it would.
+    pub refusal: Option<String>,
+    /// The verdict on each state.
+    pub states: Vec<PlannedStateView>,
+    /// The callbacks that would run, in order, as `object: callback`.
+    pub callbacks: Vec<String>,
+    /// The functions whose code would change.
+    pub functions: Vec<PlannedFunctionView>,
+    /// The patches a cumulative patch would remove.
+    pub removes: Vec<String>,
+}
+
+/// One state of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStateView {
+    /// The state's id.
+    pub id: u64,
+    /// The version the patch declares, if it declares the state.
+    pub version: Option<u32>,
+    /// The installed patch that declares it, and its version.
+    pub installed: Option<(String, u32)>,
+    /// `new`, `compatible`, `compatible, with data to take over`, or why it is incompatible.
+    pub verdict: String,
+}
+
+/// One function of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedFunctionView {
+    /// Its object.
+    pub object: String,
+    /// Its name.
+    pub name: String,
+    /// `patched`, `re-patched (now: P)` or `restored (now: P)`.
+    pub change: String,
+}
+
+impl From<&livepatch_runtime::Plan> for PlanView {
+    fn from(plan: &livepatch_runtime::Plan) -> Self {
+        use livepatch_runtime::{CallbackKind, ConflictReason, FunctionChange, StateVerdict};
+        let now = |current: Option<&str>| current.unwrap_or("another runtime's patch").to_owned();
+        PlanView {
+            patch: plan.patch.to_owned(),
+            refusal: plan.refusal.as_ref().map(ToString::to_string),
+            states: plan
+                .states
+                .iter()
+                .map(|s| PlannedStateView {
+                    id: s.id,
+                    version: s.version,
+                    installed: s.installed.map(|(p, v)| (p.to_owned(), v)),
+                    verdict: match &s.verdict {
+                        StateVerdict::New => "new".to_owned(),
+                        StateVerdict::Compatible { has_data: false } => "compatible".to_owned(),
+                        StateVerdict::Compatible { has_data: true } => {
+                            "compatible, with data to take over".to_owned()
+                        }
+                        StateVerdict::Incompatible(ConflictReason::VersionLowered {
+                            new_version,
+                        }) => format!("incompatible: version lowered to {new_version}"),
+                        StateVerdict::Incompatible(ConflictReason::DroppedByCumulative) => {
+                            "incompatible: a cumulative patch must declare it".to_owned()
+                        }
+                    },
+                })
+                .collect(),
+            callbacks: plan
+                .callbacks
+                .iter()
+                .map(|c| {
+                    let callback = match c.callback {
+                        CallbackKind::PrePatch => "pre_patch",
+                        CallbackKind::PostPatch => "post_patch",
+                    };
+                    format!("{}: {callback}", c.object)
+                })
+                .collect(),
+            functions: plan
+                .functions
+                .iter()
+                .map(|f| PlannedFunctionView {
+                    object: f.object.to_string(),
+                    name: f.name.to_owned(),
+                    change: match f.change {
+                        FunctionChange::Patched => "patched".to_owned(),
+                        FunctionChange::Repatched { current } => {
+                            format!("re-patched (now: {})", now(current))
+                        }
+                        FunctionChange::Restored { current } => {
+                            format!("restored to the original (now: {})", now(current))
+                        }
+                    },
+                })
+                .collect(),
+            removes: plan.removes.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+}
