@@ -1,0 +1,95 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use livepatch_control::Request;
+
+/// Drive a running program's live patches through its control socket.
+#[derive(Debug, Parser)]
+#[command(name = "livepatch", version)]
+pub(crate) struct Args {
+    /// The program's control socket.
+    #[arg(long, short, global = true)]
+    pub(crate) socket: Option<PathBuf>,
+    /// The program whose default socket to use, when `--socket` is not given.
+    #[arg(long, short, global = true, default_value = "app")]
+    pub(crate) program: String,
+    /// Print the program's reply as JSON, for scripts.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+impl Args {
+    pub(crate) fn socket_path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| livepatch_control::default_socket_path(&self.program))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Every patch on the list: enabled, transition, replace, stack order, objects, states.
+    List,
+    /// Load a patch library into the program, and enable its patch.
+    Load {
+        /// The library file, as the program sees it.
+        file: PathBuf,
+        /// Load only; enable later with `livepatch enable`.
+        #[arg(long)]
+        no_enable: bool,
+    },
+    /// Enable a patch the program knows (loaded or compiled in).
+    Enable {
+        /// The patch's name.
+        name: String,
+    },
+    /// Disable a patch on the list.
+    Disable {
+        /// The patch's name.
+        name: String,
+    },
+    /// The patch in transition and the threads that have not switched yet.
+    Transition {
+        /// Wait for the transition to complete for up to this many milliseconds first.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Force the transition in progress. Threads may then mix old and new code.
+    Force {
+        /// Confirm that the threads blocking the transition cannot mix old and new code.
+        #[arg(long)]
+        yes_i_know: bool,
+    },
+    /// A dry run of enabling a patch the program knows.
+    Plan {
+        /// The patch's name.
+        name: String,
+    },
+}
+
+impl Command {
+    pub(crate) fn request(&self) -> Request {
+        match self {
+            Command::List => Request::List {},
+            Command::Load { file, no_enable } => {
+                // The program resolves the path: make it absolute from here.
+                let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                Request::Load {
+                    path,
+                    enable: !no_enable,
+                }
+            }
+            Command::Enable { name } => Request::Enable { name: name.clone() },
+            Command::Disable { name } => Request::Disable { name: name.clone() },
+            Command::Transition { wait } => Request::Transition { wait_ms: *wait },
+            Command::Force { yes_i_know } => Request::Force {
+                confirm: *yes_i_know,
+            },
+            Command::Plan { name } => Request::Plan { name: name.clone() },
+        }
+    }
+}

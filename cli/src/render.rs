@@ -1,0 +1,183 @@
+//! What the command prints: a reply as people read it, or as JSON.
+
+use livepatch_control::protocol::{PlanView, TransitionView};
+use livepatch_control::{PatchView, Reply};
+
+use crate::args::Command;
+
+/// The reply as JSON, one object, for scripts.
+pub(crate) fn json(reply: &Reply) -> String {
+    let mut text = serde_json::to_string_pretty(reply).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The reply for people: the runtime's log lines, then the answer.
+pub(crate) fn human(command: &Command, reply: &Reply) -> String {
+    let mut out: String = reply.log.iter().map(|l| format!("{l}\n")).collect();
+    if let Some(error) = &reply.error {
+        out += &format!("error ({}): {}\n", error.kind, error.message);
+        return out;
+    }
+    let result = reply.result.clone().unwrap_or(serde_json::Value::Null);
+    let decode = |what: &str| format!("the program's reply does not read as {what}\n");
+    out += &match command {
+        Command::List | Command::Force { .. } => {
+            match serde_json::from_value::<Vec<PatchView>>(result) {
+                Ok(patches) => list(&patches),
+                Err(_) => decode("a patch list"),
+            }
+        }
+        Command::Load { no_enable, .. } => {
+            let name = result.as_str().unwrap_or("?");
+            match no_enable {
+                true => format!("loaded '{name}'; enable it with `livepatch enable {name}`\n"),
+                false => format!("loaded and enabled '{name}'\n"),
+            }
+        }
+        Command::Enable { .. } => format!("enabled '{}'\n", result.as_str().unwrap_or("?")),
+        Command::Disable { .. } => format!("disabled '{}'\n", result.as_str().unwrap_or("?")),
+        Command::Transition { .. } => match serde_json::from_value(result) {
+            Ok(transition) => self::transition(transition),
+            Err(_) => decode("a transition"),
+        },
+        Command::Plan { .. } => match serde_json::from_value(result) {
+            Ok(plan) => self::plan(&plan),
+            Err(_) => decode("a plan"),
+        },
+    };
+    out
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Rows of cells as columns, each as wide as its widest cell, two spaces apart.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:width$}"))
+            .collect();
+        out += cells.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+fn list(patches: &[PatchView]) -> String {
+    if patches.is_empty() {
+        return "no patches\n".to_owned();
+    }
+    let header = [
+        "NAME",
+        "ENABLED",
+        "TRANSITION",
+        "REPLACE",
+        "ORDER",
+        "OBJECTS",
+        "STATES",
+    ];
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+    for p in patches {
+        let objects: Vec<String> = p
+            .objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    o.name,
+                    if o.patched { "" } else { " (not patched)" }
+                )
+            })
+            .collect();
+        let states: Vec<String> = p
+            .states
+            .iter()
+            .map(|s| format!("{} v{}", s.id, s.version))
+            .collect();
+        rows.push(vec![
+            p.name.clone(),
+            yes(p.enabled).to_owned(),
+            yes(p.transition).to_owned(),
+            yes(p.replace).to_owned(),
+            p.stack_order.to_string(),
+            or_dash(objects.join(", ")),
+            or_dash(states.join(", ")),
+        ]);
+    }
+    table(&rows)
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text
+    }
+}
+
+fn transition(transition: Option<TransitionView>) -> String {
+    let Some(t) = transition else {
+        return "no transition in progress\n".to_owned();
+    };
+    let mut out = format!("'{}' is {}\n", t.patch, t.target);
+    match t.waiting_threads.is_empty() {
+        true => out += "every thread has switched\n",
+        false => {
+            out += &format!(
+                "threads not switched yet: {}\n",
+                t.waiting_threads.join(", ")
+            )
+        }
+    }
+    out
+}
+
+fn plan(plan: &PlanView) -> String {
+    let mut out = format!("plan for enabling '{}'\n", plan.patch);
+    match &plan.refusal {
+        Some(refusal) => out += &format!("verdict: refused: {refusal}\n"),
+        None => out += "verdict: would be enabled\n",
+    }
+    let section = |title: &str, lines: Vec<String>| match lines.is_empty() {
+        true => format!("{title}: none\n"),
+        false => format!(
+            "{title}:\n{}",
+            lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
+        ),
+    };
+    let states = plan
+        .states
+        .iter()
+        .map(|s| {
+            let version = s
+                .version
+                .map_or("not declared".to_owned(), |v| format!("v{v}"));
+            let installed = s.installed.as_ref().map_or(String::new(), |(p, v)| {
+                format!(", installed by '{p}' at v{v}")
+            });
+            format!("state {} {version}{installed}: {}", s.id, s.verdict)
+        })
+        .collect();
+    out += &section("states", states);
+    out += &section("callbacks, in order", plan.callbacks.clone());
+    let functions = plan
+        .functions
+        .iter()
+        .map(|f| format!("{}: {}: {}", f.object, f.name, f.change))
+        .collect();
+    out += &section("functions", functions);
+    out += &section(
+        "removes",
+        plan.removes.iter().map(|p| format!("'{p}'")).collect(),
+    );
+    out
+}
