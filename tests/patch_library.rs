@@ -10,6 +10,7 @@
 #[path = "patch_library/workspace.rs"]
 mod workspace;
 
+use serde_json::json;
 use std::fs;
 use std::path::Path;
 
@@ -72,6 +73,44 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
         first.ask("audit"),
         "audit: fix_fee_v1 sets the rate to 15% | fix_fee_v2 takes over the rate Some(15) and \
          sets the discount to 3 | fix_fee_v2 is gone"
+    );
+
+    // The same through the program's control socket, as an operator drives it.
+    let socket = program.kept("control/app.sock");
+    assert_eq!(
+        first.ask(&format!("control {}", socket.display())),
+        format!("control at {}", socket.display())
+    );
+    let loaded = control(&socket, json!({"command": "load", "path": v1}));
+    assert_eq!(loaded.result, Some(json!("fix_fee_v1")), "{loaded:?}");
+    assert_eq!(loaded.log[0], "livepatch: enabling patch 'fix_fee_v1'");
+    let waited = control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
+    assert_eq!((waited.ok, waited.result), (true, None));
+    assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
+    let listed = control(&socket, json!({"command": "list"}));
+    assert_eq!(listed.result.unwrap()[0]["name"], json!("fix_fee_v1"));
+    let disabled = control(&socket, json!({"command": "disable", "name": "fix_fee_v1"}));
+    assert!(disabled.ok, "{disabled:?}");
+    control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
+    assert_eq!(first.ask("observe"), SEEN_ORIGINAL);
+    // A loaded library's patch can be enabled again by name.
+    let enabled = control(&socket, json!({"command": "enable", "name": "fix_fee_v1"}));
+    assert!(enabled.ok, "{enabled:?}");
+    control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
+    assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
+    assert!(control(&socket, json!({"command": "disable", "name": "fix_fee_v1"})).ok);
+    control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
+    assert_eq!(first.ask("patches"), "patches: none");
+    let missing_lib = control(
+        &socket,
+        json!({"command": "load", "path": "/no/such/patch.so"}),
+    );
+    assert_eq!(
+        missing_lib.error.map(|e| (e.kind, e.message)),
+        Some((
+            "file".to_owned(),
+            "/no/such/patch.so: No such file or directory (os error 2)".to_owned()
+        ))
     );
 
     // Files that are not patch libraries for this program.
@@ -171,6 +210,19 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
     );
     assert_eq!(second.ask("patches"), "patches: none");
     second.quit();
+}
+
+/// One request to the control socket at `socket`, and its reply.
+fn control(socket: &Path, request: serde_json::Value) -> livepatch_control::Reply {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    writeln!(stream, "{request}").unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap()
 }
 
 /// The build of the program a patch library was built against, from its manifest's `program`

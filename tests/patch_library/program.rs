@@ -227,6 +227,7 @@ pub fn main() {
     let mut out = std::io::stdout().lock();
     writeln!(out, "build {}", LIVEPATCH_PROGRAM.build_id()).unwrap();
     out.flush().unwrap();
+    let mut control = None;
     for line in std::io::stdin().lock().lines() {
         let line = line.unwrap();
         let reply = match line.split_once(' ').unwrap_or((&line, "")) {
@@ -250,6 +251,19 @@ pub fn main() {
                     Ok(()) => format!("disabled {name}"),
                 },
             },
+            ("control", path) => {
+                let server = livepatch_control::ControlServer::new(runtime)
+                    .program(&LIVEPATCH_PROGRAM)
+                    .start(path);
+                match server {
+                    Err(error) => format!("control: {error}"),
+                    Ok(server) => {
+                        let reply = format!("control at {}", server.path().display());
+                        control = Some(server);
+                        reply
+                    }
+                }
+            }
             ("observe", _) => observe(&seen),
             ("bench", path) => {
                 PAUSED.store(false, Ordering::SeqCst);
@@ -266,6 +280,7 @@ pub fn main() {
         writeln!(out, "{reply}").unwrap();
         out.flush().unwrap();
     }
+    drop(control);
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.join().unwrap();

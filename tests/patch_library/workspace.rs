@@ -15,6 +15,8 @@ use object::{Object, ObjectSection};
 
 /// This workspace, which the generated crates depend on.
 pub const LIVEPATCH: &str = env!("CARGO_MANIFEST_DIR");
+/// The control socket's crate, which the program serves.
+pub const CONTROL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/control");
 
 /// The program's one line that its second build changes.
 pub const FEE_LINE: &str = "amount / 10 // the fee's line";
@@ -63,7 +65,11 @@ impl Workspace {
         );
         workspace.write(
             "app/Cargo.toml",
-            &manifest("app", "[lib]\ncrate-type = [\"dylib\"]\n", &[]),
+            &manifest(
+                "app",
+                "[lib]\ncrate-type = [\"dylib\"]\n",
+                &[&format!("livepatch-control = {{ path = {:?} }}", CONTROL)],
+            ),
         );
         workspace.write(
             "program/Cargo.toml",
