@@ -115,12 +115,32 @@ fn check_follows(patch: &Patch, cx: &mut Ctxt) {
     let mut seen = HashMap::new();
     for path in &patch.follows {
         let key = crate::docs::path_string(path);
+        if names_itself(path, &patch.module.ident) {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "`{key}` is this patch itself: `follows` names the patches enabled before \
+                     this one; remove it"
+                ),
+            );
+        }
         if seen.insert(key.clone(), path).is_some() {
             cx.error_spanned_by(
                 path,
                 format!("`{key}` is already in `follows`: name each patch once"),
             );
         }
+    }
+}
+
+/// Whether `path`, written inside the module `module`, names that module: `self`, or
+/// `super::module`.
+fn names_itself(path: &syn::Path, module: &syn::Ident) -> bool {
+    let segments: Vec<_> = path.segments.iter().map(|s| &s.ident).collect();
+    match segments.as_slice() {
+        [only] => *only == "self",
+        [parent, name] => *parent == "super" && *name == module,
+        _ => false,
     }
 }
 
