@@ -378,7 +378,12 @@ fn parse_state_key(
     if lookahead.peek(kw::id) {
         let key: kw::id = input.parse()?;
         separator::<Token![:]>(input, "id", ":")?;
-        let value = parse_integer(input, "state id", "id: 1")?;
+        let value = parse_integer(
+            input,
+            "state id",
+            "a positive integer (0 is reserved)",
+            "id: 1",
+        )?;
         if state.id.is_some() {
             repeated(cx, key, "id");
         } else {
@@ -387,7 +392,7 @@ fn parse_state_key(
     } else if lookahead.peek(kw::version) {
         let key: kw::version = input.parse()?;
         separator::<Token![:]>(input, "version", ":")?;
-        let value = parse_integer(input, "version", "version: 1")?;
+        let value = parse_integer(input, "version", "a non-negative integer", "version: 1")?;
         let Ok(version) = u32::try_from(value.value) else {
             return Err(syn::Error::new(
                 value.span,
@@ -422,14 +427,20 @@ fn parse_state_key(
     Ok(())
 }
 
-/// A non-negative integer literal; anything else is an error that says how to write one.
-fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<Spanned<u64>> {
+/// An integer literal; anything else is an error that says how to write one. `range` says, in
+/// words, which integers a `what` may be ("a positive integer").
+fn parse_integer(
+    input: ParseStream,
+    what: &str,
+    range: &str,
+    example: &str,
+) -> syn::Result<Spanned<u64>> {
     if input.peek(Token![-]) && input.peek2(LitInt) {
         let minus: Token![-] = input.parse()?;
         let lit: LitInt = input.parse()?;
         return Err(syn::Error::new_spanned(
             quote::quote!(#minus #lit),
-            format!("a {what} is a non-negative integer, not `-{lit}`: write `{example}`"),
+            format!("a {what} is {range}, not `-{lit}`: write `{example}`"),
         ));
     }
     if input.peek(LitInt) {
@@ -437,7 +448,7 @@ fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<S
         if lit.base10_digits().starts_with('-') {
             return Err(syn::Error::new_spanned(
                 &lit,
-                format!("a {what} is a non-negative integer, not `{lit}`: write `{example}`"),
+                format!("a {what} is {range}, not `{lit}`: write `{example}`"),
             ));
         }
         return match lit.base10_parse::<u64>() {
@@ -447,7 +458,7 @@ fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<S
             }),
             Err(_) => Err(syn::Error::new_spanned(
                 &lit,
-                format!("a {what} is a non-negative integer of at most {}", u64::MAX),
+                format!("a {what} is {range} of at most {}", u64::MAX),
             )),
         };
     }
@@ -457,15 +468,13 @@ fn parse_integer(input: ParseStream, what: &str, example: &str) -> syn::Result<S
         value.extend(std::iter::once(input.parse::<TokenTree>()?));
     }
     if value.is_empty() {
-        return Err(input.error(format!(
-            "expected a {what}, a non-negative integer: `{example}`"
-        )));
+        return Err(input.error(format!("expected a {what}, {range}: `{example}`")));
     }
     let message = if value.to_string().starts_with('-') {
-        format!("a {what} is a non-negative integer, not `{value}`: write `{example}`")
+        format!("a {what} is {range}, not `{value}`: write `{example}`")
     } else {
         format!(
-            "a {what} is a non-negative integer literal, not `{value}`: write `{example}` \
+            "a {what} is {range} written as a literal, not `{value}`: write `{example}` \
              (the macro checks the number and shows it in the patch's documentation)"
         )
     };
