@@ -17,6 +17,7 @@ pub mod library;
 pub mod parse;
 pub mod patchable;
 pub mod signature;
+pub mod suggest;
 pub mod validate;
 
 use proc_macro2::TokenStream;

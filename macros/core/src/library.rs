@@ -140,7 +140,12 @@ fn parse(input: TokenStream, cx: &mut Ctxt) -> Args {
                 let key: kw::program = input.parse()?;
                 (key.span, &mut args.program, "program")
             } else {
-                return Err(lookahead.error());
+                let error = lookahead.error();
+                return Err(crate::suggest::unknown_key(
+                    input,
+                    error,
+                    &["patch", "program"],
+                ));
             };
             input.parse::<Token![=]>()?;
             let path: Path = input.parse()?;

@@ -273,7 +273,8 @@ fn parse_args(input: ParseStream, patch: &mut Patch, cx: &mut Ctxt) {
                 patch.krate = Some(path);
             }
         } else {
-            return Err(lookahead.error());
+            let keys = ["name", "replace", "follows", "states", "crate"];
+            return Err(crate::suggest::unknown_key(input, lookahead.error(), &keys));
         }
         Ok(())
     });
@@ -422,7 +423,8 @@ fn parse_state_key(
             state.data = Some(ty);
         }
     } else {
-        return Err(lookahead.error());
+        let keys = ["id", "version", "data"];
+        return Err(crate::suggest::unknown_key(input, lookahead.error(), &keys));
     }
     Ok(())
 }
