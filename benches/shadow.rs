@@ -8,8 +8,16 @@
 //!
 //! each for `ShadowTable`, a `Mutex<HashMap>` (the kernel's design: one spinlock around one hash
 //! table), `DashMap` as it comes (SipHash), and `DashMap` with the same kind of multiply hash as
-//! the table, to show what the hash alone is worth. Times are per operation per thread: with two
-//! threads, each thread did that many operations in that time, side by side.
+//! the table, to show what the hash alone is worth;
+//!
+//! - `mixed`: two threads walking the same keys side by side, each call in five a `free` and
+//!   the others `get_or_alloc` (a hit, or the creation of a variable freed before), for
+//!   `ShadowTable`, `Mutex<HashMap>` and `DashMap`: once on a quiet machine (`mixed/quiet`), and
+//!   once while three more threads that only burn CPU share the cores (`mixed/oversubscribed`),
+//!   so that threads are often preempted in the middle of a call.
+//!
+//! Times are per operation per thread: with two threads, each thread did that many operations in
+//! that time, side by side.
 //!
 //! Before the timings, the memory each variable costs beyond its data is measured with a counting
 //! allocator and printed.
@@ -17,6 +25,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +92,8 @@ trait Map: Sync {
     fn name(&self) -> &'static str;
     fn get(&self, key: Key) -> u64;
     fn get_or_alloc(&self, key: Key) -> u64;
+    /// Removes the pair; whether it was there.
+    fn free(&self, key: Key) -> bool;
 }
 
 impl Map for ShadowTable {
@@ -95,6 +106,9 @@ impl Map for ShadowTable {
     fn get_or_alloc(&self, key: Key) -> u64 {
         let id = ShadowId::new(key.1);
         *ShadowTable::get_or_alloc(self, ObjAddr::from_addr(key.0), id, key.1).expect("u64")
+    }
+    fn free(&self, key: Key) -> bool {
+        ShadowTable::free(self, ObjAddr::from_addr(key.0), ShadowId::<u64>::new(key.1))
     }
 }
 
@@ -116,6 +130,9 @@ impl Map for WithCtor {
             .get_or_alloc_with(ObjAddr::from_addr(key.0), id, || Ok::<_, String>(key.1));
         *made.expect("u64")
     }
+    fn free(&self, key: Key) -> bool {
+        Map::free(&self.0, key)
+    }
 }
 
 impl Map for Mutex<HashMap<Key, Arc<u64>>> {
@@ -135,6 +152,11 @@ impl Map for Mutex<HashMap<Key, Arc<u64>>> {
         );
         *v
     }
+    fn free(&self, key: Key) -> bool {
+        // The value is dropped after the lock is released, as the other maps drop theirs.
+        let removed = self.lock().unwrap().remove(&key);
+        removed.is_some()
+    }
 }
 
 macro_rules! dashmap_contender {
@@ -150,6 +172,9 @@ macro_rules! dashmap_contender {
             fn get_or_alloc(&self, key: Key) -> u64 {
                 let v = Arc::clone(self.entry(key).or_insert_with(|| Arc::new(key.1)).value());
                 *v
+            }
+            fn free(&self, key: Key) -> bool {
+                self.remove(&key).is_some()
             }
         }
     };
@@ -260,6 +285,92 @@ fn bench_new(c: &mut Criterion) {
     g.finish();
 }
 
+/// Threads that only burn CPU while they live, to oversubscribe the cores: each spins until it
+/// is stopped (when this is dropped) or, at the latest, `LIMIT` after it started.
+struct BusyLoops {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BusyLoops {
+    /// The longest a busy loop runs, should its case never end.
+    const LIMIT: Duration = Duration::from_secs(120);
+
+    fn start(n: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) && start.elapsed() < Self::LIMIT {
+                        for _ in 0..1000 {
+                            x = black_box(
+                                x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        BusyLoops { stop, threads }
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Extra busy threads of the oversubscribed case: with the two working threads, five runnable
+/// threads on a two-core machine.
+const BUSY_LOOPS: usize = 3;
+
+/// `mixed`: two threads walk the same keys in the same order, each call in five frees its key and
+/// the other four `get_or_alloc` theirs (five and the 4096 keys have no common factor, so every
+/// key is in turn freed and created again), so a call finds its variable, or creates one freed
+/// before, while the other thread reads or writes the same shard. Run quiet and oversubscribed,
+/// one after the other, with the same code.
+fn bench_mixed(c: &mut Criterion) {
+    let objects = objects();
+    for (load, busy) in [("quiet", 0), ("oversubscribed", BUSY_LOOPS)] {
+        let mut g = c.benchmark_group(format!("mixed/{load}"));
+        // Longer than the other cases: preemptions are rare events, and a second holds few.
+        g.measurement_time(Duration::from_secs(5));
+        let maps: [Box<dyn Map + Send>; 3] = [
+            Box::new(ShadowTable::new()),
+            Box::new(Mutex::new(HashMap::<Key, Arc<u64>>::new())),
+            Box::new(DashMap::<Key, Arc<u64>>::new()),
+        ];
+        for map in maps {
+            for i in 0..N {
+                map.get_or_alloc(key(&objects, i));
+            }
+            let threads = 2;
+            // Started for this case only, and stopped (joined) when it ends.
+            let _load = BusyLoops::start(busy);
+            g.bench_function(BenchmarkId::new(map.name(), threads), |b| {
+                b.iter_custom(|iters| {
+                    timed(threads, iters, &|_, i| {
+                        let k = key(&objects, i * 7);
+                        if i % 5 == 4 {
+                            black_box(map.free(k));
+                        } else {
+                            black_box(map.get_or_alloc(k));
+                        }
+                    })
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 // --- memory ---
 
 static PROGRAM: [ObjectDesc; 1] = [ObjectDesc::program()];
@@ -358,7 +469,7 @@ fn configured() -> Criterion {
 criterion_group! {
     name = benches;
     config = configured();
-    targets = bench_hits, bench_new
+    targets = bench_hits, bench_new, bench_mixed
 }
 
 fn main() {

@@ -55,11 +55,16 @@
 //! slot, a removal leaves a tombstone, a resize publishes a new array) and give back what they
 //! unlinked (the table's reference to a variable, an old array) only after a grace period: once
 //! each reader counter has been seen at zero after the unlink, no reader can still hold it. It is
-//! a sleepable-RCU scheme per shard, the kernel's RCU readers in miniature, with synchronous
-//! reclamation so that a variable's data is still dropped the moment its last reference goes.
-//! Writers wait for readers in the middle of a lookup (a few dozen instructions, no user code),
-//! never the other way round; constructors, destructors and the data's `Drop` run outside every
-//! lock.
+//! a sleepable-RCU scheme per shard, the kernel's RCU readers in miniature. Writers do not wait
+//! for the grace period: if no lookup is inside the shard, what they unlinked is given back at
+//! once (a freed variable's data is dropped with its last handle); otherwise the shard keeps it,
+//! and later writers of the shard, which look at the reader counters without waiting, give it back
+//! once the grace period has passed, as the kernel's `klp_shadow_free` leaves its variable to
+//! `kfree_rcu`. A shard keeps at most 64 variables and 4 arrays so; a writer that would keep more
+//! sleeps until the lookups inside have left (their last one wakes it), and so do a state's
+//! release and [`ShadowTable::reclaim`]. A writer never spins on a lookup: a lookup preempted in
+//! the middle of its few dozen instructions costs no writer its time slice. Constructors,
+//! destructors and the data's `Drop` run outside every lock.
 //!
 //! The constructor of a racing allocation runs exactly once because the first thread leaves a *pending* mark in the
 //! shard (invisible to lookups) while its constructor runs; other allocations of the same key

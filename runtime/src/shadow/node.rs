@@ -17,7 +17,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
-use super::{ObjAddr, ShadowId};
+use super::{Key, ObjAddr, ShadowId};
+use crate::callback::contained;
 
 /// The state a tied variable follows: freed when generation `generation` of `state` ends on
 /// runtime `runtime`, that is when that state is released.
@@ -265,6 +266,19 @@ impl ErasedRef {
     pub(super) fn typed<T: Send + Sync + 'static>(&self) -> Option<Shadow<T>> {
         // SAFETY: this reference keeps the node alive.
         unsafe { Shadow::from_node(self.node) }
+    }
+
+    /// Gives this reference back; if it was the last, the data is dropped, and a panic of its
+    /// `Drop` is logged and contained rather than unwound into the caller.
+    pub(super) fn drop_contained(self) {
+        let (obj, id) = self.header().key();
+        let key = Key {
+            obj: ObjAddr::from_addr(obj),
+            id,
+        };
+        if let Err(panic) = contained(move || drop(self)) {
+            crate::messages::event!(error, "dropping shadow variable {key} panicked: {panic}");
+        }
     }
 }
 

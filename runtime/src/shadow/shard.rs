@@ -9,16 +9,30 @@
 //!
 //! A writer changes the array in place: an insertion stores a pointer into a free slot (readers
 //! see the slot empty or the whole node), a removal stores a tombstone, and a resize publishes a
-//! new array. What a writer has unlinked (a node's table reference, an old array) it keeps until a
+//! new array. What a writer has unlinked (a node's table reference, an old array) is kept until a
 //! *grace period* has passed, that is until each reader counter has been seen at zero after the
-//! unlink, and gives back only then. A reader that announced itself before that zero was seen has
+//! unlink, and given back only then. A reader that announced itself before that zero was seen has
 //! left; one that announced itself after it reads the array after the unlink (both sides use
 //! sequentially consistent operations: the writer stores, then reads the counter; the reader adds
-//! to the counter, then reads the array), so it cannot reach what was unlinked. Writers switch
-//! readers to the other counter before waiting on one, so a stream of new readers cannot keep a
-//! writer waiting: only readers already inside, each a few dozen instructions of table reading
-//! with no user code, delay it. This is a sleepable-RCU scheme per shard, reclaiming at once
-//! instead of in batches, so that a variable's data is dropped as soon as its last reference goes.
+//! to the counter, then reads the array), so it cannot reach what was unlinked. The two zeros
+//! need not be seen at once, nor by the same writer: writers are ordered by the shard's mutex.
+//!
+//! Writers do not wait for a grace period. Before it unlocks, a writer reads each counter once:
+//! if both are at zero, everything unlinked so far goes back at once (the common case, and the
+//! only one on a quiet table: a freed variable's data is dropped with its last handle). If not,
+//! the shard keeps what this writer unlinked (`Retired`), and each later writer, reading the
+//! counters the same way, ends the grace period in progress once both have been seen at zero
+//! since it began, and gives back what it covered. Writers switch readers away from the counter
+//! a grace period still waits on, so a stream of new readers cannot hold it up: only readers
+//! already inside, each a few dozen instructions of table reading with no user code, do. A
+//! reader preempted in there thus delays only the reclamation of what it might be reading, never
+//! a writer.
+//!
+//! So that what a shard keeps stays bounded, a writer that would keep more than
+//! `MAX_RETIRED_NODES` nodes or `MAX_RETIRED_ARRAYS` arrays waits for the readers inside instead,
+//! asleep: it marks the counter's top bit and parks, and the reader that leaves the counter last
+//! sees the bit and unparks it. A state's release and `ShadowTable::reclaim` wait the same way,
+//! so that what they free is given back before they return.
 //!
 //! The table holds one count of every node in it; the count is given back after the grace period,
 //! so a reader that finds a node can always add its own.
@@ -26,6 +40,7 @@
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 
 use super::node::{ErasedRef, Header};
 
@@ -146,13 +161,35 @@ impl Slots {
 /// One shard, alone on its cache lines so that shards do not slow each other down.
 #[repr(align(128))]
 pub(super) struct Shard<W> {
-    /// Readers inside, counted on the side the phase's parity names when they came in.
+    /// Readers inside, counted on the side the phase's parity names when they came in; the top
+    /// bit ([`WAITING`]) is set while a writer sleeps until that side's readers have left.
     readers: [AtomicUsize; 2],
     phase: AtomicUsize,
     /// The array, from `Box::into_raw`; null until the first insertion.
     slots: AtomicPtr<Slots>,
+    /// The sleeping writer's thread (from `Box::into_raw`), for the reader that leaves last to
+    /// wake; null when no writer sleeps, or once a reader took it.
+    sleeper: AtomicPtr<Thread>,
     writer: Mutex<Writer<W>>,
 }
+
+#[cfg(test)]
+thread_local! {
+    /// Called by this thread's lookups once they are counted in their shard, before they read
+    /// it: lets tests stall a lookup in the middle of its read.
+    pub(super) static MID_READ: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The top bit of a reader counter: a writer sleeps until the side's readers have left.
+const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// At most this many unlinked variables a shard keeps for lookups that may still be reading
+/// them; a writer that would keep more waits for those lookups instead.
+pub(super) const MAX_RETIRED_NODES: usize = 64;
+
+/// The same for replaced arrays (a rebuild makes one).
+const MAX_RETIRED_ARRAYS: u8 = 4;
 
 /// What writers keep, under the shard's mutex.
 struct Writer<W> {
@@ -163,6 +200,8 @@ struct Writer<W> {
     tied: usize,
     /// The caller's own bookkeeping.
     extra: W,
+    /// What was unlinked and lookups may still be reading.
+    retired: Retired,
 }
 
 impl<W: Default> Default for Shard<W> {
@@ -171,25 +210,139 @@ impl<W: Default> Default for Shard<W> {
             readers: [AtomicUsize::new(0), AtomicUsize::new(0)],
             phase: AtomicUsize::new(0),
             slots: AtomicPtr::new(ptr::null_mut()),
+            sleeper: AtomicPtr::new(ptr::null_mut()),
             writer: Mutex::new(Writer {
                 live: 0,
                 used: 0,
                 tied: 0,
                 extra: W::default(),
+                retired: Retired::default(),
             }),
         }
     }
 }
 
-/// Leaves the reader counter when dropped, unwinding included.
-struct Reading<'a>(&'a AtomicUsize);
+/// One thing unlinked: the table's reference to a variable, or a replaced array.
+enum Unlinked {
+    Node(ErasedRef),
+    /// From `Box::into_raw`; a raw pointer until it is freed, since readers may still read it
+    /// and a `Box` would claim it as unique.
+    Slots(NonNull<Slots>),
+}
+
+// SAFETY: an array is atomics only, so it may be freed from any thread, and an `Unlinked` is
+// the only owner of its array (readers only read it, and only until the grace period ends).
+unsafe impl Send for Unlinked {}
+
+impl Unlinked {
+    /// Frees an array at once (no user code runs); a node's reference goes to `nodes`, to be
+    /// given back outside the mutex.
+    ///
+    /// # Safety
+    ///
+    /// A grace period has passed since this was unlinked: no reader can still reach it.
+    unsafe fn reclaim(self, nodes: &mut Vec<ErasedRef>) {
+        match self {
+            Unlinked::Node(node) => nodes.push(node),
+            // SAFETY: the caller's promise.
+            Unlinked::Slots(old) => unsafe { free_slots(old) },
+        }
+    }
+}
+
+/// Frees a replaced array.
+///
+/// # Safety
+///
+/// A grace period has passed since `old` was replaced: no reader can still reach it.
+unsafe fn free_slots(old: NonNull<Slots>) {
+    // SAFETY: the array came from `Box::into_raw` and was replaced; no reader holds it (the
+    // caller's promise), and no writer uses a replaced array.
+    drop(unsafe { Box::from_raw(old.as_ptr()) });
+}
+
+/// What a shard's writers unlinked and lookups may still be reading, oldest first, given back
+/// once a grace period has passed since it was unlinked. Writers poll the reader counters
+/// without waiting: the grace period of the oldest `grace` entries began at an earlier poll, and
+/// `seen` says which counters have been seen at zero since; the newer entries wait for the next
+/// grace period, which begins when that one ends.
+#[derive(Default)]
+struct Retired {
+    entries: Vec<Unlinked>,
+    grace: u32,
+    seen: [bool; 2],
+    arrays: u8,
+}
+
+impl Retired {
+    fn push(&mut self, entry: Unlinked) {
+        self.arrays += u8::from(matches!(entry, Unlinked::Slots(_)));
+        self.entries.push(entry);
+    }
+
+    /// Whether the shard keeps as much as it may.
+    fn full(&self) -> bool {
+        self.arrays > MAX_RETIRED_ARRAYS
+            || self.entries.len() - usize::from(self.arrays) > MAX_RETIRED_NODES
+    }
+
+    /// Takes in that each counter `s` with `zero[s]` was just seen at zero, after every entry
+    /// was unlinked; reclaims the entries whose grace period that ends (every entry if both
+    /// counters were seen at zero). Returns the counter a grace period still waits on.
+    fn advance(&mut self, zero: [bool; 2], nodes: &mut Vec<ErasedRef>) -> Option<usize> {
+        let seen = [self.seen[0] || zero[0], self.seen[1] || zero[1]];
+        let ended = if seen == [true, true] {
+            self.grace as usize
+        } else {
+            0
+        };
+        let ended = if zero == [true, true] {
+            self.entries.len()
+        } else {
+            ended
+        };
+        for entry in self.entries.drain(..ended) {
+            self.arrays -= u8::from(matches!(entry, Unlinked::Slots(_)));
+            // SAFETY: the entry was unlinked before both counters were seen at zero, each after
+            // it: every reader that could reach it has left (the module documentation).
+            unsafe { entry.reclaim(nodes) };
+        }
+        if ended > 0 || self.grace == 0 {
+            // A new grace period for every entry left, all unlinked before this poll.
+            self.grace = u32::try_from(self.entries.len()).expect("bounded by `full`");
+            self.seen = zero;
+        } else {
+            self.seen = seen;
+        }
+        if self.grace == 0 {
+            // Nothing kept: give the memory of the list back too.
+            self.entries = Vec::new();
+            return None;
+        }
+        self.seen.iter().position(|&s| !s)
+    }
+}
+
+/// Leaves the reader counter when dropped, unwinding included, and wakes the writer that waits
+/// for it if this reader is the last one it waits for.
+struct Reading<'a> {
+    counter: &'a AtomicUsize,
+    sleeper: &'a AtomicPtr<Thread>,
+}
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {
         // SeqCst, not just Release, so that every change of a reader counter is sequentially
         // consistent: a writer's SeqCst load that follows a reader's increment in the single
         // total order then reads that increment or a later change, never an older value.
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if self.counter.fetch_sub(1, Ordering::SeqCst) == WAITING | 1 {
+            let sleeper = self.sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
+            if let Some(sleeper) = NonNull::new(sleeper) {
+                // SAFETY: the pointer came from `Box::into_raw` (`Shard::wait_for`), and the
+                // swap made this reader its only owner.
+                unsafe { Box::from_raw(sleeper.as_ptr()) }.unpark();
+            }
+        }
     }
 }
 
@@ -204,7 +357,12 @@ impl<W> Shard<W> {
     ) -> Option<R> {
         let side = self.phase.load(Ordering::Relaxed) & 1;
         self.readers[side].fetch_add(1, Ordering::SeqCst);
-        let _reading = Reading(&self.readers[side]);
+        let _reading = Reading {
+            counter: &self.readers[side],
+            sleeper: &self.sleeper,
+        };
+        #[cfg(test)]
+        MID_READ.with(|hook| hook.borrow().as_ref().map(|h| h()));
         let slots = self.slots.load(Ordering::SeqCst);
         // SAFETY: an array is freed only after a grace period that follows its replacement, and
         // this reader is counted, so one it loaded is alive until it leaves.
@@ -230,29 +388,80 @@ impl<W> Shard<W> {
         self.write().len()
     }
 
-    /// Waits until each reader counter has been seen at zero: every reader that may have seen
-    /// what was unlinked before this call has left.
+    /// Whether a writer sleeps until the readers of this shard have left.
+    #[cfg(test)]
+    pub(super) fn writer_sleeps(&self) -> bool {
+        self.readers
+            .iter()
+            .any(|r| r.load(Ordering::SeqCst) & WAITING != 0)
+    }
+
+    /// Which reader counters are at zero now (read once each, after everything unlinked
+    /// before this call).
+    fn idle(&self) -> [bool; 2] {
+        let zero = |side: usize| self.readers[side].load(Ordering::SeqCst) & !WAITING == 0;
+        [zero(0), zero(1)]
+    }
+
+    /// Sends new readers to the other counter than `side`, so that `side` drains.
+    fn drain(&self, side: usize) {
+        if self.phase.load(Ordering::Relaxed) & 1 == side {
+            self.phase.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Sleeps until each reader counter has been seen at zero: every reader that may have seen
+    /// what was unlinked before this call has left. Called under the shard's mutex, so one
+    /// writer at a time sleeps here.
     fn synchronize(&self) {
         for side in 0..2 {
-            let mut waited = 0u32;
-            while self.readers[side].load(Ordering::SeqCst) != 0 {
-                // Send new readers to the other side, so that this one drains.
-                if self.phase.load(Ordering::Relaxed) & 1 == side {
-                    self.phase.fetch_add(1, Ordering::SeqCst);
-                }
-                if waited < 64 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-                waited = waited.saturating_add(1);
+            if self.readers[side].load(Ordering::SeqCst) & !WAITING != 0 {
+                self.drain(side);
+                self.wait_for(side);
             }
+        }
+    }
+
+    /// Sleeps until counter `side` is seen at zero; the reader that leaves it last wakes this
+    /// thread (`Reading`'s drop). No spinning: a reader preempted in the middle of its lookup
+    /// costs this writer a sleep, not the CPU time that reader needs to finish.
+    fn wait_for(&self, side: usize) {
+        let counter = &self.readers[side];
+        let readers_in = || counter.load(Ordering::SeqCst) & !WAITING != 0;
+        counter.fetch_or(WAITING, Ordering::SeqCst);
+        while readers_in() {
+            // Arm the wake-up (again, if a reader took the last one): the reader that then
+            // takes the handle unparks this thread after this store, so the `park` below
+            // returns, and the loop checks again.
+            if self.sleeper.load(Ordering::SeqCst).is_null() {
+                let me = Box::into_raw(Box::new(std::thread::current()));
+                self.sleeper.store(me, Ordering::SeqCst);
+            }
+            if !readers_in() {
+                break;
+            }
+            std::thread::park();
+        }
+        counter.fetch_and(!WAITING, Ordering::SeqCst);
+        let left = self.sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
+        if let Some(left) = NonNull::new(left) {
+            // SAFETY: from `Box::into_raw` above; the swap made this writer its only owner.
+            drop(unsafe { Box::from_raw(left.as_ptr()) });
         }
     }
 }
 
 impl<W> Drop for Shard<W> {
     fn drop(&mut self) {
+        let retired = &mut self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retired;
+        let mut nodes = Vec::new();
+        // Both "counters" are at zero: the shard being dropped, no reader is left.
+        retired.advance([true, true], &mut nodes);
+        drop(nodes);
         let slots = *self.slots.get_mut();
         if slots.is_null() {
             return;
@@ -267,9 +476,11 @@ impl<W> Drop for Shard<W> {
     }
 }
 
-/// A shard locked for writing. What it unlinks is given back when it is dropped, after a grace
-/// period and outside the mutex (a node's data may run user code when dropped), or handed to the
-/// caller by [`WriteGuard::finish`].
+/// A shard locked for writing. When it is dropped, or by [`WriteGuard::finish`], what it
+/// unlinked is given back if no reader can still reach it, and kept in the shard otherwise, to be
+/// given back by a later writer once the grace period has passed, without waiting for it (see
+/// the module documentation); node references are given back outside the mutex (a node's data
+/// may run user code when dropped).
 pub(super) struct WriteGuard<'a, W> {
     shard: &'a Shard<W>,
     writer: Option<MutexGuard<'a, Writer<W>>>,
@@ -278,6 +489,15 @@ pub(super) struct WriteGuard<'a, W> {
     /// Arrays replaced under this guard, from `Box::into_raw`. They stay raw pointers until the
     /// grace period: readers may still be reading them, and a `Box` would claim them as unique.
     old_slots: Vec<NonNull<Slots>>,
+}
+
+/// What a write hands back once its guard is settled.
+#[derive(Default)]
+struct Settled {
+    /// A counted reference to each node unlinked under the guard, in the order unlinked.
+    unlinked: Vec<ErasedRef>,
+    /// Table references of nodes whose grace period has ended, to give back.
+    reclaimed: Vec<ErasedRef>,
 }
 
 impl<W> WriteGuard<'_, W> {
@@ -427,30 +647,85 @@ impl<W> WriteGuard<'_, W> {
         doomed.len()
     }
 
-    /// Unlocks the shard after a grace period, and hands over the table references of the nodes
-    /// unlinked under this guard, in the order they were unlinked.
+    /// Unlocks the shard and hands over a counted reference to each node unlinked under this
+    /// guard, in the order they were unlinked. Does not wait for readers: what they may still
+    /// read is given back later (see [`WriteGuard`]).
     pub(super) fn finish(mut self) -> Vec<ErasedRef> {
-        self.settle();
-        std::mem::take(&mut self.retired)
+        self.finish_settled(false)
     }
 
-    /// Waits out a grace period if anything was unlinked, frees replaced arrays, and unlocks.
-    fn settle(&mut self) {
-        if !self.retired.is_empty() || !self.old_slots.is_empty() {
+    /// As [`finish`](Self::finish), but first sleeps until the readers inside have left if
+    /// there are any, so that everything unlinked in the shard so far is given back before it
+    /// returns: a node's data is dropped with its last handle.
+    pub(super) fn finish_now(mut self) -> Vec<ErasedRef> {
+        self.finish_settled(true)
+    }
+
+    fn finish_settled(&mut self, wait: bool) -> Vec<ErasedRef> {
+        let settled = self.settle(wait);
+        for node in settled.reclaimed {
+            node.drop_contained();
+        }
+        settled.unlinked
+    }
+
+    /// Gives back what no reader can reach any more, keeps the rest in the shard, and unlocks.
+    /// If `wait`, or if the shard would keep more than it may, first sleeps until the readers
+    /// inside have left, so that nothing is kept.
+    fn settle(&mut self, wait: bool) -> Settled {
+        let Some(mut writer) = self.writer.take() else {
+            return Settled::default();
+        };
+        let unlinked = std::mem::take(&mut self.retired);
+        let old_slots = std::mem::take(&mut self.old_slots);
+        if unlinked.is_empty() && old_slots.is_empty() && writer.retired.entries.is_empty() {
+            return Settled {
+                unlinked,
+                reclaimed: Vec::new(),
+            };
+        }
+        let mut zero = self.shard.idle();
+        let unlinked = if zero == [true, true] {
+            // No reader is inside: what was unlinked goes back at once, the table's references
+            // to the caller.
+            for old in old_slots {
+                // SAFETY: replaced before both counters were seen at zero just above.
+                unsafe { free_slots(old) };
+            }
+            unlinked
+        } else {
+            let counted = unlinked.iter().map(ErasedRef::clone).collect();
+            for node in unlinked {
+                writer.retired.push(Unlinked::Node(node));
+            }
+            for old in old_slots {
+                writer.retired.push(Unlinked::Slots(old));
+            }
+            counted
+        };
+        if zero != [true, true] && (wait || writer.retired.full()) {
             self.shard.synchronize();
+            zero = [true, true];
         }
-        for old in self.old_slots.drain(..) {
-            // SAFETY: the array came from `Box::into_raw` and was replaced; after the grace
-            // period no reader holds it, and the writer, holding the mutex, no longer uses it.
-            drop(unsafe { Box::from_raw(old.as_ptr()) });
+        let mut reclaimed = Vec::new();
+        if let Some(side) = writer.retired.advance(zero, &mut reclaimed) {
+            self.shard.drain(side);
         }
-        self.writer = None;
+        drop(writer);
+        Settled {
+            unlinked,
+            reclaimed,
+        }
     }
 }
 
 impl<W> Drop for WriteGuard<'_, W> {
     fn drop(&mut self) {
-        self.settle();
-        // The retired references are dropped after this, outside the mutex.
+        // What was unlinked and not handed over is given back here, outside the mutex.
+        let settled = self.settle(false);
+        drop(settled.unlinked);
+        for node in settled.reclaimed {
+            node.drop_contained();
+        }
     }
 }

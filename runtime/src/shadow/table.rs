@@ -20,6 +20,9 @@ type PendingKeys = Vec<Pending>;
 
 type TableShard = Shard<PendingKeys>;
 
+// An empty table is its 64 shards, each one 128-byte line pair.
+const _: () = assert!(size_of::<TableShard>() == 128);
+
 thread_local! {
     /// How many constructors this thread is running (a constructor may allocate other variables).
     static CONSTRUCTING: Cell<usize> = const { Cell::new(0) };
@@ -588,8 +591,10 @@ impl ShadowTable {
     }
 
     /// Frees the variable `id` of `obj` (the kernel's `klp_shadow_free` without a destructor):
-    /// removes it so that lookups miss it; its data is dropped once no handle holds it. Returns
-    /// whether there was such a variable (with data of type `T`); a missing pair is no error.
+    /// removes it so that lookups miss it; its data is dropped once no handle holds it and no
+    /// lookup that was reading its shard at the time of the free is still running (see
+    /// [`reclaim`](Self::reclaim)). Returns whether there was such a variable (with data of type
+    /// `T`); a missing pair is no error.
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<ObjAddr>, id: ShadowId<T>) -> bool {
         self.free_with(obj, id, |_, _| {})
     }
@@ -633,6 +638,35 @@ impl ShadowTable {
             }
         }
         removed.len()
+    }
+
+    /// Gives back now everything the table keeps for lookups that were reading when it was
+    /// freed: waits (asleep) for the lookups inside each shard to leave, then drops the data of
+    /// the variables freed before this call that no handle holds, and frees replaced arrays.
+    ///
+    /// A free never waits for lookups: a variable freed while a lookup reads its shard stays in
+    /// memory until the lookups that might be reading it have left, and is given back by a later
+    /// write to its shard (at most 64 per shard are kept so), by this function or with the
+    /// table. Call this where the data of freed variables must be gone, such as before counting
+    /// what is left.
+    ///
+    /// ```
+    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    /// use std::sync::Arc;
+    ///
+    /// const SV_BUF: ShadowId<Arc<()>> = ShadowId::new(9);
+    /// let table = ShadowTable::new();
+    /// let data = Arc::new(());
+    /// let obj = 0u8;
+    /// table.alloc(&obj, SV_BUF, Arc::clone(&data));
+    /// table.free(&obj, SV_BUF);
+    /// table.reclaim();
+    /// assert_eq!(Arc::strong_count(&data), 1);
+    /// ```
+    pub fn reclaim(&self) {
+        for shard in self.inner.shards() {
+            shard.write().finish_now();
+        }
     }
 
     /// How many variables the table holds.

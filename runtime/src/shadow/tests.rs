@@ -346,6 +346,9 @@ fn lookups_race_insertions_resizes_and_removals() {
             r.join().unwrap();
         }
     });
+    // A free that met a lookup in its shard left the variable to a later write of the shard.
+    assert!(drops.load(Ordering::SeqCst) <= KEYS / 2);
+    table.reclaim();
     assert_eq!(drops.load(Ordering::SeqCst), KEYS / 2);
     assert_eq!(table.len(), KEYS / 2);
     assert_eq!(table.free_all(SV_COUNTED), KEYS / 2);
@@ -439,6 +442,148 @@ mod lookups_never_wait {
         assert_eq!(*held, 1);
         assert!(freed);
         assert_eq!(table.len(), 1);
+    }
+}
+
+/// A free never waits for a lookup: one stalled in the middle of its read leaves what was freed
+/// in its shard to a later write of the shard, up to the shard's bound; a free beyond the bound
+/// sleeps until the lookup has left, and then everything freed is given back.
+mod frees_never_wait {
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    use super::super::shard::{MAX_RETIRED_NODES, MID_READ};
+    use super::super::table::{hash_key, shard_index};
+    use super::*;
+
+    /// Generous bound for every wait; reaching it fails the test.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    /// `n` object addresses whose keys with id `SV_COUNTED` fall in one shard, and its index.
+    fn one_shard(n: usize) -> (usize, Vec<ObjAddr>) {
+        let shard = |i: usize| shard_index(hash_key((0x1000 + 8 * i, SV_COUNTED.id())));
+        let objs = (0..)
+            .filter(|&i| shard(i) == shard(0))
+            .take(n)
+            .map(|i| ObjAddr::from_addr(0x1000 + 8 * i))
+            .collect();
+        (shard(0), objs)
+    }
+
+    /// A table holding a `Counted` with value `i` for each of `objs`, and their drop counter.
+    fn filled(objs: &[ObjAddr]) -> (Arc<ShadowTable>, Arc<AtomicUsize>) {
+        let table = Arc::new(ShadowTable::new());
+        let drops = Arc::new(AtomicUsize::new(0));
+        for (i, &obj) in objs.iter().enumerate() {
+            let value = u32::try_from(i).unwrap();
+            let drops = Arc::clone(&drops);
+            table
+                .alloc(obj, SV_COUNTED, Counted { value, drops })
+                .unwrap();
+        }
+        (table, drops)
+    }
+
+    /// Looks `obj` up on a thread of its own, and returns once that lookup is stalled in the
+    /// middle of its read: dropping the gate lets it go on, and the thread returns what it found.
+    fn stalled_lookup(
+        table: &Arc<ShadowTable>,
+        obj: ObjAddr,
+    ) -> (mpsc::Sender<()>, JoinHandle<Option<u32>>) {
+        let (tell, stalled) = mpsc::channel();
+        let (gate, wait) = mpsc::channel::<()>();
+        let table = Arc::clone(table);
+        let reader = std::thread::spawn(move || {
+            MID_READ.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || {
+                    tell.send(()).unwrap();
+                    // Returns when the gate is dropped.
+                    let _ = wait.recv();
+                }));
+            });
+            table.get(obj, SV_COUNTED).map(|s| s.value)
+        });
+        stalled.recv_timeout(PATIENCE).expect("the lookup stalled");
+        (gate, reader)
+    }
+
+    /// Runs `op` on a thread of its own; fails the test if it does not finish within `PATIENCE`.
+    fn promptly<R: Send + 'static>(op: impl FnOnce() -> R + Send + 'static) -> R {
+        let (send, done) = mpsc::channel();
+        std::thread::spawn(move || send.send(op()).unwrap());
+        done.recv_timeout(PATIENCE)
+            .expect("finished without waiting for the lookup")
+    }
+
+    fn free(table: &Arc<ShadowTable>, objs: &[ObjAddr]) -> usize {
+        let (table, objs) = (Arc::clone(table), objs.to_vec());
+        promptly(move || objs.iter().filter(|&&o| table.free(o, SV_COUNTED)).count())
+    }
+
+    /// A table of `n` variables in one shard, the second of them freed while a lookup of the
+    /// first was stalled in the middle of its read, and that lookup gone since.
+    fn freed_during_a_lookup(n: usize) -> (Arc<ShadowTable>, Arc<AtomicUsize>, Vec<ObjAddr>) {
+        let (_, objs) = one_shard(n);
+        let (table, drops) = filled(&objs);
+        let (gate, reader) = stalled_lookup(&table, objs[0]);
+        assert_eq!(free(&table, &objs[1..2]), 1);
+        assert!(table.get(objs[1], SV_COUNTED).is_none());
+        // Kept: the stalled lookup might be reading it.
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(gate);
+        assert_eq!(reader.join().unwrap(), Some(0));
+        // The lookup has left, but no writer of the shard has looked since.
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        (table, drops, objs)
+    }
+
+    #[test]
+    fn a_later_write_gives_back_what_a_lookup_held_back() {
+        let (table, drops, objs) = freed_during_a_lookup(3);
+        // The next write of the shard gives back both variables, its own and the kept one.
+        assert_eq!(free(&table, &objs[2..3]), 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn reclaim_gives_back_what_a_lookup_held_back() {
+        let (table, drops, _) = freed_during_a_lookup(2);
+        table.reclaim();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn a_free_beyond_the_bound_sleeps_until_the_lookup_leaves() {
+        let (shard, objs) = one_shard(MAX_RETIRED_NODES + 2);
+        let (table, drops) = filled(&objs);
+        let (gate, reader) = stalled_lookup(&table, objs[0]);
+        // As many frees as the shard may keep return at once, keeping their variables.
+        let kept = &objs[1..=MAX_RETIRED_NODES];
+        assert_eq!(free(&table, kept), MAX_RETIRED_NODES);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        // One more sleeps until the lookup has left.
+        let last = objs[MAX_RETIRED_NODES + 1];
+        let freeing = {
+            let table = Arc::clone(&table);
+            std::thread::spawn(move || table.free(last, SV_COUNTED))
+        };
+        let start = Instant::now();
+        while !table.inner.shards()[shard].writer_sleeps() {
+            assert!(start.elapsed() < PATIENCE, "the free went to sleep");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert!(!freeing.is_finished());
+        drop(gate);
+        assert!(freeing.join().unwrap());
+        assert_eq!(reader.join().unwrap(), Some(0));
+        // Everything freed is given back, and nothing else.
+        assert_eq!(drops.load(Ordering::SeqCst), MAX_RETIRED_NODES + 1);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.get(objs[0], SV_COUNTED).map(|s| s.value), Some(0));
     }
 }
 

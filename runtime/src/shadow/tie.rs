@@ -24,10 +24,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use super::node::{Class, ClassRef, ErasedRef, Shadow, Tie};
+use super::node::{Class, ClassRef, Shadow, Tie};
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
-use super::{Key, ObjAddr, ShadowError, ShadowId};
-use crate::callback::contained;
+use super::{ObjAddr, ShadowError, ShadowId};
 use crate::core::Runtime;
 use crate::descriptor::StateHandle;
 
@@ -111,21 +110,12 @@ pub(super) fn release(runtime: u64, state: u64, upto: Option<u64>) {
                 continue;
             }
             guard.remove_all(|h| doomed(h.class().tie()));
-            for node in guard.finish() {
-                drop_contained(node);
+            // A release drops the data of what it frees (unless a handle holds it) before it
+            // returns, so it waits for lookups still reading the shard.
+            for node in guard.finish_now() {
+                node.drop_contained();
             }
         }
-    }
-}
-
-fn drop_contained(node: ErasedRef) {
-    let (obj, id) = node.header().key();
-    let key = Key {
-        obj: ObjAddr::from_addr(obj),
-        id,
-    };
-    if let Err(panic) = contained(move || drop(node)) {
-        crate::messages::event!(error, "dropping shadow variable {key} panicked: {panic}");
     }
 }
 
@@ -282,7 +272,7 @@ impl Tied<'_> {
             // Released between the two checks, possibly before the release searched this
             // table: take the variable out again (unless the release already did).
             if let Some(node) = self.table.inner.remove(shadow) {
-                drop_contained(node);
+                node.drop_contained();
             }
             return Err(not_declared);
         }
