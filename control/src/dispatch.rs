@@ -32,9 +32,8 @@ impl Control {
     }
 
     fn run(&self, request: Request) -> Result<serde_json::Value, (&'static str, String)> {
-        let json = |value: &dyn erased::ToJson| Ok(value.to_json());
         match request {
-            Request::List {} => json(&self.list()),
+            Request::List {} => json(self.list()),
             Request::Load { path, enable } => {
                 let desc = self.load(&path)?;
                 if enable {
@@ -42,14 +41,14 @@ impl Control {
                         .enable(desc)
                         .map_err(|e| ("enable", e.to_string()))?;
                 }
-                json(&desc.name())
+                json(desc.name())
             }
             Request::Enable { name } => {
                 let desc = self.known(&name)?;
                 self.runtime
                     .enable(desc)
                     .map_err(|e| ("enable", e.to_string()))?;
-                json(&desc.name())
+                json(desc.name())
             }
             Request::Disable { name } => {
                 self.runtime
@@ -63,7 +62,7 @@ impl Control {
                     // waits.
                     let _ = self.runtime.wait_transition(Duration::from_millis(wait_ms));
                 }
-                json(&self.transition())
+                json(self.transition())
             }
             Request::Force { confirm } => {
                 if !confirm {
@@ -78,7 +77,7 @@ impl Control {
                 self.runtime
                     .force()
                     .map_err(|e| ("transition", e.to_string()))?;
-                json(&self.list())
+                json(self.list())
             }
             Request::Plan { name } => {
                 let desc = self.known(&name)?;
@@ -86,7 +85,7 @@ impl Control {
                     .runtime
                     .plan(desc)
                     .map_err(|e| ("busy", e.to_string()))?;
-                json(&PlanView::from(&plan))
+                json(PlanView::from(&plan))
             }
         }
     }
@@ -190,15 +189,7 @@ fn patch_view(p: &PatchStatus) -> PatchView {
     }
 }
 
-mod erased {
-    /// A value that becomes one reply's `result`.
-    pub(crate) trait ToJson {
-        fn to_json(&self) -> serde_json::Value;
-    }
-
-    impl<T: serde::Serialize> ToJson for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+/// A reply's `result`.
+fn json(value: impl serde::Serialize) -> Result<serde_json::Value, (&'static str, String)> {
+    Ok(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
 }
