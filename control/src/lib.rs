@@ -9,11 +9,13 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod client;
 mod dispatch;
 pub mod patch_file;
 pub mod peer;
 pub mod protocol;
 mod server;
 
+pub use crate::client::request;
 pub use crate::protocol::{ErrorReply, PatchView, Reply, Request};
 pub use crate::server::{ControlServer, MAX_CONNECTIONS, MAX_REQUEST_BYTES, default_socket_path};

@@ -42,18 +42,24 @@ impl Builds {
         self.target.join("demo")
     }
 
+    /// Whether this driver, and so the demo, is built with the release profile.
+    pub fn release(&self) -> bool {
+        self.profile == "release"
+    }
+
     /// A file the demo's build wrote.
     pub fn demo_artifact(&self, name: &str) -> PathBuf {
-        self.demo_target().join("debug").join(name)
+        self.demo_target().join(&self.profile).join(name)
     }
 
     /// Where the service finds its own shared library and the patches' dependencies.
     pub fn demo_library_dir(&self) -> PathBuf {
-        self.demo_target().join("debug").join("deps")
+        self.demo_target().join(&self.profile).join("deps")
     }
 
     /// Builds packages of the demo's workspace (`demo/`), with `-C prefer-dynamic` as every
-    /// program that takes patch libraries and its patches are built.
+    /// program that takes patch libraries and its patches are built, and with this driver's
+    /// profile.
     pub fn demo(&self, packages: &[&str]) -> Result<(), String> {
         let mut command = Command::new(&self.cargo);
         command
@@ -66,6 +72,9 @@ impl Builds {
             .env_remove("CARGO_BUILD_TARGET")
             .env("RUSTFLAGS", "-C prefer-dynamic")
             .env("CARGO_TARGET_DIR", self.demo_target());
+        if self.release() {
+            command.arg("--release");
+        }
         run_with_progress(command, &packages.join(", "))
     }
 
@@ -76,7 +85,7 @@ impl Builds {
             .args(["build", "-p", "livepatch-cli"])
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target);
-        if self.profile == "release" {
+        if self.release() {
             command.arg("--release");
         }
         run_with_progress(command, "livepatch-cli")?;

@@ -59,8 +59,9 @@ impl Load {
         self.started.elapsed()
     }
 
-    /// Stops every connection and returns all of their requests, in order of sending.
-    pub fn finish(self) -> Vec<Sample> {
+    /// Stops every connection and returns all of their requests, in order of sending, with the
+    /// time when the last one had stopped.
+    pub fn finish(self) -> (Vec<Sample>, Duration) {
         self.stop.store(true, Ordering::Relaxed);
         let mut samples: Vec<Sample> = self
             .connections
@@ -68,7 +69,7 @@ impl Load {
             .flat_map(|connection| connection.join().unwrap_or_default())
             .collect();
         samples.sort_by_key(|sample| sample.sent);
-        samples
+        (samples, self.started.elapsed())
     }
 }
 

@@ -20,7 +20,14 @@
 //! transition's time and the latency of every phase; its last line is
 //! `requests=N failed=F wrong=W`. The exit status is non-zero if any request failed, any answer
 //! was wrong, or any step did not go as described.
+//!
+//!     cargo run --release --example service -- --bench 50
+//!
+//! measures instead: under the same load, the fix is enabled and disabled 50 times straight
+//! through the control socket, and the latency of the requests sent during those transitions is
+//! set against the steady phases between them (`BENCHMARKS.md`).
 
+mod bench;
 mod builds;
 mod fees;
 mod load;
@@ -42,15 +49,42 @@ struct Pace {
     steady: Duration,
 }
 
+/// What the demo does once the service runs.
+enum Mode {
+    /// The operator's four steps.
+    Story(Pace),
+    /// Enabling and disabling the fix this many times, for the numbers.
+    Bench(usize),
+}
+
+impl Mode {
+    fn from_args(args: &[String]) -> Result<Mode, String> {
+        let usage = "usage: service [--short | --bench ROUNDS]";
+        match args {
+            [] => Ok(Mode::Story(Pace {
+                steady: Duration::from_secs(4),
+            })),
+            [short] if short == "--short" => Ok(Mode::Story(Pace {
+                steady: Duration::from_secs(1),
+            })),
+            [bench, rounds] if bench == "--bench" => match rounds.parse() {
+                Ok(rounds) if rounds > 0 => Ok(Mode::Bench(rounds)),
+                _ => Err(format!(
+                    "--bench takes a number of rounds, 1 or more; {usage}"
+                )),
+            },
+            _ => Err(usage.to_owned()),
+        }
+    }
+}
+
 /// The load generator stops by itself after this, whatever happens.
 const LOAD_LIMIT: Duration = Duration::from_secs(600);
 
 fn main() -> ExitCode {
-    let short = std::env::args().skip(1).any(|arg| arg == "--short");
-    let pace = Pace {
-        steady: Duration::from_millis(if short { 1000 } else { 4000 }),
-    };
-    match run(&pace) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = Mode::from_args(&args).and_then(|mode| run(&mode));
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => {
@@ -61,7 +95,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs the demo; `Ok(false)` when requests failed or answers were wrong.
-fn run(pace: &Pace) -> Result<bool, String> {
+fn run(mode: &Mode) -> Result<bool, String> {
     let builds = Builds::locate()?;
     println!("== building the shop service (demo/shop)");
     builds.demo(&["server"])?;
@@ -81,14 +115,35 @@ fn run(pace: &Pace) -> Result<bool, String> {
         socket: service.socket.clone(),
     };
     let mut timeline = Timeline::default();
-    let steps = drive(&builds, &operator, &load, &mut timeline, pace);
-    timeline.end(load.now());
-    let samples = load.finish();
+    timeline.begin(
+        "shipped, building the patches",
+        load.now(),
+        Code::Shipped,
+        Code::Shipped,
+    );
+    let steps = match mode {
+        Mode::Story(pace) => drive(&builds, &operator, &load, &mut timeline, pace),
+        Mode::Bench(rounds) => builds.demo(&["fix_fee"]).and_then(|()| {
+            bench::cycle(
+                &service.socket,
+                &builds.demo_artifact("libfix_fee.so"),
+                "fix_fee",
+                &load,
+                &mut timeline,
+                *rounds,
+            )
+        }),
+    };
+    let (samples, stopped) = load.finish();
+    timeline.end(stopped);
     let stopped = service.stop();
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("\n== summary");
-    print!("{}", report::summary(&samples, &timeline));
+    match mode {
+        Mode::Story(_) => print!("{}", report::summary(&samples, &timeline)),
+        Mode::Bench(_) => print!("{}", report::bench_summary(&samples, &timeline)),
+    }
     let verdict = Verdict::of(&samples, &timeline);
     let mut ok = verdict.failed == 0 && verdict.wrong == 0;
     for problem in [steps.err(), stopped.err()].into_iter().flatten() {
@@ -122,12 +177,6 @@ fn drive(
     timeline: &mut Timeline,
     pace: &Pace,
 ) -> Result<(), String> {
-    timeline.begin(
-        "shipped, building the patches",
-        load.now(),
-        Code::Shipped,
-        Code::Shipped,
-    );
     println!("== building the patches while the shop serves");
     builds.demo(&["fix_fee", "fee_cap", "old_rate"])?;
     let library = |name: &str| builds.demo_artifact(&format!("lib{name}.so"));

@@ -123,13 +123,25 @@ pub struct PhaseStats {
 
 impl PhaseStats {
     fn of(phase: &Phase, samples: &[Sample]) -> PhaseStats {
+        PhaseStats::over(std::slice::from_ref(phase), samples)
+    }
+
+    /// The requests sent in any of `phases`, over their total time.
+    fn over(phases: &[Phase], samples: &[Sample]) -> PhaseStats {
         let mut latencies: Vec<Duration> = samples
             .iter()
-            .filter(|sample| phase.from <= sample.sent && sample.sent < phase.to)
+            .filter(|sample| {
+                phases
+                    .iter()
+                    .any(|phase| phase.from <= sample.sent && sample.sent < phase.to)
+            })
             .map(|sample| sample.answered - sample.sent)
             .collect();
         latencies.sort();
-        let seconds = (phase.to - phase.from).as_secs_f64();
+        let seconds: f64 = phases
+            .iter()
+            .map(|phase| (phase.to - phase.from).as_secs_f64())
+            .sum();
         PhaseStats {
             requests: latencies.len(),
             per_second: if seconds > 0.0 {
@@ -143,18 +155,11 @@ impl PhaseStats {
     }
 }
 
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
-}
-
-/// The summary: counts, every phase's latency, each change's time and which code answered in it,
-/// and the worst p99 of a change against the steady phase before it.
-pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
+/// The counts of a summary, and the header of its latency table, whose first column is `first`.
+fn head(samples: &[Sample], timeline: &Timeline, first: &str) -> String {
     let verdict = Verdict::of(samples, timeline);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} requests over {} keep-alive connections: {} failed, {} wrong",
+    let mut out = format!(
+        "{} requests over {} keep-alive connections: {} failed, {} wrong\n",
         verdict.requests,
         crate::load::CONNECTIONS,
         verdict.failed,
@@ -162,24 +167,39 @@ pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
     );
     let _ = writeln!(
         out,
-        "\n  {:<34} {:>8} {:>8} {:>10} {:>10}",
-        "phase", "requests", "req/s", "p50", "p99"
+        "\n  {first:<34} {:>8} {:>8} {:>10} {:>10}",
+        "requests", "req/s", "p50", "p99"
     );
+    out
+}
+
+/// One row of the latency table.
+fn row(out: &mut String, label: &str, stats: &PhaseStats) {
+    let _ = writeln!(
+        out,
+        "  {label:<34} {:>8} {:>8.0} {:>10} {:>10}",
+        stats.requests,
+        stats.per_second,
+        ms(stats.p50),
+        ms(stats.p99)
+    );
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// The summary: counts, every phase's latency, each change's time and which code answered in it,
+/// and its p99 against the steady phase before it.
+pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
+    let mut out = head(samples, timeline, "phase");
     let stats: Vec<PhaseStats> = timeline
         .phases
         .iter()
         .map(|phase| PhaseStats::of(phase, samples))
         .collect();
     for (phase, stats) in timeline.phases.iter().zip(&stats) {
-        let _ = writeln!(
-            out,
-            "  {:<34} {:>8} {:>8.0} {:>10} {:>10}",
-            phase.label,
-            stats.requests,
-            stats.per_second,
-            ms(stats.p50),
-            ms(stats.p99)
-        );
+        row(&mut out, &phase.label, stats);
     }
     let _ = writeln!(out);
     for (index, phase) in timeline.phases.iter().enumerate() {
@@ -190,10 +210,14 @@ pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
             .iter()
             .filter(|sample| phase.from <= sample.answered && sample.sent <= phase.to)
             .collect();
-        let answered_by = |code: Code| {
+        // An answer only one side charges tells which code ran; some amounts cost the same.
+        let answered_only_by = |code: Code, other: Code| {
             during
                 .iter()
-                .filter(|sample| sample.outcome == Ok(code.fee(sample.amount)))
+                .filter(|sample| {
+                    sample.outcome == Ok(code.fee(sample.amount))
+                        && code.fee(sample.amount) != other.fee(sample.amount)
+                })
                 .count()
         };
         let steady = index
@@ -209,17 +233,55 @@ pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
         let _ = writeln!(
             out,
             "  {} -> {}: {} from the operator's first command to the completed transition; \
-             {} answers overlapped it: {} as {}, {} as {}{ratio}",
+             of the {} answers that overlapped it, {} were {}'s and {} {}'s (the rest, both \
+             charge alike){ratio}",
             phase.before.name(),
             phase.after.name(),
             ms(phase.to - phase.from),
             during.len(),
-            answered_by(phase.before),
+            answered_only_by(phase.before, phase.after),
             phase.before.name(),
-            answered_by(phase.after),
+            answered_only_by(phase.after, phase.before),
             phase.after.name(),
         );
     }
+    let _ = writeln!(
+        out,
+        "  (a step's p99 comes from its few requests and includes the livepatch command's own \
+         start; `--bench ROUNDS` sets many transitions against steady state)"
+    );
+    out
+}
+
+/// The summary of a bench run: the steady phases against the changes, all rounds together.
+pub fn bench_summary(samples: &[Sample], timeline: &Timeline) -> String {
+    let (changes, steady): (Vec<Phase>, Vec<Phase>) =
+        timeline.phases.iter().cloned().partition(Phase::is_change);
+    let mut times: Vec<Duration> = changes.iter().map(|phase| phase.to - phase.from).collect();
+    times.sort();
+    let (steady_stats, change_stats) = (
+        PhaseStats::over(&steady, samples),
+        PhaseStats::over(&changes, samples),
+    );
+    let mut out = head(samples, timeline, "requests sent");
+    for (label, stats) in [
+        ("in steady phases", &steady_stats),
+        (
+            &*format!("during the {} transitions", changes.len()),
+            &change_stats,
+        ),
+    ] {
+        row(&mut out, label, stats);
+    }
+    let _ = writeln!(
+        out,
+        "\n  p99 during transitions / steady p99: {:.2}x; throughput during / steady: {:.2}x; \
+         a transition (enable or disable request to completion) takes {} median, {} at most",
+        change_stats.p99.as_secs_f64() / steady_stats.p99.as_secs_f64(),
+        change_stats.per_second / steady_stats.per_second,
+        ms(quantile(&times, 0.5)),
+        ms(quantile(&times, 1.0)),
+    );
     out
 }
 
