@@ -117,6 +117,11 @@ fn ask(
     samples
 }
 
+/// One `GET target` on a connection of its own: the status and body answered.
+pub fn get(address: SocketAddr, target: &str) -> Result<(u16, String), String> {
+    Connection::open(address)?.get(target)
+}
+
 /// A keep-alive connection to the shop.
 struct Connection {
     reader: BufReader<TcpStream>,
@@ -142,16 +147,18 @@ impl Connection {
 
     /// Asks for the fee on `amount`, and reads it from the answer.
     fn quote(&mut self, amount: u64) -> Result<u64, String> {
-        write!(
-            self.writer,
-            "GET /quote?amount={amount} HTTP/1.1\r\nHost: shop\r\n\r\n"
-        )
-        .map_err(|error| format!("send: {error}"))?;
-        let (status, body) = self.response()?;
+        let (status, body) = self.get(&format!("/quote?amount={amount}"))?;
         if status != 200 {
             return Err(format!("status {status}: {body}"));
         }
         fee_from(&body, amount).ok_or_else(|| format!("unexpected body {body:?}"))
+    }
+
+    /// Sends `GET target` and reads the response's status and body.
+    fn get(&mut self, target: &str) -> Result<(u16, String), String> {
+        write!(self.writer, "GET {target} HTTP/1.1\r\nHost: shop\r\n\r\n")
+            .map_err(|error| format!("send: {error}"))?;
+        self.response()
     }
 
     /// The status and body of one response.

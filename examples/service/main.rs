@@ -109,6 +109,7 @@ fn run(mode: &Mode) -> Result<bool, String> {
         service.address,
         service.socket.display()
     );
+    check_requests(service.address)?;
     let load = Load::start(service.address, LOAD_LIMIT);
     let operator = Operator {
         cli,
@@ -167,6 +168,45 @@ fn run(mode: &Mode) -> Result<bool, String> {
     }
     println!("{}", verdict.line());
     Ok(ok)
+}
+
+/// What the shop answers to a good request and to bad ones, before the load starts.
+fn check_requests(address: std::net::SocketAddr) -> Result<(), String> {
+    // 29% of 1000 cents is 290, plus 30: the shipped bug.
+    let expected = [
+        (
+            "/quote?amount=1000",
+            200,
+            "{\"amount\":1000,\"fee\":320}".to_owned(),
+        ),
+        (
+            "/quote?amount=ten",
+            400,
+            "{\"error\":\"give the amount in cents, 0 to 1000000000000: /quote?amount=1000\"}"
+                .to_owned(),
+        ),
+        (
+            "/quote?amount=1000000000001",
+            400,
+            "{\"error\":\"give the amount in cents, 0 to 1000000000000: /quote?amount=1000\"}"
+                .to_owned(),
+        ),
+        (
+            "/checkout",
+            404,
+            "{\"error\":\"the only resource is GET /quote?amount=CENTS\"}".to_owned(),
+        ),
+    ];
+    for (target, status, body) in expected {
+        let answer = load::get(address, target)?;
+        println!("  GET {target} -> {} {}", answer.0, answer.1);
+        if answer != (status, body.clone()) {
+            return Err(format!(
+                "GET {target} answered {answer:?}, not {status} {body}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The steps, under load: building the patches, then the operator's four.
