@@ -91,14 +91,21 @@ fn a_post_patch_panic_whose_payload_panics_on_drop_is_logged_and_contained() {
     still_works(&h.rt);
 }
 
-/// A subscriber that panics on every event.
-struct PanickingSubscriber;
+/// A subscriber that panics on every event and, as told, when a span is created, or when one is
+/// entered, left or closed.
+struct PanickingSubscriber {
+    on_new_span: bool,
+    on_enter_exit_close: bool,
+}
 
 impl tracing::Subscriber for PanickingSubscriber {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        if self.on_new_span {
+            panic!("the subscriber broke on span {}", span.metadata().name());
+        }
         tracing::span::Id::from_u64(1)
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
@@ -106,22 +113,45 @@ impl tracing::Subscriber for PanickingSubscriber {
     fn event(&self, event: &tracing::Event<'_>) {
         panic!("the subscriber broke on {}", event.metadata().name());
     }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    fn enter(&self, _: &tracing::span::Id) {
+        if self.on_enter_exit_close {
+            panic!("the subscriber broke entering a span");
+        }
+    }
+    fn exit(&self, _: &tracing::span::Id) {
+        if self.on_enter_exit_close {
+            panic!("the subscriber broke leaving a span");
+        }
+    }
+    fn try_close(&self, _: tracing::span::Id) -> bool {
+        if self.on_enter_exit_close {
+            panic!("the subscriber broke closing a span");
+        }
+        true
+    }
 }
 
 #[test]
 fn a_subscriber_that_panics_while_the_runtime_logs_changes_nothing() {
     static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(bomb_post_patch)];
     static LOGGED: PatchDesc = PatchDesc::new("logged").objects(&OBJECTS);
-    let rt = Runtime::new();
-    tracing::subscriber::with_default(PanickingSubscriber, || {
-        rt.enable(&LOGGED).unwrap();
-        let status = rt.patch("logged").unwrap();
-        assert!(status.enabled && !status.transition);
-        assert!(rt.transition().is_none());
-        rt.disable("logged").unwrap();
-        assert!(rt.patches().is_empty());
-        still_works(&rt);
-    });
+    // Events only; then also every span's creation; then its entering, leaving and closing.
+    for (on_new_span, on_enter_exit_close) in [(false, false), (true, false), (false, true)] {
+        let rt = Runtime::new();
+        let subscriber = PanickingSubscriber {
+            on_new_span,
+            on_enter_exit_close,
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            rt.enable(&LOGGED).unwrap();
+            let status = rt.patch("logged").unwrap();
+            assert!(status.enabled && !status.transition);
+            assert!(rt.transition().is_none());
+            rt.disable("logged").unwrap();
+            rt.wait_transition(std::time::Duration::from_secs(10))
+                .unwrap();
+            assert!(rt.patches().is_empty());
+            still_works(&rt);
+        });
+    }
 }

@@ -314,6 +314,7 @@ impl Runtime {
     /// enable is cancelled: objects whose `pre_patch` succeeded get `post_unpatch`, and the patch
     /// leaves the list.
     pub fn enable(&self, desc: &'static PatchDesc) -> Result<(), EnableError> {
+        let _in = messages::operation!("enable", patch = desc.name);
         self.locked(|inner| enable_locked(inner, desc))?
     }
 
@@ -321,6 +322,7 @@ impl Runtime {
     /// enabled patch starts its disable; the opposite of the current value on the patch in
     /// transition reverses that transition.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
+        let _in = messages::operation!("set_enabled", patch = name, enabled);
         self.locked(|inner| set_enabled_locked(inner, name, enabled))?
     }
 
@@ -531,7 +533,7 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         }
         let failed = match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
             Err(source) => {
-                messages::pre_patch_failed(object.name);
+                messages::pre_patch_failed(desc.name, object.name, &source);
                 Some(EnableError::PrePatchFailed {
                     patch: desc.name,
                     object: object.name,
@@ -541,7 +543,7 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
             Ok(()) => crate::object::patch_object(inner, index, o)
                 .err()
                 .map(|function| {
-                    messages::failed_to_patch(object.name);
+                    messages::failed_to_patch(desc.name, object.name);
                     EnableError::PatchFailed {
                         patch: desc.name,
                         object: object.name,
@@ -557,7 +559,7 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
     }
 
     if let Err((object, function)) = crate::object::add_replace_nops(inner, index) {
-        messages::failed_to_patch(object);
+        messages::failed_to_patch(desc.name, object);
         messages::enable_failed(desc.name);
         Transition::cancel(inner);
         return Err(EnableError::PatchFailed {

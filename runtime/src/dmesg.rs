@@ -1,6 +1,6 @@
 //! A kernel-log view of `tracing` events: each event becomes one line `target: message`, as the
 //! kernel prints `livepatch: enabling patch 'p'`. Used to show a trace to a person and to compare
-//! traces in tests.
+//! traces in tests; a `tracing-subscriber` layer, so that it composes with `fmt` and others.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::messages::TARGET;
 
 /// A log of `target: message` lines, filled by the subscriber it hands out.
 ///
@@ -79,9 +81,32 @@ impl Dmesg {
         std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// A subscriber that logs every event, of every level, into this log.
+    /// A layer that logs every event it is given into this log, to compose with others.
+    ///
+    /// ```
+    /// use livepatch_runtime::Dmesg;
+    /// use tracing_subscriber::filter::LevelFilter;
+    /// use tracing_subscriber::layer::{Layer, SubscriberExt};
+    ///
+    /// let (all, warnings) = (Dmesg::new(), Dmesg::new());
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(all.layer())
+    ///     .with(warnings.layer().with_filter(LevelFilter::WARN));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info!(target: "livepatch", "enabling patch 'p'");
+    ///     tracing::warn!(target: "livepatch", "failed to enable patch 'p'");
+    /// });
+    /// assert_eq!(all.lines().len(), 2);
+    /// assert_eq!(warnings.lines(), ["livepatch: failed to enable patch 'p'"]);
+    /// ```
+    pub fn layer(&self) -> DmesgLayer {
+        DmesgLayer { log: self.clone() }
+    }
+
+    /// A subscriber that logs every event, of every level, into this log: a registry with
+    /// [`Dmesg::layer`] alone.
     pub fn subscriber(&self) -> impl Subscriber + Send + Sync + 'static {
-        tracing_subscriber::registry().with(DmesgLayer { log: self.clone() })
+        tracing_subscriber::registry().with(self.layer())
     }
 
     /// Runs `f` with this log as the current thread's subscriber.
@@ -90,15 +115,25 @@ impl Dmesg {
     }
 }
 
-struct DmesgLayer {
+/// The [`tracing_subscriber::Layer`] of a [`Dmesg`]: each event becomes one line of it.
+///
+/// The runtime's own events (target [`TARGET`]) carry structured fields (`patch`, `object`,
+/// `direction`, `error`) that repeat what their message says; their lines show the message alone,
+/// word for word as the kernel prints it. Other events' fields follow their message as
+/// `name=value`.
+#[derive(Clone, Debug)]
+pub struct DmesgLayer {
     log: Dmesg,
 }
 
 impl<S: Subscriber> Layer<S> for DmesgLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut text = LineText::default();
-        event.record(&mut text);
         let metadata = event.metadata();
+        let mut text = LineText {
+            line: String::new(),
+            message_only: metadata.target() == TARGET,
+        };
+        event.record(&mut text);
         let level = if self.log.levels {
             match *metadata.level() {
                 tracing::Level::ERROR => "<3>",
@@ -110,28 +145,35 @@ impl<S: Subscriber> Layer<S> for DmesgLayer {
             ""
         };
         self.log
-            .push(format!("{level}{}: {}", metadata.target(), text.0));
+            .push(format!("{level}{}: {}", metadata.target(), text.line));
     }
 }
 
-/// The event's message, followed by its other fields as `name=value`.
-#[derive(Default)]
-struct LineText(String);
+/// The event's message, followed by its other fields as `name=value` unless `message_only`.
+struct LineText {
+    line: String,
+    message_only: bool,
+}
+
+impl LineText {
+    fn separator(&self) -> &'static str {
+        if self.line.is_empty() { "" } else { " " }
+    }
+}
 
 impl Visit for LineText {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let sep = if self.0.is_empty() { "" } else { " " };
+        let sep = self.separator();
         if field.name() == "message" {
-            let _ = write!(self.0, "{sep}{value:?}");
-        } else {
-            let _ = write!(self.0, "{sep}{}={value:?}", field.name());
+            let _ = write!(self.line, "{sep}{value:?}");
+        } else if !self.message_only {
+            let _ = write!(self.line, "{sep}{}={value:?}", field.name());
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            let sep = if self.0.is_empty() { "" } else { " " };
-            let _ = write!(self.0, "{sep}{value}");
+            let _ = write!(self.line, "{}{value}", self.separator());
         } else {
             self.record_debug(field, &value);
         }

@@ -10,6 +10,7 @@
 mod callback;
 mod core;
 mod descriptor;
+#[cfg(feature = "dmesg")]
 mod dmesg;
 mod error;
 mod func;
@@ -31,7 +32,8 @@ pub use crate::descriptor::{
     Callbacks, DataType, ObjectDesc, ObjectName, PROGRAM_OBJECT_NAME, PatchDesc, StateDesc,
     StateHandle,
 };
-pub use crate::dmesg::Dmesg;
+#[cfg(feature = "dmesg")]
+pub use crate::dmesg::{Dmesg, DmesgLayer};
 pub use crate::error::{
     CallbackError, DescriptorError, EnableError, LoadObjectError, Reentered, SetEnabledError,
     StateDataError, TransitionError, UnloadObjectError,

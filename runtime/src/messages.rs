@@ -1,6 +1,12 @@
 //! Every message the runtime logs, in one place, with the levels and texts of the kernel's
 //! livepatch core. Events go to `tracing` with target `livepatch`, so a patch's own callbacks,
-//! logging under their own target, interleave with them in one trace.
+//! logging under their own target, interleave with them in one trace. Besides the kernel's text,
+//! each event carries what it is about as fields: `patch`, `object`, `direction` (`patching` or
+//! `unpatching`) and, for a failure, `error`.
+
+use std::sync::Arc;
+
+use tracing::Span;
 
 use crate::descriptor::ObjectName;
 use crate::transition::TransitionTarget;
@@ -23,31 +29,111 @@ pub(crate) fn emit(log: impl FnOnce()) {
     let _ = crate::callback::contained(log);
 }
 
+/// A span of the runtime's (an operation, or a transition), whose every call into the
+/// subscriber (creating, entering, leaving and closing it) is contained as an event's is.
+/// Clones share the one span.
+#[derive(Clone)]
+pub(crate) struct Scope(Arc<ContainedSpan>);
+
+struct ContainedSpan(Span);
+
+impl Drop for ContainedSpan {
+    fn drop(&mut self) {
+        let span = std::mem::replace(&mut self.0, Span::none());
+        emit(|| drop(span));
+    }
+}
+
+impl Scope {
+    /// The span `make` creates, or none if the subscriber panicked creating it.
+    pub(crate) fn new(make: impl FnOnce() -> Span) -> Scope {
+        let span = crate::callback::contained(make).unwrap_or_else(|_| Span::none());
+        Scope(Arc::new(ContainedSpan(span)))
+    }
+
+    /// Enters the span until the guard drops.
+    pub(crate) fn enter(&self) -> Entered {
+        let entered = crate::callback::contained(|| {
+            self.0
+                .0
+                .with_subscriber(|(id, dispatch)| dispatch.enter(id))
+                .is_some()
+        })
+        .unwrap_or(false);
+        Entered {
+            scope: self.clone(),
+            entered,
+        }
+    }
+}
+
+/// The span of an operation of the runtime's API, named after it, with the operation's fields.
+macro_rules! operation {
+    ($name:literal $(, $($field:tt)+)?) => {
+        $crate::messages::Scope::new(|| {
+            tracing::info_span!(target: $crate::messages::TARGET, $name $(, $($field)+)?)
+        })
+        .enter()
+    };
+}
+pub(crate) use operation;
+
+/// The span of a transition: a root of its own, entered by whichever thread works on it.
+pub(crate) fn transition_scope(patch: &str, target: TransitionTarget) -> Scope {
+    Scope::new(|| {
+        tracing::info_span!(
+            target: TARGET,
+            parent: None,
+            "transition",
+            patch,
+            direction = %target
+        )
+    })
+}
+
+/// A span entered, left when this drops.
+pub(crate) struct Entered {
+    scope: Scope,
+    entered: bool,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.entered {
+            let span = &self.scope.0.0;
+            emit(|| {
+                span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
+            });
+        }
+    }
+}
+
 pub(crate) fn enabling(patch: &str) {
-    event!(info, "enabling patch '{patch}'");
+    event!(info, patch, "enabling patch '{patch}'");
 }
 
 pub(crate) fn not_compatible(patch: &str) {
     event!(
         error,
+        patch,
         "Livepatch patch ({patch}) is not compatible with the already installed livepatches."
     );
 }
 
 pub(crate) fn initializing(patch: &str, target: TransitionTarget) {
-    event!(debug, "'{patch}': initializing {target} transition");
+    event!(debug, patch, direction = %target, "'{patch}': initializing {target} transition");
 }
 
 pub(crate) fn starting(patch: &str, target: TransitionTarget) {
-    event!(info, "'{patch}': starting {target} transition");
+    event!(info, patch, direction = %target, "'{patch}': starting {target} transition");
 }
 
 pub(crate) fn completing(patch: &str, target: TransitionTarget) {
-    event!(debug, "'{patch}': completing {target} transition");
+    event!(debug, patch, direction = %target, "'{patch}': completing {target} transition");
 }
 
 pub(crate) fn complete(patch: &str, target: TransitionTarget) {
-    event!(info, "'{patch}': {target} complete");
+    event!(info, patch, direction = %target, "'{patch}': {target} complete");
 }
 
 pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
@@ -55,20 +141,22 @@ pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
         TransitionTarget::Patched => "patching to unpatching",
         TransitionTarget::Unpatched => "unpatching to patching",
     };
-    event!(debug, "'{patch}': reversing transition from {path}");
+    event!(debug, patch, direction = %from.opposite(), "'{patch}': reversing transition from {path}");
 }
 
-pub(crate) fn pre_patch_failed(object: ObjectName) {
-    event!(warn, "pre-patch callback failed for object '{object}'");
+pub(crate) fn pre_patch_failed(patch: &str, object: ObjectName, error: &dyn std::error::Error) {
+    event!(warn, patch, object = %object, error = %error, "pre-patch callback failed for object '{object}'");
 }
 
 pub(crate) fn enable_failed(patch: &str) {
-    event!(warn, "failed to enable patch '{patch}'");
+    event!(warn, patch, "failed to enable patch '{patch}'");
 }
 
 pub(crate) fn canceling(patch: &str) {
     event!(
         debug,
+        patch,
+        direction = "unpatching",
         "'{patch}': canceling patching transition, going to unpatch"
     );
 }
@@ -76,6 +164,8 @@ pub(crate) fn canceling(patch: &str) {
 pub(crate) fn applying_to_loading(patch: &str, object: ObjectName) {
     event!(
         info,
+        patch,
+        object = %object,
         "applying patch '{patch}' to loading module '{object}'"
     );
 }
@@ -83,6 +173,8 @@ pub(crate) fn applying_to_loading(patch: &str, object: ObjectName) {
 pub(crate) fn load_refused(patch: &str, object: ObjectName) {
     event!(
         warn,
+        patch,
+        object = %object,
         "patch '{patch}' failed for module '{object}', refusing to load module '{object}'"
     );
 }
@@ -90,6 +182,8 @@ pub(crate) fn load_refused(patch: &str, object: ObjectName) {
 pub(crate) fn reverting_on_unload(patch: &str, object: ObjectName) {
     event!(
         info,
+        patch,
+        object = %object,
         "reverting patch '{patch}' on unloading module '{object}'"
     );
 }
@@ -97,20 +191,27 @@ pub(crate) fn reverting_on_unload(patch: &str, object: ObjectName) {
 pub(crate) fn callback_panicked(callback: &str, patch: &str, object: ObjectName, panic: &str) {
     event!(
         error,
+        patch,
+        object = %object,
+        error = panic,
         "'{patch}': {callback} callback for object '{object}' panicked: {panic}"
     );
 }
 
 pub(crate) fn drop_panicked(panic: &str) {
-    event!(error, "dropping state data panicked: {panic}");
+    event!(
+        error,
+        error = panic,
+        "dropping state data panicked: {panic}"
+    );
 }
 
-pub(crate) fn failed_to_patch(object: ObjectName) {
-    event!(warn, "failed to patch object '{object}'");
+pub(crate) fn failed_to_patch(patch: &str, object: ObjectName) {
+    event!(warn, patch, object = %object, "failed to patch object '{object}'");
 }
 
 pub(crate) fn failed_to_apply(patch: &str, object: ObjectName) {
-    event!(warn, "failed to apply patch '{patch}' to module '{object}'");
+    event!(warn, patch, object = %object, "failed to apply patch '{patch}' to module '{object}'");
 }
 
 pub(crate) fn forcing(target: TransitionTarget) {
@@ -118,5 +219,5 @@ pub(crate) fn forcing(target: TransitionTarget) {
         TransitionTarget::Patched => "patched",
         TransitionTarget::Unpatched => "unpatched",
     };
-    event!(warn, "forcing remaining tasks to the {state} state");
+    event!(warn, direction = %target, "forcing remaining tasks to the {state} state");
 }

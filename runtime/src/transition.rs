@@ -28,7 +28,7 @@ pub enum TransitionTarget {
 }
 
 impl TransitionTarget {
-    fn opposite(self) -> Self {
+    pub(crate) fn opposite(self) -> Self {
         match self {
             TransitionTarget::Patched => TransitionTarget::Unpatched,
             TransitionTarget::Unpatched => TransitionTarget::Patched,
@@ -70,6 +70,8 @@ pub(crate) struct Transition {
     pub(crate) touched: Vec<&'static dyn Slot>,
     /// The subscriber of the thread that started the transition: the driver logs to it too.
     dispatch: tracing::Dispatch,
+    /// The transition's span, entered by every thread that works on it.
+    scope: messages::Scope,
     driver_started: bool,
 }
 
@@ -100,7 +102,7 @@ impl Transition {
         let Some(index) = inner.index_of(patch) else {
             return;
         };
-        messages::initializing(inner.list[index].desc.name, target);
+        let name = inner.list[index].desc.name;
         let owner = inner.owner(index);
         inner.transition = Some(Transition {
             patch,
@@ -110,8 +112,11 @@ impl Transition {
             funcs: lane.map(|lane| FuncTransition { lane, owner }),
             touched: Vec::new(),
             dispatch: tracing::dispatcher::get_default(Clone::clone),
+            scope: messages::transition_scope(name, target),
             driver_started: false,
         });
+        let _in = in_scope(inner);
+        messages::initializing(name, target);
         if target == TransitionTarget::Unpatched {
             // The patch's functions enter the transition: threads keep the patched variant until
             // they switch.
@@ -129,6 +134,7 @@ impl Transition {
         let Some((target, index)) = current(inner) else {
             return;
         };
+        let _in = in_scope(inner);
         messages::starting(inner.list[index].desc.name, target);
         if let Some(t) = inner.transition.as_mut() {
             t.phase = TransitionPhase::Started;
@@ -157,6 +163,7 @@ impl Transition {
         let Some((_, index)) = current(inner) else {
             return;
         };
+        let _in = in_scope(inner);
         messages::canceling(inner.list[index].desc.name);
         if let Some(t) = inner.transition.as_mut() {
             t.target = TransitionTarget::Unpatched;
@@ -173,6 +180,7 @@ impl Transition {
         let Some((target, index)) = current(inner) else {
             return;
         };
+        let _in = in_scope(inner);
         messages::reversing(inner.list[index].desc.name, target);
         let target = target.opposite();
         inner.list[index].enabled = target == TransitionTarget::Patched;
@@ -197,6 +205,7 @@ impl Transition {
         let Some((target, index)) = current(inner) else {
             return;
         };
+        let _in = in_scope(inner);
         messages::forcing(target);
         if let Some(funcs) = inner.transition.as_ref().and_then(|t| t.funcs.as_ref()) {
             funcs.lane.force();
@@ -235,6 +244,11 @@ impl Inner {
     }
 }
 
+/// Enters the span of the transition in progress, if any.
+fn in_scope(inner: &Inner) -> Option<messages::Entered> {
+    inner.transition.as_ref().map(|t| t.scope.enter())
+}
+
 /// The transition's target and the list index of its patch.
 pub(crate) fn current(inner: &Inner) -> Option<(TransitionTarget, usize)> {
     let t = inner.transition.as_ref()?;
@@ -247,6 +261,7 @@ fn complete(inner: &mut Inner) {
     let Some((target, index)) = current(inner) else {
         return;
     };
+    let _in = in_scope(inner);
     let Some(t) = inner.transition.as_mut() else {
         return;
     };
@@ -405,6 +420,7 @@ pub struct ThreadPatchState {
 impl crate::core::Runtime {
     /// Waits until no transition is in progress, for at most `timeout`, helping it complete.
     pub fn wait_transition(&self, timeout: Duration) -> Result<(), crate::TransitionError> {
+        let _in = messages::operation!("wait_transition", timeout = ?timeout);
         // No deadline when the timeout reaches past what an `Instant` can hold: wait as long as
         // it takes.
         let deadline = std::time::Instant::now().checked_add(timeout);
@@ -458,6 +474,7 @@ impl crate::core::Runtime {
     /// (SPEC §6; see [`Runtime::forced_patches`](crate::Runtime::forced_patches)); use it only
     /// when the threads that block the transition are known not to mix old and new code.
     pub fn force(&self) -> Result<(), crate::TransitionError> {
+        let _in = messages::operation!("force");
         self.locked(|inner| {
             if inner.transition.is_none() {
                 return Err(crate::TransitionError::NoTransition);
