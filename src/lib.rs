@@ -74,6 +74,11 @@ pub mod library {
     };
 }
 
+/// The control socket a program serves, so that an operator drives its patches with the
+/// `livepatch` command (the crate `livepatch-control`).
+#[cfg(feature = "control")]
+pub use livepatch_control as control;
+
 #[doc(hidden)]
 pub mod __private;
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use livepatch_control::{Reply, Request};
+use livepatch::control::{Reply, Request};
 
 use crate::fees::Code;
 use crate::load::Load;
@@ -67,7 +67,7 @@ pub fn cycle(
 
 /// One request, which must succeed.
 fn ask(socket: &Path, request: Request) -> Result<Reply, String> {
-    let reply = livepatch_control::request(socket, &request)?;
+    let reply = livepatch::control::request(socket, &request)?;
     match reply.error {
         None if reply.ok => Ok(reply),
         error => Err(format!("{request:?} failed: {error:?}")),

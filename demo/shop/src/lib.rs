@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use livepatch::Runtime;
-use livepatch_control::ControlServer;
+use livepatch::control::ControlServer;
 
 /// Serves quotes on a loopback port and patches on a control socket until standard input closes.
 ///
@@ -64,7 +64,7 @@ pub fn main() {
 /// The control socket's path from the arguments: `--socket PATH`, or the default.
 fn socket_from_args(mut args: impl Iterator<Item = String>) -> Result<PathBuf, String> {
     match (args.next().as_deref(), args.next(), args.next()) {
-        (None, ..) => Ok(livepatch_control::default_socket_path("shop")),
+        (None, ..) => Ok(livepatch::control::default_socket_path("shop")),
         (Some("--socket"), Some(path), None) => Ok(PathBuf::from(path)),
         _ => Err("usage: shop [--socket PATH]".to_owned()),
     }
