@@ -41,6 +41,42 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
         program.kept("fix_fee_v2.so"),
     );
 
+    // What a built library holds, read from its manifest without opening it.
+    let manifest = livepatch::library::read_manifest(&v2).unwrap();
+    assert_eq!(
+        (manifest.patch.as_str(), manifest.replace, &manifest.states),
+        (
+            "fix_fee_v2",
+            true,
+            &vec![livepatch::library::ManifestState {
+                id: 1,
+                version: 2,
+                handle: "FEE_RATE".to_owned(),
+                data: "u64".to_owned(),
+            }]
+        )
+    );
+    assert_eq!(
+        manifest.objects,
+        [livepatch::library::ManifestObject {
+            name: "vmlinux".to_owned(),
+            callbacks: vec![
+                livepatch::library::ManifestCallback {
+                    kind: "pre_patch".to_owned(),
+                    function: "prepare".to_owned(),
+                },
+                livepatch::library::ManifestCallback {
+                    kind: "post_unpatch".to_owned(),
+                    function: "cleanup".to_owned(),
+                },
+            ],
+            functions: vec![livepatch::library::ManifestFunction {
+                target: "app::billing::fee".to_owned(),
+                replacement: "fee".to_owned(),
+            }],
+        }]
+    );
+
     // 1 and 2: the first fix; the workers run its code (15% of 1000).
     assert_eq!(first.load(&v1), "loaded fix_fee_v1");
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
@@ -89,6 +125,22 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
     let listed = control(&socket, json!({"command": "list"}));
     assert_eq!(listed.result.unwrap()[0]["name"], json!("fix_fee_v1"));
+    // The program names the function by its module path, and the data type by its own name.
+    let info = control(&socket, json!({"command": "info", "name": "fix_fee_v1"}));
+    assert_eq!(
+        info.result,
+        Some(json!({
+            "name": "fix_fee_v1",
+            "replace": false,
+            "states": [{"id": 1, "version": 1, "data": "u64"}],
+            "objects": [{
+                "name": "vmlinux",
+                "callbacks": [{"kind": "pre_patch"}],
+                "functions": [{"name": "app::billing::fee"}],
+            }],
+        })),
+        "{info:?}"
+    );
     let disabled = control(&socket, json!({"command": "disable", "name": "fix_fee_v1"}));
     assert!(disabled.ok, "{disabled:?}");
     control(&socket, json!({"command": "transition", "wait_ms": 60_000}));

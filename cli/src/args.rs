@@ -64,6 +64,13 @@ pub(crate) enum Command {
         #[arg(long)]
         yes_i_know: bool,
     },
+    /// What a patch holds: its states, objects, callbacks and functions. A patch the program
+    /// knows is asked of the program; a patch library's file (a path with a `/`, or ending in
+    /// `.so`) is read here, from its manifest, without loading it and without the program.
+    Info {
+        /// The patch's name, or the library's file.
+        target: String,
+    },
     /// A dry run of enabling a patch the program knows.
     Plan {
         /// The patch's name.
@@ -89,7 +96,16 @@ impl Command {
             Command::Force { yes_i_know } => Request::Force {
                 confirm: *yes_i_know,
             },
+            Command::Info { target } => Request::Info {
+                name: target.clone(),
+            },
             Command::Plan { name } => Request::Plan { name: name.clone() },
         }
     }
+}
+
+/// Whether `target` names a patch library's file rather than a patch: a patch's name has no `/`
+/// and does not end in `.so`.
+pub(crate) fn is_file(target: &str) -> bool {
+    target.contains('/') || target.ends_with(".so")
 }

@@ -1,7 +1,7 @@
 //! What the command prints: a reply as people read it, or as JSON.
 
 use livepatch_control::protocol::{PlanView, TransitionView};
-use livepatch_control::{PatchView, Reply};
+use livepatch_control::{PatchInfo, PatchView, Reply};
 
 use crate::args::Command;
 
@@ -40,6 +40,10 @@ pub(crate) fn human(command: &Command, reply: &Reply) -> String {
         Command::Transition { .. } => match serde_json::from_value(result) {
             Ok(transition) => self::transition(transition),
             Err(_) => decode("a transition"),
+        },
+        Command::Info { .. } => match serde_json::from_value(result) {
+            Ok(info) => self::info(&info),
+            Err(_) => decode("a patch's contents"),
         },
         Command::Plan { .. } => match serde_json::from_value(result) {
             Ok(plan) => self::plan(&plan),
@@ -122,6 +126,81 @@ fn or_dash(text: String) -> String {
     } else {
         text
     }
+}
+
+/// Each line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn info(info: &PatchInfo) -> String {
+    let mut out = format!(
+        "patch '{}', {}\n",
+        info.name,
+        match info.replace {
+            true => "cumulative (replace)",
+            false => "not cumulative",
+        }
+    );
+    if info.states.is_empty() {
+        out += "states: none\n";
+    } else {
+        let from_file = info.states.iter().any(|s| s.handle.is_some());
+        let mut header = vec!["ID", "VERSION", "DATA"];
+        if from_file {
+            header.push("HANDLE");
+        }
+        let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+        for s in &info.states {
+            let mut row = vec![s.id.to_string(), s.version.to_string(), s.data.clone()];
+            if from_file {
+                row.push(s.handle.clone().unwrap_or_default());
+            }
+            rows.push(row);
+        }
+        out += "states:\n";
+        out += &indent(&table(&rows));
+    }
+    let header = ["OBJECT", "CALLBACKS", "FUNCTIONS"];
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+    for o in &info.objects {
+        let callbacks: Vec<String> = o
+            .callbacks
+            .iter()
+            .map(|c| match &c.function {
+                Some(function) => format!("{} ({function})", c.kind),
+                None => c.kind.clone(),
+            })
+            .collect();
+        let functions: Vec<String> = o
+            .functions
+            .iter()
+            .map(|f| match &f.replacement {
+                Some(replacement) => format!("{} (by {replacement})", f.name),
+                None => f.name.clone(),
+            })
+            .collect();
+        rows.push(vec![
+            o.name.clone(),
+            or_dash(callbacks.join(", ")),
+            or_dash(functions.join(", ")),
+        ]);
+    }
+    out += "objects, in the order their callbacks run:\n";
+    out += &indent(&table(&rows));
+    if let Some(b) = &info.built {
+        out += &format!(
+            "built with livepatch {} against program '{}', build {}:\n",
+            b.livepatch, b.program, b.program_build
+        );
+        out += &indent(&table(&[
+            vec!["rustc".to_owned(), b.rustc.clone()],
+            vec!["target".to_owned(), b.target.clone()],
+            vec!["profile".to_owned(), b.profile.clone()],
+            vec!["codegen".to_owned(), b.codegen.clone()],
+        ]));
+    }
+    out
 }
 
 fn transition(transition: Option<TransitionView>) -> String {

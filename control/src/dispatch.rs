@@ -7,7 +7,9 @@ use livepatch_loader::{PatchLibrary, Program};
 use livepatch_runtime::{Dmesg, PatchDesc, PatchStatus, Runtime, TransitionTarget};
 
 use crate::patch_file;
-use crate::protocol::{ObjectView, PatchView, PlanView, Reply, Request, StateView, TransitionView};
+use crate::protocol::{
+    ObjectView, PatchInfo, PatchView, PlanView, Reply, Request, StateView, TransitionView,
+};
 
 /// What the server drives: the runtime, the program patch libraries are built against, and
 /// the patches the program knows by name.
@@ -78,6 +80,14 @@ impl Control {
                     .force()
                     .map_err(|e| ("transition", e.to_string()))?;
                 json(self.list())
+            }
+            Request::Info { name } => {
+                // The patch on the list first: it may be one the program enabled itself.
+                let desc = match self.runtime.patch_desc(&name) {
+                    Some(desc) => desc,
+                    None => self.known(&name)?,
+                };
+                json(PatchInfo::from(desc))
             }
             Request::Plan { name } => {
                 let desc = self.known(&name)?;

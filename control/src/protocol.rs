@@ -48,6 +48,11 @@ pub enum Request {
         #[serde(default)]
         confirm: bool,
     },
+    /// What a patch the program knows holds: its states, objects, callbacks and functions.
+    Info {
+        /// The patch's name.
+        name: String,
+    },
     /// A dry run of enabling a patch the program knows.
     Plan {
         /// The patch's name.
@@ -159,6 +164,181 @@ pub struct TransitionView {
     pub target: String,
     /// The threads that have not switched yet.
     pub waiting_threads: Vec<String>,
+}
+
+/// What a patch holds: from its descriptor, for a patch the program knows, or from its
+/// library's manifest, for a file (`livepatch info FILE`, which loads nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchInfo {
+    /// The patch's name.
+    pub name: String,
+    /// Whether it is cumulative.
+    pub replace: bool,
+    /// Its states, in declaration order.
+    pub states: Vec<StateInfo>,
+    /// Its objects, in the order their callbacks run, the program (`vmlinux`) first.
+    pub objects: Vec<ObjectInfo>,
+    /// What a patch library was built with and against, when read from its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<BuiltInfo>,
+}
+
+/// One state a patch declares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateInfo {
+    /// The state's id.
+    pub id: u64,
+    /// Its version.
+    pub version: u32,
+    /// The type of its data: the program's name for it, or, from a file, as the patch writes it.
+    pub data: String,
+    /// The name of its handle in the patch, when read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+}
+
+/// One object of a patch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// The object's name (`vmlinux` for the program).
+    pub name: String,
+    /// Its callbacks, in the order `pre_patch`, `post_patch`, `pre_unpatch`, `post_unpatch`.
+    pub callbacks: Vec<CallbackInfo>,
+    /// The functions of the object the patch replaces.
+    pub functions: Vec<FunctionInfo>,
+}
+
+/// One callback of an object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackInfo {
+    /// `pre_patch`, `post_patch`, `pre_unpatch` or `post_unpatch`.
+    pub kind: String,
+    /// The patch's function for it, when read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+}
+
+/// One function a patch replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionInfo {
+    /// The replaced function: the program's name for it, or, from a file, as the patch names it.
+    pub name: String,
+    /// The patch's function that replaces it, when read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
+/// What a patch library was built with and against, from its manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltInfo {
+    /// The program's library crate.
+    pub program: String,
+    /// The id of the build of it the library was built against.
+    pub program_build: String,
+    /// The `livepatch` version.
+    pub livepatch: String,
+    /// The compiler.
+    pub rustc: String,
+    /// The target.
+    pub target: String,
+    /// The profile.
+    pub profile: String,
+    /// The codegen flags.
+    pub codegen: String,
+}
+
+impl From<&livepatch_runtime::PatchDesc> for PatchInfo {
+    fn from(desc: &livepatch_runtime::PatchDesc) -> Self {
+        PatchInfo {
+            name: desc.name().to_owned(),
+            replace: desc.is_replace(),
+            states: desc
+                .state_descs()
+                .iter()
+                .map(|s| StateInfo {
+                    id: s.id(),
+                    version: s.version(),
+                    data: s.data_type().name().to_owned(),
+                    handle: None,
+                })
+                .collect(),
+            objects: desc
+                .object_descs()
+                .iter()
+                .map(|o| ObjectInfo {
+                    name: o.name().to_string(),
+                    callbacks: o
+                        .callback_names()
+                        .into_iter()
+                        .map(|kind| CallbackInfo {
+                            kind: kind.to_owned(),
+                            function: None,
+                        })
+                        .collect(),
+                    functions: o
+                        .function_descs()
+                        .iter()
+                        .map(|f| FunctionInfo {
+                            name: f.name().to_owned(),
+                            replacement: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            built: None,
+        }
+    }
+}
+
+impl From<&livepatch_loader::Manifest> for PatchInfo {
+    fn from(manifest: &livepatch_loader::Manifest) -> Self {
+        PatchInfo {
+            name: manifest.patch.clone(),
+            replace: manifest.replace,
+            states: manifest
+                .states
+                .iter()
+                .map(|s| StateInfo {
+                    id: s.id,
+                    version: s.version,
+                    data: s.data.clone(),
+                    handle: Some(s.handle.clone()),
+                })
+                .collect(),
+            objects: manifest
+                .objects
+                .iter()
+                .map(|o| ObjectInfo {
+                    name: o.name.clone(),
+                    callbacks: o
+                        .callbacks
+                        .iter()
+                        .map(|c| CallbackInfo {
+                            kind: c.kind.clone(),
+                            function: Some(c.function.clone()),
+                        })
+                        .collect(),
+                    functions: o
+                        .functions
+                        .iter()
+                        .map(|f| FunctionInfo {
+                            name: f.target.clone(),
+                            replacement: Some(f.replacement.clone()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            built: Some(BuiltInfo {
+                program: manifest.program.clone(),
+                program_build: manifest.program_build.clone(),
+                livepatch: manifest.livepatch.clone(),
+                rustc: manifest.build.rustc.clone(),
+                target: manifest.build.target.clone(),
+                profile: manifest.build.profile.clone(),
+                codegen: manifest.build.codegen.clone(),
+            }),
+        }
+    }
 }
 
 /// A dry run of an enable: what `Runtime::plan` answers, in words.

@@ -261,7 +261,7 @@ fn serve_client(stream: UnixStream, control: &Control) {
                 "malformed",
                 format!(
                     "{e}; send one JSON object per line with a \"command\" of list, load, \
-                     enable, disable, transition, force or plan"
+                     enable, disable, transition, force, info or plan"
                 ),
                 Vec::new(),
             ),

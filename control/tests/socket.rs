@@ -98,6 +98,29 @@ fn every_command_answers_with_its_result_and_the_runtimes_log() {
         }))
     );
 
+    let info = client.send(json!({"command": "info", "name": "fix"}));
+    assert_eq!(
+        info.result,
+        Some(json!({
+            "name": "fix",
+            "replace": false,
+            "states": [{"id": 3, "version": 2, "data": "u64"}],
+            "objects": [{
+                "name": "vmlinux",
+                "callbacks": [{"kind": "post_patch"}],
+                "functions": [],
+            }],
+        }))
+    );
+    let unknown = client.send(json!({"command": "info", "name": "nope"}));
+    assert_eq!(
+        error(&unknown),
+        (
+            "unknown_patch",
+            "the program knows no patch 'nope'; load its library first (known: fix)"
+        )
+    );
+
     let enabled = client.send(json!({"command": "enable", "name": "fix"}));
     assert_eq!(enabled.result, Some(json!("fix")));
     assert_eq!(
@@ -175,7 +198,7 @@ fn bad_requests_get_error_replies_and_the_connection_goes_on() {
     assert_eq!(error(&malformed).0, "malformed");
     assert!(error(&malformed).1.ends_with(
         "; send one JSON object per line with a \"command\" of list, load, enable, disable, \
-         transition, force or plan"
+         transition, force, info or plan"
     ));
     let unknown = client.send(json!({"command": "reboot"}));
     assert_eq!(error(&unknown).0, "malformed");
