@@ -125,6 +125,35 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
     let listed = control(&socket, json!({"command": "list"}));
     assert_eq!(listed.result.unwrap()[0]["name"], json!("fix_fee_v1"));
+    // A dry run of the cumulative fix from its file: it would take the first fix's rate over,
+    // re-patch the fee and remove the first fix. Its library is loaded, not enabled.
+    let planned = control(&socket, json!({"command": "plan", "path": v2}));
+    assert_eq!(
+        planned.result,
+        Some(json!({
+            "patch": "fix_fee_v2",
+            "refusal": null,
+            "states": [{
+                "id": 1,
+                "version": 2,
+                "installed": ["fix_fee_v1", 1],
+                "verdict": "compatible, with data to take over",
+            }],
+            "callbacks": ["vmlinux: pre_patch"],
+            "functions": [{
+                "object": "vmlinux",
+                "name": "app::billing::fee",
+                "change": "re-patched (now: fix_fee_v1)",
+            }],
+            "removes": ["fix_fee_v1"],
+            "loaded_from": v2,
+        })),
+        "{planned:?}"
+    );
+    assert_eq!(planned.log, Vec::<String>::new());
+    let listed = control(&socket, json!({"command": "list"}));
+    assert_eq!(listed.result.unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
     // The program names the function by its module path, and the data type by its own name.
     let info = control(&socket, json!({"command": "info", "name": "fix_fee_v1"}));
     assert_eq!(

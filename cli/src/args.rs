@@ -1,6 +1,6 @@
 //! The command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use livepatch_control::Request;
@@ -71,10 +71,12 @@ pub(crate) enum Command {
         /// The patch's name, or the library's file.
         target: String,
     },
-    /// A dry run of enabling a patch the program knows.
+    /// A dry run of enabling a patch the program knows, or the patch of a library (a path with
+    /// a `/`, or ending in `.so`). A library is first loaded as `load --no-enable` loads it, and
+    /// stays loaded: `livepatch enable NAME` then enables what was planned.
     Plan {
-        /// The patch's name.
-        name: String,
+        /// The patch's name, or the library's file.
+        target: String,
     },
 }
 
@@ -82,14 +84,10 @@ impl Command {
     pub(crate) fn request(&self) -> Request {
         match self {
             Command::List => Request::List {},
-            Command::Load { file, no_enable } => {
-                // The program resolves the path: make it absolute from here.
-                let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
-                Request::Load {
-                    path,
-                    enable: !no_enable,
-                }
-            }
+            Command::Load { file, no_enable } => Request::Load {
+                path: program_path(file),
+                enable: !no_enable,
+            },
             Command::Enable { name } => Request::Enable { name: name.clone() },
             Command::Disable { name } => Request::Disable { name: name.clone() },
             Command::Transition { wait } => Request::Transition { wait_ms: *wait },
@@ -99,9 +97,21 @@ impl Command {
             Command::Info { target } => Request::Info {
                 name: target.clone(),
             },
-            Command::Plan { name } => Request::Plan { name: name.clone() },
+            Command::Plan { target } if is_file(target) => Request::Plan {
+                name: None,
+                path: Some(program_path(Path::new(target))),
+            },
+            Command::Plan { target } => Request::Plan {
+                name: Some(target.clone()),
+                path: None,
+            },
         }
     }
+}
+
+/// A path for the program, which resolves it from its own directory: absolute from here.
+fn program_path(file: &Path) -> PathBuf {
+    std::path::absolute(file).unwrap_or_else(|_| file.to_owned())
 }
 
 /// Whether `target` names a patch library's file rather than a patch: a patch's name has no `/`

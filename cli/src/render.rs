@@ -258,5 +258,65 @@ fn plan(plan: &PlanView) -> String {
         "removes",
         plan.removes.iter().map(|p| format!("'{p}'")).collect(),
     );
+    if let Some(path) = &plan.loaded_from {
+        out += &format!(
+            "the library {} is loaded, not enabled: `livepatch enable {}` enables it\n",
+            path.display(),
+            plan.patch
+        );
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use livepatch_control::protocol::{PlanView, PlannedFunctionView, PlannedStateView};
+
+    #[test]
+    fn a_plan_of_a_file_says_each_part_and_that_the_library_stays_loaded() {
+        let plan = PlanView {
+            patch: "fix_fee_v3".into(),
+            refusal: Some("state 1 is at version 2 in 'fix_fee_v2'".into()),
+            states: vec![
+                PlannedStateView {
+                    id: 1,
+                    version: Some(1),
+                    installed: Some(("fix_fee_v2".into(), 2)),
+                    verdict: "incompatible: version lowered to 1".into(),
+                },
+                PlannedStateView {
+                    id: 5,
+                    version: None,
+                    installed: Some(("audit".into(), 1)),
+                    verdict: "compatible".into(),
+                },
+            ],
+            callbacks: vec!["vmlinux: pre_patch".into(), "net: post_patch".into()],
+            functions: vec![PlannedFunctionView {
+                object: "vmlinux".into(),
+                name: "app::billing::fee".into(),
+                change: "re-patched (now: fix_fee_v2)".into(),
+            }],
+            removes: vec!["fix_fee_v2".into(), "audit".into()],
+            loaded_from: Some("/srv/patches/libfix_fee_v3.so".into()),
+        };
+        assert_eq!(
+            super::plan(&plan),
+            "plan for enabling 'fix_fee_v3'\n\
+             verdict: refused: state 1 is at version 2 in 'fix_fee_v2'\n\
+             states:\n\
+             \x20 state 1 v1, installed by 'fix_fee_v2' at v2: incompatible: version lowered to 1\n\
+             \x20 state 5 not declared, installed by 'audit' at v1: compatible\n\
+             callbacks, in order:\n\
+             \x20 vmlinux: pre_patch\n\
+             \x20 net: post_patch\n\
+             functions:\n\
+             \x20 vmlinux: app::billing::fee: re-patched (now: fix_fee_v2)\n\
+             removes:\n\
+             \x20 'fix_fee_v2'\n\
+             \x20 'audit'\n\
+             the library /srv/patches/libfix_fee_v3.so is loaded, not enabled: `livepatch enable \
+             fix_fee_v3` enables it\n"
+        );
+    }
 }

@@ -307,6 +307,18 @@ fn info_of_a_file_reads_its_manifest_without_the_program() {
 }
 "#
     );
+    // A plan of a file asks the program, which must take patch libraries.
+    let server = server();
+    assert_eq!(
+        livepatch(server.path(), &["plan", file]),
+        (
+            1,
+            "error (load): this program takes no patch libraries: it started its control socket \
+             without its `LIVEPATCH_PROGRAM`; see ControlServer::program\n"
+                .into(),
+            String::new()
+        )
+    );
     // A file that is no patch library: refused, with what to do.
     let text = dir.join("notes.so");
     std::fs::write(&text, "not a library\n").unwrap();

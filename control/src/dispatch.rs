@@ -89,13 +89,26 @@ impl Control {
                 };
                 json(PatchInfo::from(desc))
             }
-            Request::Plan { name } => {
-                let desc = self.known(&name)?;
+            Request::Plan { name, path } => {
+                let desc = match (name, &path) {
+                    (Some(name), None) => self.known(&name)?,
+                    (None, Some(path)) => self.load(path)?,
+                    _ => {
+                        return Err((
+                            "malformed",
+                            "a plan names either a patch the program knows (\"name\") or a \
+                             patch library (\"path\"): give one of them"
+                                .to_owned(),
+                        ));
+                    }
+                };
                 let plan = self
                     .runtime
                     .plan(desc)
                     .map_err(|e| ("busy", e.to_string()))?;
-                json(PlanView::from(&plan))
+                let mut view = PlanView::from(&plan);
+                view.loaded_from = path;
+                json(view)
             }
         }
     }

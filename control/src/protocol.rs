@@ -53,10 +53,18 @@ pub enum Request {
         /// The patch's name.
         name: String,
     },
-    /// A dry run of enabling a patch the program knows.
+    /// A dry run of enabling a patch: one the program knows, by `name`, or the patch of the
+    /// library at `path`. A library is opened as `load` with `"enable": false` opens it (the same
+    /// checks, then its initialisers run) and stays loaded, not enabled, so that `enable` can name
+    /// its patch: a patch library is never closed once opened. Nothing is enabled and no
+    /// callback runs.
     Plan {
         /// The patch's name.
-        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The library's path, as the program sees it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
     },
 }
 
@@ -356,6 +364,10 @@ pub struct PlanView {
     pub functions: Vec<PlannedFunctionView>,
     /// The patches a cumulative patch would remove.
     pub removes: Vec<String>,
+    /// The library the patch was loaded from for this plan, when the plan named a file: it is
+    /// loaded now, not enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_from: Option<PathBuf>,
 }
 
 /// One state of a plan.
@@ -440,6 +452,7 @@ impl From<&livepatch_runtime::Plan> for PlanView {
                 })
                 .collect(),
             removes: plan.removes.iter().map(|p| (*p).to_owned()).collect(),
+            loaded_from: None,
         }
     }
 }

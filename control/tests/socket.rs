@@ -112,6 +112,19 @@ fn every_command_answers_with_its_result_and_the_runtimes_log() {
             }],
         }))
     );
+    for neither_or_both in [
+        json!({"command": "plan"}),
+        json!({"command": "plan", "name": "fix", "path": "/tmp/fix.so"}),
+    ] {
+        assert_eq!(
+            error(&client.send(neither_or_both)),
+            (
+                "malformed",
+                "a plan names either a patch the program knows (\"name\") or a patch library \
+                 (\"path\"): give one of them"
+            )
+        );
+    }
     let unknown = client.send(json!({"command": "info", "name": "nope"}));
     assert_eq!(
         error(&unknown),
