@@ -34,7 +34,8 @@ impl Args {
 pub(crate) enum Command {
     /// Every patch on the list: enabled, transition, replace, stack order, objects, states.
     List,
-    /// Load a patch library into the program, and enable its patch.
+    /// Load a patch library into the program, enable its patch and wait for its transition,
+    /// with a line on stderr each second that it goes on (the threads not switched yet).
     Load {
         /// The library file, as the program sees it.
         file: PathBuf,
@@ -52,7 +53,8 @@ pub(crate) enum Command {
         /// The patch's name.
         name: String,
     },
-    /// The patch in transition and the threads that have not switched yet.
+    /// The patch in transition, its direction, and the threads that have not switched yet with
+    /// the patched functions each one is inside.
     Transition {
         /// Wait for the transition to complete for up to this many milliseconds first.
         #[arg(long, default_value_t = 0)]

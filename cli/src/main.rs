@@ -7,6 +7,7 @@
 mod args;
 mod client;
 mod render;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,27 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let (
+        args::Command::Load {
+            no_enable: false, ..
+        },
+        true,
+    ) = (&args.command, reply.ok)
+    {
+        let patch = reply.result.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+        // Progress goes to stderr, and not at all for scripts, which read the reply.
+        let mut quiet = std::io::sink();
+        let mut stderr = std::io::stderr();
+        let progress: &mut dyn std::io::Write = match args.json {
+            true => &mut quiet,
+            false => &mut stderr,
+        };
+        let every = std::time::Duration::from_secs(1);
+        if let Err(problem) = wait::transition(&args.socket_path(), patch, every, progress) {
+            eprintln!("livepatch: '{patch}' is loaded and enabled, but {problem}");
+            return ExitCode::from(3);
+        }
+    }
     let text = match args.json {
         true => render::json(&reply),
         false => render::human(&args.command, &reply),

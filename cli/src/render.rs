@@ -1,6 +1,6 @@
 //! What the command prints: a reply as people read it, or as JSON.
 
-use livepatch_control::protocol::{PlanView, TransitionView};
+use livepatch_control::protocol::{PlanView, TransitionView, WaitingThread};
 use livepatch_control::{PatchInfo, PatchView, Reply};
 
 use crate::args::Command;
@@ -32,7 +32,7 @@ pub(crate) fn human(command: &Command, reply: &Reply) -> String {
             let name = result.as_str().unwrap_or("?");
             match no_enable {
                 true => format!("loaded '{name}'; enable it with `livepatch enable {name}`\n"),
-                false => format!("loaded and enabled '{name}'\n"),
+                false => format!("loaded and enabled '{name}', and its transition is over\n"),
             }
         }
         Command::Enable { .. } => format!("enabled '{}'\n", result.as_str().unwrap_or("?")),
@@ -208,16 +208,54 @@ fn transition(transition: Option<TransitionView>) -> String {
         return "no transition in progress\n".to_owned();
     };
     let mut out = format!("'{}' is {}\n", t.patch, t.target);
-    match t.waiting_threads.is_empty() {
-        true => out += "every thread has switched\n",
-        false => {
-            out += &format!(
-                "threads not switched yet: {}\n",
-                t.waiting_threads.join(", ")
-            )
-        }
+    if t.waiting_threads.is_empty() {
+        out += "every thread has switched\n";
+        return out;
     }
+    let mut rows = vec![vec!["THREAD".to_owned(), "INSIDE".to_owned()]];
+    for w in &t.waiting_threads {
+        rows.push(vec![w.thread.clone(), inside(w)]);
+    }
+    out += "threads not switched yet, and the patched functions each one is inside:\n";
+    out += &indent(&table(&rows));
     out
+}
+
+/// The functions a thread is inside, outermost first, or `-`.
+fn inside(thread: &WaitingThread) -> String {
+    or_dash(thread.inside.join(" > "))
+}
+
+/// The most threads a line of progress names.
+const NAMED_THREADS: usize = 4;
+
+/// One line of progress while `t` goes on.
+pub(crate) fn progress(t: &TransitionView) -> String {
+    let count = t.waiting_threads.len();
+    let mut line = format!(
+        "'{}' is {}: {count} thread{} not switched yet",
+        t.patch,
+        t.target,
+        if count == 1 { "" } else { "s" }
+    );
+    let named: Vec<String> = t
+        .waiting_threads
+        .iter()
+        .take(NAMED_THREADS)
+        .map(|w| match w.inside.is_empty() {
+            true => w.thread.clone(),
+            false => format!("{} (inside {})", w.thread, inside(w)),
+        })
+        .collect();
+    if !named.is_empty() {
+        line += ": ";
+        line += &named.join(", ");
+    }
+    if count > NAMED_THREADS {
+        line += &format!(" and {} more", count - NAMED_THREADS);
+    }
+    line.push('\n');
+    line
 }
 
 fn plan(plan: &PlanView) -> String {

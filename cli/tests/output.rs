@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod hold;
+
 use livepatch_control::ControlServer;
 use livepatch_runtime::{ObjectDesc, PatchDesc, PostPatch, Runtime, StateDesc, StateHandle};
 
@@ -333,5 +335,82 @@ fn info_of_a_file_reads_its_manifest_without_the_program() {
             String::new()
         )
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn transition_names_each_thread_not_switched_and_the_function_it_is_inside() {
+    let dir = scratch();
+    let (server, worker) = hold::start(&dir);
+    let socket = server.path();
+    // The worker is inside app::hold, which the patch replaces: the transition waits for it.
+    assert_eq!(
+        livepatch(socket, &["enable", "hold"]),
+        (
+            0,
+            "livepatch: enabling patch 'hold'\n\
+             livepatch: 'hold': initializing patching transition\n\
+             livepatch: 'hold': starting patching transition\n\
+             enabled 'hold'\n"
+                .into(),
+            String::new()
+        )
+    );
+    let waiting = "'hold' is patching\n\
+                   threads not switched yet, and the patched functions each one is inside:\n\
+                   \x20 THREAD  INSIDE\n\
+                   \x20 worker  app::hold\n";
+    assert_eq!(
+        livepatch(socket, &["transition"]),
+        (0, waiting.into(), String::new())
+    );
+    // A wait that ends before the transition does answers the same.
+    assert_eq!(
+        livepatch(socket, &["transition", "--wait", "20"]),
+        (0, waiting.into(), String::new())
+    );
+    assert_eq!(
+        livepatch(socket, &["transition", "--json"]).1,
+        r#"{
+  "ok": true,
+  "result": {
+    "patch": "hold",
+    "target": "patching",
+    "waiting_threads": [
+      {
+        "inside": [
+          "app::hold"
+        ],
+        "thread": "worker"
+      }
+    ]
+  },
+  "log": []
+}
+"#
+    );
+    assert_eq!(
+        livepatch(socket, &["list"]).1,
+        "NAME  ENABLED  TRANSITION  REPLACE  ORDER  OBJECTS  STATES\n\
+         hold  yes      yes         no       1      vmlinux  -\n"
+    );
+    assert_eq!(worker.release(), 7);
+    // The transition completes on the runtime's own thread, or on the program's thread that
+    // waits for it: the completion's lines come in this reply only in the second case.
+    let (code, out, err) = livepatch(socket, &["transition", "--wait", "60000"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let completed_here = "livepatch: 'hold': completing patching transition\n\
+                          livepatch: 'hold': patching complete\n\
+                          no transition in progress\n";
+    assert!(
+        out == "no transition in progress\n" || out == completed_here,
+        "{out}"
+    );
+    assert_eq!(
+        livepatch(socket, &["list"]).1,
+        "NAME  ENABLED  TRANSITION  REPLACE  ORDER  OBJECTS  STATES\n\
+         hold  yes      no          no       1      vmlinux  -\n"
+    );
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

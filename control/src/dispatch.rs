@@ -9,6 +9,7 @@ use livepatch_runtime::{Dmesg, PatchDesc, PatchStatus, Runtime, TransitionTarget
 use crate::patch_file;
 use crate::protocol::{
     ObjectView, PatchInfo, PatchView, PlanView, Reply, Request, StateView, TransitionView,
+    WaitingThread,
 };
 
 /// What the server drives: the runtime, the program patch libraries are built against, and
@@ -128,7 +129,10 @@ impl Control {
             .thread_states()
             .into_iter()
             .filter(|s| s.state == behind)
-            .map(|s| s.name.unwrap_or_else(|| format!("{:?}", s.thread)))
+            .map(|s| WaitingThread {
+                thread: s.name.unwrap_or_else(|| format!("{:?}", s.thread)),
+                inside: s.inside.iter().map(|f| (*f).to_owned()).collect(),
+            })
             .collect();
         Some(TransitionView {
             patch: t.patch.to_owned(),

@@ -171,7 +171,17 @@ pub struct TransitionView {
     /// `patching` or `unpatching`.
     pub target: String,
     /// The threads that have not switched yet.
-    pub waiting_threads: Vec<String>,
+    pub waiting_threads: Vec<WaitingThread>,
+}
+
+/// A thread that has not switched yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingThread {
+    /// Its name, or its id when it has none.
+    pub thread: String,
+    /// The functions the transition changes that it is inside, outermost first: while it is in
+    /// one, it cannot switch. Empty when it is in none, and will switch shortly.
+    pub inside: Vec<String>,
 }
 
 /// What a patch holds: from its descriptor, for a patch the program knows, or from its
