@@ -121,7 +121,7 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
     assert_eq!(loaded.result, Some(json!("fix_fee_v1")), "{loaded:?}");
     assert_eq!(loaded.log[0], "livepatch: enabling patch 'fix_fee_v1'");
     let waited = control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
-    assert_eq!((waited.ok, waited.result), (true, None));
+    assert_eq!((waited.ok, waited.result), (true, Some(json!(null))));
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
     let listed = control(&socket, json!({"command": "list"}));
     assert_eq!(listed.result.unwrap()[0]["name"], json!("fix_fee_v1"));

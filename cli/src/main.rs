@@ -17,6 +17,13 @@ fn main() -> ExitCode {
     let args = args::Args::parse();
     let reply = match &args.command {
         args::Command::Info { target } if args::is_file(target) => info_of_file(target),
+        // Refused here, with the flag that confirms it, rather than by the program.
+        args::Command::Force { yes_i_know: false } => livepatch_control::Reply::failure(
+            "not_confirmed",
+            "forcing a transition may let threads mix old and new code; run `livepatch force \
+             --yes-i-know` if the threads that block it are known not to",
+            Vec::new(),
+        ),
         command => match client::request(&args.socket_path(), &command.request()) {
             Ok(reply) => reply,
             Err(problem) => {

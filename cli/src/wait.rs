@@ -99,7 +99,10 @@ mod tests {
         // Any later line was written before the worker left, and says the same.
         assert!(progress.try_iter().all(|line| line == first));
         let after = client::request(server.path(), &Request::Transition { wait_ms: 0 }).unwrap();
-        assert_eq!((after.ok, after.result), (true, None));
+        assert_eq!(
+            (after.ok, after.result),
+            (true, Some(serde_json::Value::Null))
+        );
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -51,6 +51,19 @@ fn livepatch(socket: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// What `enable PATCH` prints when the transition completes before the reply: the kernel's
+/// lines of an enable, then the command's own.
+fn enabled_at_once(patch: &str) -> String {
+    format!(
+        "livepatch: enabling patch '{patch}'\n\
+         livepatch: '{patch}': initializing patching transition\n\
+         livepatch: '{patch}': starting patching transition\n\
+         livepatch: '{patch}': completing patching transition\n\
+         livepatch: '{patch}': patching complete\n\
+         enabled '{patch}'\n"
+    )
+}
+
 #[test]
 fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
     let server = server();
@@ -86,17 +99,7 @@ fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
     );
     assert_eq!(
         livepatch(socket, &["enable", "fix"]),
-        (
-            0,
-            "livepatch: enabling patch 'fix'\n\
-             livepatch: 'fix': initializing patching transition\n\
-             livepatch: 'fix': starting patching transition\n\
-             livepatch: 'fix': completing patching transition\n\
-             livepatch: 'fix': patching complete\n\
-             enabled 'fix'\n"
-                .into(),
-            String::new()
-        )
+        (0, enabled_at_once("fix"), String::new())
     );
     assert_eq!(
         livepatch(socket, &["list"]).1,
@@ -138,16 +141,91 @@ fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
         livepatch(socket, &["transition"]).1,
         "no transition in progress\n"
     );
-    let (code, out, _) = livepatch(socket, &["force"]);
-    assert_eq!(code, 1);
-    assert!(out.starts_with("error (not_confirmed): forcing a transition may let threads mix"));
+    assert_eq!(
+        livepatch(socket, &["transition", "--json"]).1,
+        "{\n  \"ok\": true,\n  \"result\": null,\n  \"log\": []\n}\n"
+    );
+    assert_eq!(
+        livepatch(socket, &["force"]),
+        (
+            1,
+            "error (not_confirmed): forcing a transition may let threads mix old and new code; \
+             run `livepatch force --yes-i-know` if the threads that block it are known not to\n"
+                .into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        livepatch(socket, &["force", "--yes-i-know"]),
+        (
+            1,
+            "error (transition): no transition is in progress\n".into(),
+            String::new()
+        )
+    );
+    // A usage error is the command line's, and reaches no program.
+    let (code, out, err) = livepatch(socket, &["frobnicate"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err.lines().next(),
+        Some("error: unrecognized subcommand 'frobnicate'")
+    );
+    assert_eq!(
+        livepatch(socket, &["load", "/no/such/patch.so", "--no-enable"]),
+        (
+            1,
+            "error (load): this program takes no patch libraries: it started its control socket \
+             without its `LIVEPATCH_PROGRAM`; see ControlServer::program\n"
+                .into(),
+            String::new()
+        )
+    );
     let (code, out, _) = livepatch(socket, &["disable", "nope"]);
     let not_found = livepatch_runtime::SetEnabledError::NotFound("nope".into());
     assert_eq!((code, out), (1, format!("error (disable): {not_found}\n")));
     assert_eq!(
-        livepatch(socket, &["disable", "fix"]).1.lines().last(),
-        Some("disabled 'fix'")
+        livepatch(socket, &["disable", "fix", "--json"]).1,
+        r#"{
+  "ok": true,
+  "result": "fix",
+  "log": [
+    "livepatch: 'fix': initializing unpatching transition",
+    "livepatch: 'fix': starting unpatching transition",
+    "livepatch: 'fix': completing unpatching transition",
+    "livepatch: 'fix': unpatching complete"
+  ]
+}
+"#
     );
+    assert_eq!(
+        livepatch(socket, &["enable", "fix", "--json"]).1,
+        r#"{
+  "ok": true,
+  "result": "fix",
+  "log": [
+    "livepatch: enabling patch 'fix'",
+    "livepatch: 'fix': initializing patching transition",
+    "livepatch: 'fix': starting patching transition",
+    "livepatch: 'fix': completing patching transition",
+    "livepatch: 'fix': patching complete"
+  ]
+}
+"#
+    );
+    assert_eq!(
+        livepatch(socket, &["disable", "fix"]),
+        (
+            0,
+            "livepatch: 'fix': initializing unpatching transition\n\
+             livepatch: 'fix': starting unpatching transition\n\
+             livepatch: 'fix': completing unpatching transition\n\
+             livepatch: 'fix': unpatching complete\n\
+             disabled 'fix'\n"
+                .into(),
+            String::new()
+        )
+    );
+    assert_eq!(livepatch(socket, &["list"]).1, "no patches\n");
 }
 
 #[test]
@@ -410,6 +488,190 @@ fn transition_names_each_thread_not_switched_and_the_function_it_is_inside() {
         livepatch(socket, &["list"]).1,
         "NAME  ENABLED  TRANSITION  REPLACE  ORDER  OBJECTS  STATES\n\
          hold  yes      no          no       1      vmlinux  -\n"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// A second program for plans: `base` holds state 3 at version 2 with data and replaces
+// `app::fee`; `lower` would lower the state; `newer`, cumulative, raises it, replaces `app::tax`
+// instead, and has callbacks on the program and on `net`, an object that is not loaded.
+mod plans {
+    use livepatch_runtime::{
+        CallbackError, FuncDesc, FuncSlot, ObjectDesc, ObjectName, PatchDesc, PostPatch, PrePatch,
+        Replacement, StateDesc, StateHandle,
+    };
+
+    fn same(x: u64) -> u64 {
+        x
+    }
+
+    fn more(x: u64) -> u64 {
+        x + 1
+    }
+
+    static FEE: FuncSlot<fn(u64) -> u64> = FuncSlot::new("app::fee", ObjectName::Program, same);
+    static TAX: FuncSlot<fn(u64) -> u64> = FuncSlot::new("app::tax", ObjectName::Program, same);
+    static FEE_MORE: Replacement<fn(u64) -> u64> = Replacement::new(&FEE, more);
+    static TAX_MORE: Replacement<fn(u64) -> u64> = Replacement::new(&TAX, more);
+
+    const RATE: StateHandle<u64> = StateHandle::new(3, 2);
+
+    fn set_rate(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        if let Some(mut rate) = cx.state(RATE) {
+            rate.set(40);
+        }
+        Ok(())
+    }
+
+    fn accept(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        Ok(())
+    }
+
+    fn noted(_: &mut PostPatch<'_>) {}
+
+    static BASE_FUNCS: [FuncDesc; 1] = [FuncDesc::new(&FEE_MORE)];
+    static BASE_OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()
+        .pre_patch(set_rate)
+        .functions(&BASE_FUNCS)];
+    static BASE_STATES: [StateDesc; 1] = [RATE.desc()];
+    pub static BASE: PatchDesc = PatchDesc::new("base")
+        .states(&BASE_STATES)
+        .objects(&BASE_OBJECTS);
+
+    static LOWER_STATES: [StateDesc; 1] = [StateHandle::<u64>::new(3, 1).desc()];
+    pub static LOWER: PatchDesc = PatchDesc::new("lower").replace(true).states(&LOWER_STATES);
+
+    static NEWER_FUNCS: [FuncDesc; 1] = [FuncDesc::new(&TAX_MORE)];
+    static NEWER_OBJECTS: [ObjectDesc; 2] = [
+        ObjectDesc::program()
+            .pre_patch(accept)
+            .post_patch(noted)
+            .functions(&NEWER_FUNCS),
+        ObjectDesc::named("net").post_patch(noted),
+    ];
+    static NEWER_STATES: [StateDesc; 1] = [StateHandle::<u64>::new(3, 3).desc()];
+    pub static NEWER: PatchDesc = PatchDesc::new("newer")
+        .replace(true)
+        .states(&NEWER_STATES)
+        .objects(&NEWER_OBJECTS);
+}
+
+#[test]
+fn plans_give_the_verdicts_callbacks_functions_and_removals_that_enable_then_follows() {
+    let runtime: &'static Runtime = Box::leak(Box::new(Runtime::new()));
+    let dir = scratch();
+    let server = ControlServer::new(runtime)
+        .offer(&plans::BASE)
+        .offer(&plans::LOWER)
+        .offer(&plans::NEWER)
+        .start(dir.join("sock"))
+        .unwrap();
+    let socket = server.path();
+    assert_eq!(livepatch(socket, &["enable", "base"]).0, 0);
+
+    // Lowering the state is refused, naming the installed patch and both versions; what the
+    // cumulative patch would do otherwise is still told: app::fee, which it does not replace,
+    // would get its original back.
+    assert_eq!(
+        livepatch(socket, &["plan", "lower"]),
+        (
+            0,
+            "plan for enabling 'lower'\n\
+             verdict: refused: patch 'lower' is not compatible with the installed patches: state \
+             3 is at version 2 in patch 'base' and the new patch lowers it to 1; raise the \
+             patch's state versions, declare the states it drops, or disable the installed \
+             patches first\n\
+             states:\n\
+             \x20 state 3 v1, installed by 'base' at v2: incompatible: version lowered to 1\n\
+             callbacks, in order: none\n\
+             functions:\n\
+             \x20 vmlinux: app::fee: restored to the original (now: base)\n\
+             removes:\n\
+             \x20 'base'\n"
+                .into(),
+            String::new()
+        )
+    );
+    // The cumulative patch takes the data over, runs the program's callbacks (not those of
+    // `net`, which is not loaded), patches app::tax, gives app::fee its original back and
+    // removes `base`.
+    let newer = "plan for enabling 'newer'\n\
+                 verdict: would be enabled\n\
+                 states:\n\
+                 \x20 state 3 v3, installed by 'base' at v2: compatible, with data to take over\n\
+                 callbacks, in order:\n\
+                 \x20 vmlinux: pre_patch\n\
+                 \x20 vmlinux: post_patch\n\
+                 functions:\n\
+                 \x20 vmlinux: app::tax: patched\n\
+                 \x20 vmlinux: app::fee: restored to the original (now: base)\n\
+                 removes:\n\
+                 \x20 'base'\n";
+    assert_eq!(
+        livepatch(socket, &["plan", "newer"]),
+        (0, newer.into(), String::new())
+    );
+    assert_eq!(
+        livepatch(socket, &["plan", "newer", "--json"]).1,
+        r#"{
+  "ok": true,
+  "result": {
+    "callbacks": [
+      "vmlinux: pre_patch",
+      "vmlinux: post_patch"
+    ],
+    "functions": [
+      {
+        "change": "patched",
+        "name": "app::tax",
+        "object": "vmlinux"
+      },
+      {
+        "change": "restored to the original (now: base)",
+        "name": "app::fee",
+        "object": "vmlinux"
+      }
+    ],
+    "patch": "newer",
+    "refusal": null,
+    "removes": [
+      "base"
+    ],
+    "states": [
+      {
+        "id": 3,
+        "installed": [
+          "base",
+          2
+        ],
+        "verdict": "compatible, with data to take over",
+        "version": 3
+      }
+    ]
+  },
+  "log": []
+}
+"#
+    );
+    // A plan changed nothing: the same plan again, and `base` alone on the list.
+    assert_eq!(livepatch(socket, &["plan", "newer"]).1, newer);
+    assert_eq!(
+        livepatch(socket, &["list"]).1,
+        "NAME  ENABLED  TRANSITION  REPLACE  ORDER  OBJECTS  STATES\n\
+         base  yes      no          no       1      vmlinux  3 v2\n"
+    );
+    // The enable that follows does what was planned: `newer` replaces `base`.
+    // No thread is inside a function it changes: its transition completes at once, and
+    // `base` leaves the list silently, as the kernel's replaced patches do.
+    assert_eq!(
+        livepatch(socket, &["enable", "newer"]),
+        (0, enabled_at_once("newer"), String::new())
+    );
+    assert_eq!(
+        livepatch(socket, &["list"]).1,
+        "NAME   ENABLED  TRANSITION  REPLACE  ORDER  OBJECTS                     STATES\n\
+         newer  yes      no          yes      1      vmlinux, net (not patched)  3 v3\n"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -77,8 +77,13 @@ fn yes() -> bool {
 pub struct Reply {
     /// Whether the request succeeded.
     pub ok: bool,
-    /// What it answers, when it succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What it answers, when it succeeded: `null` is an answer too (no transition, say), kept
+    /// apart from a reply without a result.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub result: Option<serde_json::Value>,
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +91,13 @@ pub struct Reply {
     /// The runtime's log lines while the request ran (the kernel-style messages).
     #[serde(default)]
     pub log: Vec<String>,
+}
+
+/// A field that is there, `null` or not: `Some`, where a missing one is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 /// Why a request failed.
