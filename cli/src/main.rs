@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             }
         },
     };
+    let mut reply = reply;
     if let (
         args::Command::Load {
             no_enable: false, ..
@@ -48,9 +49,12 @@ fn main() -> ExitCode {
             false => &mut stderr,
         };
         let every = std::time::Duration::from_secs(1);
-        if let Err(problem) = wait::transition(&args.socket_path(), patch, every, progress) {
-            eprintln!("livepatch: '{patch}' is loaded and enabled, but {problem}");
-            return ExitCode::from(3);
+        match wait::transition(&args.socket_path(), patch, every, progress) {
+            Ok(log) => reply.log.extend(log),
+            Err(problem) => {
+                eprintln!("livepatch: '{patch}' is loaded and enabled, but {problem}");
+                return ExitCode::from(3);
+            }
         }
     }
     let text = match args.json {

@@ -13,15 +13,18 @@ use crate::render;
 /// Waits until `patch` is no longer in transition, asking the program every `every` (each
 /// question waits that long for the transition to end), and writes a line to `progress` each
 /// time it still goes on: the threads not switched yet, and the functions they are inside.
+/// Returns the runtime's lines logged meanwhile (the transition's completion).
 pub(crate) fn transition(
     socket: &Path,
     patch: &str,
     every: Duration,
     progress: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let wait_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+    let mut log = Vec::new();
     loop {
         let reply = client::request(socket, &Request::Transition { wait_ms })?;
+        log.extend(reply.log);
         if let Some(error) = reply.error {
             return Err(format!(
                 "cannot follow the transition of '{patch}' ({}); see `livepatch transition`",
@@ -36,7 +39,7 @@ pub(crate) fn transition(
                 // Progress is a courtesy: a closed stderr does not stop the wait.
                 let _ = progress.write_all(render::progress(&t).as_bytes());
             }
-            _ => return Ok(()),
+            _ => return Ok(log),
         }
     }
 }
@@ -95,7 +98,13 @@ mod tests {
         );
         // The worker leaves the original, which it entered before the patch.
         assert_eq!(worker.release(), 7);
-        assert_eq!(waiting.join().unwrap(), Ok(()));
+        assert_eq!(
+            waiting.join().unwrap(),
+            Ok(vec![
+                "livepatch: 'hold': completing patching transition".to_owned(),
+                "livepatch: 'hold': patching complete".to_owned(),
+            ])
+        );
         // Any later line was written before the worker left, and says the same.
         assert!(progress.try_iter().all(|line| line == first));
         let after = client::request(server.path(), &Request::Transition { wait_ms: 0 }).unwrap();

@@ -20,14 +20,43 @@ pub(crate) struct Control {
     /// Patches loaded from libraries, then the ones the program offers compiled in.
     pub(crate) known: Mutex<Vec<&'static PatchDesc>>,
     pub(crate) service_uid: u32,
+    /// The logs of requests that left a transition going: the runtime's own thread logs the
+    /// rest of that transition (its completion, `post_patch`) into them, and the next replies
+    /// carry those lines.
+    pub(crate) late: Mutex<Vec<Dmesg>>,
 }
+
+/// The most logs of earlier requests kept for their late lines.
+const LATE_LOGS: usize = 8;
 
 impl Control {
     /// Runs one request, with the runtime's log lines captured for the reply.
+    /// A reply also carries the lines that transitions left going by earlier requests have
+    /// logged since, first.
     pub(crate) fn handle(&self, request: Request) -> Reply {
+        let starts = matches!(
+            request,
+            Request::Load { enable: true, .. }
+                | Request::Enable { .. }
+                | Request::Disable { .. }
+                | Request::Force { .. }
+        );
         let log = Dmesg::new();
         let answer = log.capture(|| self.run(request));
-        let lines = log.lines();
+        let mut late = self.late.lock().unwrap_or_else(|e| e.into_inner());
+        // Read before the lines: once no transition goes on, every line of one is logged.
+        let over = self.runtime.transition().is_none();
+        let mut lines: Vec<String> = late.iter().flat_map(Dmesg::take).collect();
+        lines.extend(log.take());
+        if over {
+            late.clear();
+        } else if starts {
+            if late.len() == LATE_LOGS {
+                late.remove(0);
+            }
+            late.push(log);
+        }
+        drop(late);
         match answer {
             Ok(result) => Reply::success(result, lines),
             Err((kind, message)) => Reply::failure(kind, message, lines),

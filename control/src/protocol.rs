@@ -88,7 +88,9 @@ pub struct Reply {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReply>,
-    /// The runtime's log lines while the request ran (the kernel-style messages).
+    /// The runtime's log lines while the request ran (the kernel-style messages), after those
+    /// that transitions started by earlier requests logged since the last reply (their
+    /// completion, on the runtime's own thread).
     #[serde(default)]
     pub log: Vec<String>,
 }

@@ -69,6 +69,7 @@ impl ControlServer {
                 program: None,
                 known: Mutex::new(Vec::new()),
                 service_uid: rustix::process::getuid().as_raw(),
+                late: Mutex::new(Vec::new()),
             }),
             running: None,
         }
