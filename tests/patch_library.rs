@@ -137,7 +137,8 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
                 "id": 1,
                 "version": 2,
                 "installed": ["fix_fee_v1", 1],
-                "verdict": "compatible, with data to take over",
+                "verdict": "compatible: the patch may take over the data of 'fix_fee_v1', \
+                            which is dropped with 'fix_fee_v1' if it does not",
             }],
             "callbacks": ["vmlinux: pre_patch"],
             "functions": [{

@@ -76,7 +76,7 @@ fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
         livepatch(socket, &["plan", "fix"]).1,
         "plan for enabling 'fix'\n\
          verdict: would be enabled\n\
-         states:\n  state 3 v2: new\n\
+         states:\n  state 3 v2: new: created by this patch\n\
          callbacks, in order:\n  vmlinux: post_patch\n\
          functions: none\n\
          removes: none\n"
@@ -496,7 +496,7 @@ fn transition_names_each_thread_not_switched_and_the_function_it_is_inside() {
 }
 
 // A second program for plans: `base` holds state 3 at version 2 with data and replaces
-// `app::fee`; `lower` would lower the state; `newer`, cumulative, raises it, replaces `app::tax`
+// `app::fee`; `above` would stack on it with the same state; `lower` would lower the state; `newer`, cumulative, raises it, replaces `app::tax`
 // instead, and has callbacks on the program and on `net`, an object that is not loaded.
 mod plans {
     use livepatch_runtime::{
@@ -541,6 +541,8 @@ mod plans {
         .states(&BASE_STATES)
         .objects(&BASE_OBJECTS);
 
+    pub static ABOVE: PatchDesc = PatchDesc::new("above").states(&BASE_STATES);
+
     static LOWER_STATES: [StateDesc; 1] = [StateHandle::<u64>::new(3, 1).desc()];
     pub static LOWER: PatchDesc = PatchDesc::new("lower").replace(true).states(&LOWER_STATES);
 
@@ -566,6 +568,7 @@ fn plans_give_the_verdicts_callbacks_functions_and_removals_that_enable_then_fol
     let server = ControlServer::new(runtime)
         .offer(&plans::BASE)
         .offer(&plans::LOWER)
+        .offer(&plans::ABOVE)
         .offer(&plans::NEWER)
         .start(dir.join("sock"))
         .unwrap();
@@ -595,13 +598,26 @@ fn plans_give_the_verdicts_callbacks_functions_and_removals_that_enable_then_fol
             String::new()
         )
     );
+    // A patch stacked above `base` may take its data over, and passes it back when it goes.
+    assert_eq!(
+        livepatch(socket, &["plan", "above"]).1,
+        "plan for enabling 'above'\n\
+         verdict: would be enabled\n\
+         states:\n\
+         \x20 state 3 v2, installed by 'base' at v2: compatible: the patch may take over the data \
+         of 'base', and passes it back if it goes away while 'base' stays\n\
+         callbacks, in order: none\n\
+         functions: none\n\
+         removes: none\n"
+    );
     // The cumulative patch takes the data over, runs the program's callbacks (not those of
     // `net`, which is not loaded), patches app::tax, gives app::fee its original back and
     // removes `base`.
     let newer = "plan for enabling 'newer'\n\
                  verdict: would be enabled\n\
                  states:\n\
-                 \x20 state 3 v3, installed by 'base' at v2: compatible, with data to take over\n\
+                 \x20 state 3 v3, installed by 'base' at v2: compatible: the patch may take over the \
+                 data of 'base', which is dropped with 'base' if it does not\n\
                  callbacks, in order:\n\
                  \x20 vmlinux: pre_patch\n\
                  \x20 vmlinux: post_patch\n\
@@ -647,7 +663,7 @@ fn plans_give_the_verdicts_callbacks_functions_and_removals_that_enable_then_fol
           "base",
           2
         ],
-        "verdict": "compatible, with data to take over",
+        "verdict": "compatible: the patch may take over the data of 'base', which is dropped with 'base' if it does not",
         "version": 3
       }
     ]

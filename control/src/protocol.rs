@@ -403,7 +403,8 @@ pub struct PlannedStateView {
     pub version: Option<u32>,
     /// The installed patch that declares it, and its version.
     pub installed: Option<(String, u32)>,
-    /// `new`, `compatible`, `compatible, with data to take over`, or why it is incompatible.
+    /// What the enable makes of it: created (`new`), `compatible` (with what becomes of the
+    /// installed patch's data: taken over, passed back or dropped), or why it is incompatible.
     pub verdict: String,
 }
 
@@ -432,16 +433,35 @@ impl From<&livepatch_runtime::Plan> for PlanView {
                     id: s.id,
                     version: s.version,
                     installed: s.installed.map(|(p, v)| (p.to_owned(), v)),
-                    verdict: match &s.verdict {
-                        StateVerdict::New => "new".to_owned(),
-                        StateVerdict::Compatible { has_data: false } => "compatible".to_owned(),
-                        StateVerdict::Compatible { has_data: true } => {
-                            "compatible, with data to take over".to_owned()
+                    verdict: match (&s.verdict, s.installed) {
+                        (StateVerdict::New, _) => "new: created by this patch".to_owned(),
+                        (StateVerdict::Compatible { has_data: false }, _) => {
+                            "compatible".to_owned()
                         }
-                        StateVerdict::Incompatible(ConflictReason::VersionLowered {
-                            new_version,
-                        }) => format!("incompatible: version lowered to {new_version}"),
-                        StateVerdict::Incompatible(ConflictReason::DroppedByCumulative) => {
+                        // SPEC §2: a replaced patch's states go with it; a patch that goes
+                        // away above one that stays passes its data back.
+                        (StateVerdict::Compatible { has_data: true }, Some((holder, _)))
+                            if plan.removes.contains(&holder) =>
+                        {
+                            format!(
+                                "compatible: the patch may take over the data of '{holder}', \
+                                 which is dropped with '{holder}' if it does not"
+                            )
+                        }
+                        (StateVerdict::Compatible { has_data: true }, installed) => {
+                            let holder = installed.map_or("the installed patch", |(p, _)| p);
+                            format!(
+                                "compatible: the patch may take over the data of '{holder}', \
+                                 and passes it back if it goes away while '{holder}' stays"
+                            )
+                        }
+                        (
+                            StateVerdict::Incompatible(ConflictReason::VersionLowered {
+                                new_version,
+                            }),
+                            _,
+                        ) => format!("incompatible: version lowered to {new_version}"),
+                        (StateVerdict::Incompatible(ConflictReason::DroppedByCumulative), _) => {
                             "incompatible: a cumulative patch must declare it".to_owned()
                         }
                     },

@@ -91,7 +91,7 @@ fn every_command_answers_with_its_result_and_the_runtimes_log() {
         Some(json!({
             "patch": "fix",
             "refusal": null,
-            "states": [{"id": 3, "version": 2, "installed": null, "verdict": "new"}],
+            "states": [{"id": 3, "version": 2, "installed": null, "verdict": "new: created by this patch"}],
             "callbacks": ["vmlinux: post_patch"],
             "functions": [],
             "removes": [],
