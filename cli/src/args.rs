@@ -7,7 +7,13 @@ use livepatch_control::Request;
 
 /// Drive a running program's live patches through its control socket.
 #[derive(Debug, Parser)]
-#[command(name = "livepatch", version)]
+#[command(
+    name = "livepatch",
+    version,
+    after_help = "Exit codes: 0 done; 1 refused by the program (the reply says why), or for \
+                  `info FILE` a file that is not a readable patch library; 2 a usage error; 3 \
+                  the control socket cannot be reached or answers nonsense."
+)]
 pub(crate) struct Args {
     /// The program's control socket.
     #[arg(long, short, global = true)]
@@ -34,8 +40,10 @@ impl Args {
 pub(crate) enum Command {
     /// Every patch on the list: enabled, transition, replace, stack order, objects, states.
     List,
-    /// Load a patch library into the program, enable its patch and wait for its transition,
-    /// with a line on stderr each second that it goes on (the threads not switched yet).
+    /// Load a patch library into the program, enable its patch and wait for its transition.
+    ///
+    /// While the transition goes on, a line on stderr each second names the threads not
+    /// switched yet (none with --json).
     Load {
         /// The library file, as the program sees it.
         file: PathBuf,
@@ -53,8 +61,10 @@ pub(crate) enum Command {
         /// The patch's name.
         name: String,
     },
-    /// The patch in transition, its direction, and the threads that have not switched yet with
-    /// the patched functions each one is inside.
+    /// The patch in transition, its direction, and the threads not switched yet.
+    ///
+    /// Each thread not switched yet is listed with the patched functions it is inside, which
+    /// keep it from switching.
     Transition {
         /// Wait for the transition to complete for up to this many milliseconds first.
         #[arg(long, default_value_t = 0)]
@@ -66,16 +76,19 @@ pub(crate) enum Command {
         #[arg(long)]
         yes_i_know: bool,
     },
-    /// What a patch holds: its states, objects, callbacks and functions. A patch the program
-    /// knows is asked of the program; a patch library's file (a path with a `/`, or ending in
-    /// `.so`) is read here, from its manifest, without loading it and without the program.
+    /// What a patch holds: its states, objects, callbacks and functions.
+    ///
+    /// A patch the program knows is asked of the program; a patch library's file (a path with
+    /// a `/`, or ending in `.so`) is read here, from its manifest, without loading it and
+    /// without the program.
     Info {
         /// The patch's name, or the library's file.
         target: String,
     },
-    /// A dry run of enabling a patch the program knows, or the patch of a library (a path with
-    /// a `/`, or ending in `.so`). A library is first loaded as `load --no-enable` loads it, and
-    /// stays loaded: `livepatch enable NAME` then enables what was planned.
+    /// A dry run of enabling a patch the program knows, or a library's patch.
+    ///
+    /// A library (a path with a `/`, or ending in `.so`) is first loaded as `load --no-enable`
+    /// loads it, and stays loaded: `livepatch enable NAME` then enables what was planned.
     Plan {
         /// The patch's name, or the library's file.
         target: String,
