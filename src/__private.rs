@@ -15,15 +15,61 @@ pub mod library {
 
     use super::Lineage;
 
-    /// The manifest of a patch library exporting the patch of `lineage`, built against
+    /// What a patch holds, as its manifest lists it: `#[livepatch]` writes it beside the
+    /// lineage, as `__LIVEPATCH_CONTENTS`.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Contents {
+        /// The patch's name, `replace` flag and states.
+        pub lineage: Lineage,
+        /// The data type of each state of the lineage, in its order, as the patch writes it.
+        pub data: &'static [&'static str],
+        /// The patch's objects, the program first.
+        pub objects: &'static [ContentObject],
+    }
+
+    /// One object in [`Contents`].
+    #[derive(Clone, Copy, Debug)]
+    pub struct ContentObject {
+        /// The object's name (`vmlinux` for the program).
+        pub name: &'static str,
+        /// Its callbacks: kind (`pre_patch`, ...) and function, in the order the runtime runs
+        /// them.
+        pub callbacks: &'static [(&'static str, &'static str)],
+        /// The functions it replaces: the replacement, then the target as the patch names it.
+        pub functions: &'static [(&'static str, &'static str)],
+    }
+
+    /// The manifest of a patch library exporting the patch that holds `contents`, built against
     /// `program`.
-    pub const fn manifest(program: &Program, lineage: &Lineage) -> ManifestBytes {
+    pub const fn manifest(program: &Program, contents: &Contents) -> ManifestBytes {
+        let lineage = &contents.lineage;
         let mut writer = ManifestWriter::new(program, lineage.name, lineage.replace);
         let mut i = 0;
         while i < lineage.states.len() {
             let state = &lineage.states[i];
-            writer = writer.state(state.id, state.version, state.name);
+            let data = if i < contents.data.len() {
+                contents.data[i]
+            } else {
+                "()"
+            };
+            writer = writer.state(state.id, state.version, state.name, data);
             i += 1;
+        }
+        let mut o = 0;
+        while o < contents.objects.len() {
+            let object = &contents.objects[o];
+            writer = writer.object(object.name);
+            let mut c = 0;
+            while c < object.callbacks.len() {
+                writer = writer.callback(object.callbacks[c].0, object.callbacks[c].1);
+                c += 1;
+            }
+            let mut f = 0;
+            while f < object.functions.len() {
+                writer = writer.function(object.functions[f].0, object.functions[f].1);
+                f += 1;
+            }
+            o += 1;
         }
         writer.finish()
     }

@@ -69,8 +69,8 @@ pub use livepatch_macros::{
 /// See the README's "Patching a running program" for the layout of the crates and the builds.
 pub mod library {
     pub use livepatch_loader::{
-        BuildConfig, BuildSetting, LoadError, Manifest, ManifestState, OwnCopy, PatchLibrary,
-        Program, read_manifest,
+        BuildConfig, BuildSetting, LoadError, Manifest, ManifestCallback, ManifestFunction,
+        ManifestObject, ManifestState, OwnCopy, PatchLibrary, Program, read_manifest,
     };
 }
 

@@ -482,14 +482,15 @@ fn an_unswitched_thread_keeps_the_old_code_of_every_function_of_the_transition()
     // A new thread is switched: it runs the new code of both.
     let fresh = std::thread::spawn(|| (f(&Gate::open()), g(&Gate::open())));
     assert_eq!(fresh.join().unwrap(), ("A", "A"));
-    // The parked thread entered f before the patch: it must get the old g too.
+    // The parked thread entered f before the patch: it must get the old g too. It is inside f,
+    // which blocks its switch.
     let states: Vec<_> =
         t.rt.thread_states()
             .into_iter()
             .filter(|s| s.thread == thread.thread().id())
-            .map(|s| s.state)
+            .map(|s| (s.state, s.inside))
             .collect();
-    assert_eq!(states, [0]);
+    assert_eq!(states, [(0, vec!["f"])]);
     gate.release();
     assert_eq!(thread.join().unwrap(), ("original", "original"));
     t.wait_transition();

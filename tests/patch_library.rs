@@ -41,6 +41,42 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
         program.kept("fix_fee_v2.so"),
     );
 
+    // What a built library holds, read from its manifest without opening it.
+    let manifest = livepatch::library::read_manifest(&v2).unwrap();
+    assert_eq!(
+        (manifest.patch.as_str(), manifest.replace, &manifest.states),
+        (
+            "fix_fee_v2",
+            true,
+            &vec![livepatch::library::ManifestState {
+                id: 1,
+                version: 2,
+                handle: "FEE_RATE".to_owned(),
+                data: "u64".to_owned(),
+            }]
+        )
+    );
+    assert_eq!(
+        manifest.objects,
+        [livepatch::library::ManifestObject {
+            name: "vmlinux".to_owned(),
+            callbacks: vec![
+                livepatch::library::ManifestCallback {
+                    kind: "pre_patch".to_owned(),
+                    function: "prepare".to_owned(),
+                },
+                livepatch::library::ManifestCallback {
+                    kind: "post_unpatch".to_owned(),
+                    function: "cleanup".to_owned(),
+                },
+            ],
+            functions: vec![livepatch::library::ManifestFunction {
+                target: "app::billing::fee".to_owned(),
+                replacement: "fee".to_owned(),
+            }],
+        }]
+    );
+
     // 1 and 2: the first fix; the workers run its code (15% of 1000).
     assert_eq!(first.load(&v1), "loaded fix_fee_v1");
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
@@ -85,10 +121,56 @@ fn patches_built_after_the_program_are_loaded_into_it_and_mismatched_ones_are_re
     assert_eq!(loaded.result, Some(json!("fix_fee_v1")), "{loaded:?}");
     assert_eq!(loaded.log[0], "livepatch: enabling patch 'fix_fee_v1'");
     let waited = control(&socket, json!({"command": "transition", "wait_ms": 60_000}));
-    assert_eq!((waited.ok, waited.result), (true, None));
+    assert_eq!((waited.ok, waited.result), (true, Some(json!(null))));
     assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
     let listed = control(&socket, json!({"command": "list"}));
     assert_eq!(listed.result.unwrap()[0]["name"], json!("fix_fee_v1"));
+    // A dry run of the cumulative fix from its file: it would take the first fix's rate over,
+    // re-patch the fee and remove the first fix. Its library is loaded, not enabled.
+    let planned = control(&socket, json!({"command": "plan", "path": v2}));
+    assert_eq!(
+        planned.result,
+        Some(json!({
+            "patch": "fix_fee_v2",
+            "refusal": null,
+            "states": [{
+                "id": 1,
+                "version": 2,
+                "installed": ["fix_fee_v1", 1],
+                "verdict": "compatible: the patch may take over the data of 'fix_fee_v1', \
+                            which is dropped with 'fix_fee_v1' if it does not",
+            }],
+            "callbacks": ["vmlinux: pre_patch"],
+            "functions": [{
+                "object": "vmlinux",
+                "name": "app::billing::fee",
+                "change": "re-patched (now: fix_fee_v1)",
+            }],
+            "removes": ["fix_fee_v1"],
+            "loaded_from": v2,
+        })),
+        "{planned:?}"
+    );
+    assert_eq!(planned.log, Vec::<String>::new());
+    let listed = control(&socket, json!({"command": "list"}));
+    assert_eq!(listed.result.unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(first.ask("observe"), "quote(1000) = [150] on 2 workers");
+    // The program names the function by its module path, and the data type by its own name.
+    let info = control(&socket, json!({"command": "info", "name": "fix_fee_v1"}));
+    assert_eq!(
+        info.result,
+        Some(json!({
+            "name": "fix_fee_v1",
+            "replace": false,
+            "states": [{"id": 1, "version": 1, "data": "u64"}],
+            "objects": [{
+                "name": "vmlinux",
+                "callbacks": [{"kind": "pre_patch"}],
+                "functions": [{"name": "app::billing::fee"}],
+            }],
+        })),
+        "{info:?}"
+    );
     let disabled = control(&socket, json!({"command": "disable", "name": "fix_fee_v1"}));
     assert!(disabled.ok, "{disabled:?}");
     control(&socket, json!({"command": "transition", "wait_ms": 60_000}));

@@ -1,7 +1,7 @@
 //! What the command prints: a reply as people read it, or as JSON.
 
-use livepatch_control::protocol::{PlanView, TransitionView};
-use livepatch_control::{PatchView, Reply};
+use livepatch_control::protocol::{PlanView, TransitionView, WaitingThread};
+use livepatch_control::{PatchInfo, PatchView, Reply};
 
 use crate::args::Command;
 
@@ -32,7 +32,7 @@ pub(crate) fn human(command: &Command, reply: &Reply) -> String {
             let name = result.as_str().unwrap_or("?");
             match no_enable {
                 true => format!("loaded '{name}'; enable it with `livepatch enable {name}`\n"),
-                false => format!("loaded and enabled '{name}'\n"),
+                false => format!("loaded and enabled '{name}', and its transition is over\n"),
             }
         }
         Command::Enable { .. } => format!("enabled '{}'\n", result.as_str().unwrap_or("?")),
@@ -40,6 +40,10 @@ pub(crate) fn human(command: &Command, reply: &Reply) -> String {
         Command::Transition { .. } => match serde_json::from_value(result) {
             Ok(transition) => self::transition(transition),
             Err(_) => decode("a transition"),
+        },
+        Command::Info { .. } => match serde_json::from_value(result) {
+            Ok(info) => self::info(&info),
+            Err(_) => decode("a patch's contents"),
         },
         Command::Plan { .. } => match serde_json::from_value(result) {
             Ok(plan) => self::plan(&plan),
@@ -124,21 +128,134 @@ fn or_dash(text: String) -> String {
     }
 }
 
+/// Each line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn info(info: &PatchInfo) -> String {
+    let mut out = format!(
+        "patch '{}', {}\n",
+        info.name,
+        match info.replace {
+            true => "cumulative (replace)",
+            false => "not cumulative",
+        }
+    );
+    if info.states.is_empty() {
+        out += "states: none\n";
+    } else {
+        let from_file = info.states.iter().any(|s| s.handle.is_some());
+        let mut header = vec!["ID", "VERSION", "DATA"];
+        if from_file {
+            header.push("HANDLE");
+        }
+        let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+        for s in &info.states {
+            let mut row = vec![s.id.to_string(), s.version.to_string(), s.data.clone()];
+            if from_file {
+                row.push(s.handle.clone().unwrap_or_default());
+            }
+            rows.push(row);
+        }
+        out += "states:\n";
+        out += &indent(&table(&rows));
+    }
+    let header = ["OBJECT", "CALLBACKS", "FUNCTIONS"];
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+    for o in &info.objects {
+        let callbacks: Vec<String> = o
+            .callbacks
+            .iter()
+            .map(|c| match &c.function {
+                Some(function) => format!("{} ({function})", c.kind),
+                None => c.kind.clone(),
+            })
+            .collect();
+        let functions: Vec<String> = o
+            .functions
+            .iter()
+            .map(|f| match &f.replacement {
+                Some(replacement) => format!("{} (by {replacement})", f.name),
+                None => f.name.clone(),
+            })
+            .collect();
+        rows.push(vec![
+            o.name.clone(),
+            or_dash(callbacks.join(", ")),
+            or_dash(functions.join(", ")),
+        ]);
+    }
+    out += "objects, in the order their callbacks run:\n";
+    out += &indent(&table(&rows));
+    if let Some(b) = &info.built {
+        out += &format!(
+            "built with livepatch {} against program '{}', build {}:\n",
+            b.livepatch, b.program, b.program_build
+        );
+        out += &indent(&table(&[
+            vec!["rustc".to_owned(), b.rustc.clone()],
+            vec!["target".to_owned(), b.target.clone()],
+            vec!["profile".to_owned(), b.profile.clone()],
+            vec!["codegen".to_owned(), b.codegen.clone()],
+        ]));
+    }
+    out
+}
+
 fn transition(transition: Option<TransitionView>) -> String {
     let Some(t) = transition else {
         return "no transition in progress\n".to_owned();
     };
     let mut out = format!("'{}' is {}\n", t.patch, t.target);
-    match t.waiting_threads.is_empty() {
-        true => out += "every thread has switched\n",
-        false => {
-            out += &format!(
-                "threads not switched yet: {}\n",
-                t.waiting_threads.join(", ")
-            )
-        }
+    if t.waiting_threads.is_empty() {
+        out += "every thread has switched\n";
+        return out;
     }
+    let mut rows = vec![vec!["THREAD".to_owned(), "INSIDE".to_owned()]];
+    for w in &t.waiting_threads {
+        rows.push(vec![w.thread.clone(), inside(w)]);
+    }
+    out += "threads not switched yet, and the patched functions each one is inside:\n";
+    out += &indent(&table(&rows));
     out
+}
+
+/// The functions a thread is inside, outermost first, or `-`.
+fn inside(thread: &WaitingThread) -> String {
+    or_dash(thread.inside.join(" > "))
+}
+
+/// The most threads a line of progress names.
+const NAMED_THREADS: usize = 4;
+
+/// One line of progress while `t` goes on.
+pub(crate) fn progress(t: &TransitionView) -> String {
+    let count = t.waiting_threads.len();
+    let mut line = format!(
+        "'{}' is {}: {count} thread{} not switched yet",
+        t.patch,
+        t.target,
+        if count == 1 { "" } else { "s" }
+    );
+    let named: Vec<String> = t
+        .waiting_threads
+        .iter()
+        .take(NAMED_THREADS)
+        .map(|w| match w.inside.is_empty() {
+            true => w.thread.clone(),
+            false => format!("{} (inside {})", w.thread, inside(w)),
+        })
+        .collect();
+    if !named.is_empty() {
+        line += ": ";
+        line += &named.join(", ");
+    }
+    if count > NAMED_THREADS {
+        line += &format!(" and {} more", count - NAMED_THREADS);
+    }
+    line.push('\n');
+    line
 }
 
 fn plan(plan: &PlanView) -> String {
@@ -179,5 +296,65 @@ fn plan(plan: &PlanView) -> String {
         "removes",
         plan.removes.iter().map(|p| format!("'{p}'")).collect(),
     );
+    if let Some(path) = &plan.loaded_from {
+        out += &format!(
+            "the library {} is loaded, not enabled: `livepatch enable {}` enables it\n",
+            path.display(),
+            plan.patch
+        );
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use livepatch_control::protocol::{PlanView, PlannedFunctionView, PlannedStateView};
+
+    #[test]
+    fn a_plan_of_a_file_says_each_part_and_that_the_library_stays_loaded() {
+        let plan = PlanView {
+            patch: "fix_fee_v3".into(),
+            refusal: Some("state 1 is at version 2 in 'fix_fee_v2'".into()),
+            states: vec![
+                PlannedStateView {
+                    id: 1,
+                    version: Some(1),
+                    installed: Some(("fix_fee_v2".into(), 2)),
+                    verdict: "incompatible: version lowered to 1".into(),
+                },
+                PlannedStateView {
+                    id: 5,
+                    version: None,
+                    installed: Some(("audit".into(), 1)),
+                    verdict: "compatible".into(),
+                },
+            ],
+            callbacks: vec!["vmlinux: pre_patch".into(), "net: post_patch".into()],
+            functions: vec![PlannedFunctionView {
+                object: "vmlinux".into(),
+                name: "app::billing::fee".into(),
+                change: "re-patched (now: fix_fee_v2)".into(),
+            }],
+            removes: vec!["fix_fee_v2".into(), "audit".into()],
+            loaded_from: Some("/srv/patches/libfix_fee_v3.so".into()),
+        };
+        assert_eq!(
+            super::plan(&plan),
+            "plan for enabling 'fix_fee_v3'\n\
+             verdict: refused: state 1 is at version 2 in 'fix_fee_v2'\n\
+             states:\n\
+             \x20 state 1 v1, installed by 'fix_fee_v2' at v2: incompatible: version lowered to 1\n\
+             \x20 state 5 not declared, installed by 'audit' at v1: compatible\n\
+             callbacks, in order:\n\
+             \x20 vmlinux: pre_patch\n\
+             \x20 net: post_patch\n\
+             functions:\n\
+             \x20 vmlinux: app::billing::fee: re-patched (now: fix_fee_v2)\n\
+             removes:\n\
+             \x20 'fix_fee_v2'\n\
+             \x20 'audit'\n\
+             the library /srv/patches/libfix_fee_v3.so is loaded, not enabled: `livepatch enable \
+             fix_fee_v3` enables it\n"
+        );
+    }
 }

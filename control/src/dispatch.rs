@@ -7,7 +7,10 @@ use livepatch_loader::{PatchLibrary, Program};
 use livepatch_runtime::{Dmesg, PatchDesc, PatchStatus, Runtime, TransitionTarget};
 
 use crate::patch_file;
-use crate::protocol::{ObjectView, PatchView, PlanView, Reply, Request, StateView, TransitionView};
+use crate::protocol::{
+    ObjectView, PatchInfo, PatchView, PlanView, Reply, Request, StateView, TransitionView,
+    WaitingThread,
+};
 
 /// What the server drives: the runtime, the program patch libraries are built against, and
 /// the patches the program knows by name.
@@ -17,14 +20,43 @@ pub(crate) struct Control {
     /// Patches loaded from libraries, then the ones the program offers compiled in.
     pub(crate) known: Mutex<Vec<&'static PatchDesc>>,
     pub(crate) service_uid: u32,
+    /// The logs of requests that left a transition going: the runtime's own thread logs the
+    /// rest of that transition (its completion, `post_patch`) into them, and the next replies
+    /// carry those lines.
+    pub(crate) late: Mutex<Vec<Dmesg>>,
 }
+
+/// The most logs of earlier requests kept for their late lines.
+const LATE_LOGS: usize = 8;
 
 impl Control {
     /// Runs one request, with the runtime's log lines captured for the reply.
+    /// A reply also carries the lines that transitions left going by earlier requests have
+    /// logged since, first.
     pub(crate) fn handle(&self, request: Request) -> Reply {
+        let starts = matches!(
+            request,
+            Request::Load { enable: true, .. }
+                | Request::Enable { .. }
+                | Request::Disable { .. }
+                | Request::Force { .. }
+        );
         let log = Dmesg::new();
         let answer = log.capture(|| self.run(request));
-        let lines = log.lines();
+        let mut late = self.late.lock().unwrap_or_else(|e| e.into_inner());
+        // Read before the lines: once no transition goes on, every line of one is logged.
+        let over = self.runtime.transition().is_none();
+        let mut lines: Vec<String> = late.iter().flat_map(Dmesg::take).collect();
+        lines.extend(log.take());
+        if over {
+            late.clear();
+        } else if starts {
+            if late.len() == LATE_LOGS {
+                late.remove(0);
+            }
+            late.push(log);
+        }
+        drop(late);
         match answer {
             Ok(result) => Reply::success(result, lines),
             Err((kind, message)) => Reply::failure(kind, message, lines),
@@ -79,13 +111,34 @@ impl Control {
                     .map_err(|e| ("transition", e.to_string()))?;
                 json(self.list())
             }
-            Request::Plan { name } => {
-                let desc = self.known(&name)?;
+            Request::Info { name } => {
+                // The patch on the list first: it may be one the program enabled itself.
+                let desc = match self.runtime.patch_desc(&name) {
+                    Some(desc) => desc,
+                    None => self.known(&name)?,
+                };
+                json(PatchInfo::from(desc))
+            }
+            Request::Plan { name, path } => {
+                let desc = match (name, &path) {
+                    (Some(name), None) => self.known(&name)?,
+                    (None, Some(path)) => self.load(path)?,
+                    _ => {
+                        return Err((
+                            "malformed",
+                            "a plan names either a patch the program knows (\"name\") or a \
+                             patch library (\"path\"): give one of them"
+                                .to_owned(),
+                        ));
+                    }
+                };
                 let plan = self
                     .runtime
                     .plan(desc)
                     .map_err(|e| ("busy", e.to_string()))?;
-                json(PlanView::from(&plan))
+                let mut view = PlanView::from(&plan);
+                view.loaded_from = path;
+                json(view)
             }
         }
     }
@@ -105,7 +158,10 @@ impl Control {
             .thread_states()
             .into_iter()
             .filter(|s| s.state == behind)
-            .map(|s| s.name.unwrap_or_else(|| format!("{:?}", s.thread)))
+            .map(|s| WaitingThread {
+                thread: s.name.unwrap_or_else(|| format!("{:?}", s.thread)),
+                inside: s.inside.iter().map(|f| (*f).to_owned()).collect(),
+            })
             .collect();
         Some(TransitionView {
             patch: t.patch.to_owned(),

@@ -17,5 +17,5 @@ pub mod protocol;
 mod server;
 
 pub use crate::client::request;
-pub use crate::protocol::{ErrorReply, PatchView, Reply, Request};
+pub use crate::protocol::{ErrorReply, PatchInfo, PatchView, Reply, Request};
 pub use crate::server::{ControlServer, MAX_CONNECTIONS, MAX_REQUEST_BYTES, default_socket_path};

@@ -69,6 +69,7 @@ impl ControlServer {
                 program: None,
                 known: Mutex::new(Vec::new()),
                 service_uid: rustix::process::getuid().as_raw(),
+                late: Mutex::new(Vec::new()),
             }),
             running: None,
         }
@@ -215,9 +216,15 @@ fn check_peer(stream: &UnixStream, service_uid: u32) -> Result<(), String> {
     match peer::allowed(uid, service_uid) {
         true => Ok(()),
         false => Err(format!(
-            "refused a client running as uid {uid} (pid {}): only uid {service_uid} and root \
-             are served",
-            cred.pid.as_raw_nonzero()
+            "refused a client running as uid {uid} (pid {}): {}",
+            cred.pid.as_raw_nonzero(),
+            match service_uid {
+                0 => "only the program's user, root, is served; run the command as root".to_owned(),
+                _ => format!(
+                    "only the program's user (uid {service_uid}) and root are served; run the \
+                     command as one of them"
+                ),
+            }
         )),
     }
 }
@@ -255,7 +262,7 @@ fn serve_client(stream: UnixStream, control: &Control) {
                 "malformed",
                 format!(
                     "{e}; send one JSON object per line with a \"command\" of list, load, \
-                     enable, disable, transition, force or plan"
+                     enable, disable, transition, force, info or plan"
                 ),
                 Vec::new(),
             ),

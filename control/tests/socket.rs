@@ -91,11 +91,47 @@ fn every_command_answers_with_its_result_and_the_runtimes_log() {
         Some(json!({
             "patch": "fix",
             "refusal": null,
-            "states": [{"id": 3, "version": 2, "installed": null, "verdict": "new"}],
+            "states": [{"id": 3, "version": 2, "installed": null, "verdict": "new: created by this patch"}],
             "callbacks": ["vmlinux: post_patch"],
             "functions": [],
             "removes": [],
         }))
+    );
+
+    let info = client.send(json!({"command": "info", "name": "fix"}));
+    assert_eq!(
+        info.result,
+        Some(json!({
+            "name": "fix",
+            "replace": false,
+            "states": [{"id": 3, "version": 2, "data": "u64"}],
+            "objects": [{
+                "name": "vmlinux",
+                "callbacks": [{"kind": "post_patch"}],
+                "functions": [],
+            }],
+        }))
+    );
+    for neither_or_both in [
+        json!({"command": "plan"}),
+        json!({"command": "plan", "name": "fix", "path": "/tmp/fix.so"}),
+    ] {
+        assert_eq!(
+            error(&client.send(neither_or_both)),
+            (
+                "malformed",
+                "a plan names either a patch the program knows (\"name\") or a patch library \
+                 (\"path\"): give one of them"
+            )
+        );
+    }
+    let unknown = client.send(json!({"command": "info", "name": "nope"}));
+    assert_eq!(
+        error(&unknown),
+        (
+            "unknown_patch",
+            "the program knows no patch 'nope'; load its library first (known: fix)"
+        )
     );
 
     let enabled = client.send(json!({"command": "enable", "name": "fix"}));
@@ -122,8 +158,11 @@ fn every_command_answers_with_its_result_and_the_runtimes_log() {
         }])
     );
     let transition = client.send(json!({"command": "transition", "wait_ms": 10}));
-    // No transition: a null result.
-    assert_eq!((transition.ok, transition.result), (true, None));
+    // No transition: a null result, there in the reply.
+    assert_eq!(
+        (transition.ok, transition.result),
+        (true, Some(json!(null)))
+    );
 
     let again = client.send(json!({"command": "enable", "name": "fix"}));
     // The runtime's own error, passed through.
@@ -175,7 +214,7 @@ fn bad_requests_get_error_replies_and_the_connection_goes_on() {
     assert_eq!(error(&malformed).0, "malformed");
     assert!(error(&malformed).1.ends_with(
         "; send one JSON object per line with a \"command\" of list, load, enable, disable, \
-         transition, force or plan"
+         transition, force, info or plan"
     ));
     let unknown = client.send(json!({"command": "reboot"}));
     assert_eq!(error(&unknown).0, "malformed");

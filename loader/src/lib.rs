@@ -27,7 +27,7 @@ pub use crate::entry::{ENTRY_SYMBOL, LibraryEntry};
 pub use crate::error::{LoadError, OwnCopy};
 pub use crate::library::{PatchLibrary, read_manifest};
 pub use crate::manifest::{
-    MANIFEST_CAPACITY, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, ManifestBytes, ManifestState,
-    ManifestWriter, decimal,
+    MANIFEST_CAPACITY, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, ManifestBytes,
+    ManifestCallback, ManifestFunction, ManifestObject, ManifestState, ManifestWriter, decimal,
 };
 pub use crate::program::Program;

@@ -360,4 +360,19 @@ impl ObjectDesc {
     pub const fn function_descs(&self) -> &'static [FuncDesc] {
         self.functions
     }
+
+    /// The callbacks the object has, by their names (`pre_patch`, `post_patch`, `pre_unpatch`,
+    /// `post_unpatch`), in that order.
+    pub fn callback_names(&self) -> Vec<&'static str> {
+        let c = &self.callbacks;
+        [
+            ("pre_patch", c.pre_patch.is_some()),
+            ("post_patch", c.post_patch.is_some()),
+            ("pre_unpatch", c.pre_unpatch.is_some()),
+            ("post_unpatch", c.post_unpatch.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
 }

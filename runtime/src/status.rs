@@ -144,6 +144,20 @@ impl Runtime {
             .cloned()
     }
 
+    /// The descriptor of the patch of that name on the list, if it is on it: what it holds
+    /// (its states' data types, its callbacks, its functions), which its status does not say.
+    pub fn patch_desc(&self, name: &str) -> Option<&'static crate::PatchDesc> {
+        self.locked(|inner| {
+            inner
+                .list
+                .iter()
+                .find(|p| p.desc.name() == name)
+                .map(|p| p.desc)
+        })
+        .ok()
+        .flatten()
+    }
+
     /// The transition in progress, if any.
     pub fn transition(&self) -> Option<TransitionStatus> {
         self.snapshot().transition.clone()

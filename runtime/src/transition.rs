@@ -415,6 +415,10 @@ pub struct ThreadPatchState {
     pub name: Option<String>,
     /// `-1` when no transition of functions is in progress, `0` unpatched, `1` patched.
     pub state: i8,
+    /// The functions that the transition in progress changes and that the thread is inside,
+    /// outermost first: while it is inside one, a thread that has not switched cannot be
+    /// switched. Empty when no transition of functions is in progress.
+    pub inside: Vec<&'static str>,
 }
 
 impl crate::core::Runtime {
@@ -486,17 +490,32 @@ impl crate::core::Runtime {
 
     /// The patch state of every thread that has run patchable code, for this runtime's transition.
     pub fn thread_states(&self) -> Vec<ThreadPatchState> {
-        let lane = self
+        let transition = self
             .locked(|inner| {
                 let t = inner.transition.as_ref()?;
                 let funcs = t.funcs.as_ref()?;
-                Some((funcs.lane.index(), funcs.lane.generation()))
+                let changed: Vec<(usize, &'static str)> = t
+                    .touched
+                    .iter()
+                    .map(|slot| (slot.id(), slot.name()))
+                    .collect();
+                Some(((funcs.lane.index(), funcs.lane.generation()), changed))
             })
             .ok()
             .flatten();
+        let (lane, changed) = match transition {
+            Some((lane, changed)) => (Some(lane), changed),
+            None => (None, Vec::new()),
+        };
         crate::func::thread::threads()
             .into_iter()
             .map(|record| {
+                let inside = record
+                    .core
+                    .stack_ids()
+                    .into_iter()
+                    .filter_map(|id| changed.iter().find(|(c, _)| *c == id).map(|(_, n)| *n))
+                    .collect();
                 let state = match lane {
                     None => -1,
                     Some((lane, generation)) => {
@@ -512,6 +531,7 @@ impl crate::core::Runtime {
                     thread: record.thread.id(),
                     name: record.thread.name().map(str::to_owned),
                     state,
+                    inside,
                 }
             })
             .collect()

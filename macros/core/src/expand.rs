@@ -67,6 +67,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     }
     let handles = state_handles(patch);
     let lineage = lineage(patch);
+    let contents = contents(patch);
     let (descriptor, follows) = if fallback {
         (fallback_descriptor(patch), TokenStream::new())
     } else {
@@ -94,6 +95,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
             #handles
             #descriptor
             #lineage
+            #contents
             #follows
         }));
     }
@@ -404,6 +406,52 @@ fn lineage(patch: &Patch) -> TokenStream {
             name: #name,
             replace: #replace,
             states: &[#(#states),*],
+        };
+    }
+}
+
+/// What a patch library's manifest lists of the patch: its lineage, its states' data types (in
+/// the order of the lineage's states), its objects, their callbacks and the functions they
+/// replace.
+fn contents(patch: &Patch) -> TokenStream {
+    let private = private(patch);
+    let data = patch
+        .states
+        .iter()
+        .filter(|state| state.id.is_some() && state.version.is_some())
+        .map(docs::data_string);
+    let index = patch.callback_index();
+    let objects = patch.objects().into_iter().map(|object| {
+        let name = object.display_name();
+        let callbacks = CallbackKind::ALL.into_iter().filter_map(|kind| {
+            let callback = &patch.callbacks[*index.get(&(kind, object))?];
+            let (kind, function) = (kind.attr_name(), ident_string(&callback.sig.ident));
+            Some(quote!((#kind, #function)))
+        });
+        let functions = patch
+            .functions
+            .iter()
+            .filter(|function| function.object == *object)
+            .filter_map(|function| {
+                let target = docs::path_string(function.target.as_ref()?);
+                let replacement = ident_string(&function.sig.ident);
+                Some(quote!((#replacement, #target)))
+            });
+        quote! {
+            #private::library::ContentObject {
+                name: #name,
+                callbacks: &[#(#callbacks),*],
+                functions: &[#(#functions),*],
+            }
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub const __LIVEPATCH_CONTENTS: #private::library::Contents = #private::library::Contents {
+            lineage: __LIVEPATCH_LINEAGE,
+            data: &[#(#data),*],
+            objects: &[#(#objects),*],
         };
     }
 }

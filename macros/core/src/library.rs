@@ -6,7 +6,7 @@
 //! its dependencies, the compiler or the flags), so the id names one build exactly.
 //!
 //! `patch_library!(patch = path, program = path)`, in a patch crate, exports that patch: the
-//! manifest section, written at compile time from the patch's lineage and the program's build,
+//! manifest section, written at compile time from what the patch holds and the program's build,
 //! and the entry static the loader finds once the library is open.
 
 use std::collections::hash_map::RandomState;
@@ -100,7 +100,7 @@ pub fn patch_library(input: TokenStream) -> TokenStream {
         let item = syn::Ident::new(item, span);
         quote_spanned!(span=> #path::#item)
     };
-    let (lineage, descriptor) = (at(&patch, "__LIVEPATCH_LINEAGE"), at(&patch, "PATCH"));
+    let (contents, descriptor) = (at(&patch, "__LIVEPATCH_CONTENTS"), at(&patch, "PATCH"));
     let (program_const, program_static) = (
         at(&program, "__LIVEPATCH_PROGRAM"),
         at(&program, "LIVEPATCH_PROGRAM"),
@@ -110,7 +110,7 @@ pub fn patch_library(input: TokenStream) -> TokenStream {
             #[unsafe(link_section = ".livepatch.manifest")]
             #[used]
             static __LIVEPATCH_MANIFEST: #private::ManifestBytes =
-                #private::manifest(&#program_const, &#lineage);
+                #private::manifest(&#program_const, &#contents);
 
             /// The entry the loader reads once the library is open.
             #[unsafe(no_mangle)]

@@ -138,6 +138,18 @@ impl ThreadCore {
         self.depth.store(depth, Ordering::Relaxed);
     }
 
+    /// The ids of the functions the thread is inside, outermost first, as far as the stack
+    /// records them (a thread deeper than `MAX_DEPTH` has more). Read from another thread, a
+    /// snapshot that may be out of date as soon as it is taken.
+    pub fn stack_ids(&self) -> Vec<usize> {
+        let depth = self.depth.load(Ordering::Relaxed).min(MAX_DEPTH);
+        self.stack[..depth]
+            .iter()
+            .map(|id| id.load(Ordering::Relaxed))
+            .filter(|&id| id != 0)
+            .collect()
+    }
+
     /// Whether any function for which `changed` holds is on the stack, or the stack is too deep
     /// to tell.
     pub fn blocked_by(&self, changed: &dyn Fn(usize) -> bool) -> bool {

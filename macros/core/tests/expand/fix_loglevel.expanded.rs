@@ -77,4 +77,22 @@ pub mod fix_loglevel {
             },
         ],
     };
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    pub const __LIVEPATCH_CONTENTS: ::livepatch::__private::library::Contents = ::livepatch::__private::library::Contents {
+        lineage: __LIVEPATCH_LINEAGE,
+        data: &["SavedLoglevel"],
+        objects: &[
+            ::livepatch::__private::library::ContentObject {
+                name: "vmlinux",
+                callbacks: &[("pre_patch", "prepare"), ("post_patch", "apply")],
+                functions: &[],
+            },
+            ::livepatch::__private::library::ContentObject {
+                name: "net",
+                callbacks: &[("post_unpatch", "cleanup")],
+                functions: &[],
+            },
+        ],
+    };
 }

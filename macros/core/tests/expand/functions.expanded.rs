@@ -237,4 +237,22 @@ pub mod fix {
         replace: false,
         states: &[],
     };
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    pub const __LIVEPATCH_CONTENTS: ::livepatch::__private::library::Contents = ::livepatch::__private::library::Contents {
+        lineage: __LIVEPATCH_LINEAGE,
+        data: &[],
+        objects: &[
+            ::livepatch::__private::library::ContentObject {
+                name: "vmlinux",
+                callbacks: &[("post_unpatch", "cleanup")],
+                functions: &[("checksum", "super::checksum")],
+            },
+            ::livepatch::__private::library::ContentObject {
+                name: "net",
+                callbacks: &[],
+                functions: &[("sent", "crate::Conn::sent")],
+            },
+        ],
+    };
 }

@@ -63,6 +63,24 @@ pub mod net_v1 {
             },
         ],
     };
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    pub const __LIVEPATCH_CONTENTS: ::livepatch::__private::library::Contents = ::livepatch::__private::library::Contents {
+        lineage: __LIVEPATCH_LINEAGE,
+        data: &["()"],
+        objects: &[
+            ::livepatch::__private::library::ContentObject {
+                name: "vmlinux",
+                callbacks: &[],
+                functions: &[],
+            },
+            ::livepatch::__private::library::ContentObject {
+                name: "net",
+                callbacks: &[("pre_patch", "check")],
+                functions: &[],
+            },
+        ],
+    };
 }
 /**
 # Live patch `net-fix-v2`
@@ -136,6 +154,19 @@ pub mod net_v2 {
                 name: "NO_OFFLOAD",
                 id: 8u64,
                 version: 1u32,
+            },
+        ],
+    };
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    pub const __LIVEPATCH_CONTENTS: ::livepatch::__private::library::Contents = ::livepatch::__private::library::Contents {
+        lineage: __LIVEPATCH_LINEAGE,
+        data: &["std::sync::Mutex<Vec<u32>>", "()"],
+        objects: &[
+            ::livepatch::__private::library::ContentObject {
+                name: "vmlinux",
+                callbacks: &[],
+                functions: &[],
             },
         ],
     };

@@ -39,4 +39,17 @@ mod empty {
         replace: false,
         states: &[],
     };
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    pub const __LIVEPATCH_CONTENTS: ::livepatch::__private::library::Contents = ::livepatch::__private::library::Contents {
+        lineage: __LIVEPATCH_LINEAGE,
+        data: &[],
+        objects: &[
+            ::livepatch::__private::library::ContentObject {
+                name: "vmlinux",
+                callbacks: &[],
+                functions: &[],
+            },
+        ],
+    };
 }
