@@ -10,8 +10,9 @@
 //! would:
 //!
 //! 1. `livepatch load libfix_fee.so`: the fix (state `FEE_RATE` version 1);
-//! 2. `livepatch load libfee_cap.so`: cumulative, it replaces `fix_fee`, takes its rate over and
-//!    adds a cap (`FEE_CAP`);
+//! 2. `livepatch info libfee_cap.so` and `livepatch plan libfee_cap.so`, then
+//!    `livepatch enable fee_cap`: cumulative, it replaces `fix_fee`, takes its rate over and adds
+//!    a cap (`FEE_CAP`);
 //! 3. `livepatch load libold_rate.so`: declares `FEE_RATE` version 1, and is refused;
 //! 4. `livepatch disable fee_cap`: the shipped code answers again.
 //!
@@ -225,13 +226,17 @@ fn drive(
 
     println!("== 1. the fix");
     timeline.begin("fix_fee loading", load.now(), Code::Shipped, Code::Fixed);
+    // `load` opens the library, enables its patch and waits for the transition.
     operator.expect(0, &["load".as_ref(), library("fix_fee").as_os_str()])?;
-    operator.expect(0, &["transition", "--wait", "30000"].map(AsRef::as_ref))?;
     steady(timeline, load, pace, "fix_fee, steady", Code::Fixed);
 
     println!("== 2. the cumulative patch: it takes the fix's rate over and caps the fee");
-    timeline.begin("fee_cap loading", load.now(), Code::Fixed, Code::Capped);
-    operator.expect(0, &["load".as_ref(), library("fee_cap").as_os_str()])?;
+    // What the library holds, read from its manifest; then what enabling it would do. The plan
+    // loads the library without enabling it: the fix keeps answering meanwhile.
+    operator.expect(0, &["info".as_ref(), library("fee_cap").as_os_str()])?;
+    operator.expect(0, &["plan".as_ref(), library("fee_cap").as_os_str()])?;
+    timeline.begin("fee_cap enabling", load.now(), Code::Fixed, Code::Capped);
+    operator.expect(0, &["enable", "fee_cap"].map(AsRef::as_ref))?;
     operator.expect(0, &["transition", "--wait", "30000"].map(AsRef::as_ref))?;
     timeline.begin("fee_cap, steady", load.now(), Code::Capped, Code::Capped);
     operator.expect(0, &["list".as_ref()])?;
