@@ -15,6 +15,7 @@ use crate::descriptor::{ObjectName, StateHandle};
 use crate::error::{CallbackError, StateDataError};
 use crate::messages;
 use crate::state::{PrevState, StateMut};
+use crate::transition::TransitionTarget;
 
 /// `pre_patch`: may veto the enable (or the object's load) by returning an error.
 pub type PrePatchFn = for<'a, 'b> fn(&'a mut PrePatch<'b>) -> Result<(), CallbackError>;
@@ -58,6 +59,7 @@ pub struct CallbackContext<'a> {
     patch: usize,
     object: ObjectName,
     object_state: ObjectState,
+    transition: Option<TransitionTarget>,
 }
 
 impl<'a> CallbackContext<'a> {
@@ -66,13 +68,24 @@ impl<'a> CallbackContext<'a> {
         patch: usize,
         object: ObjectName,
         object_state: ObjectState,
+        transition: Option<TransitionTarget>,
     ) -> Self {
         CallbackContext {
             list,
             patch,
             object,
             object_state,
+            transition,
         }
+    }
+
+    /// The direction of its patch's transition, when the patch is in transition as the callback
+    /// runs: `Patched` while it is being enabled (its `pre_patch`, and `post_patch` as patching
+    /// completes), `Unpatched` while it is being disabled, reversed or cancelled (`pre_unpatch`,
+    /// `post_unpatch`). `None` when the callback runs because an object loads or unloads while
+    /// its patch is settled.
+    pub fn transition(&self) -> Option<TransitionTarget> {
+        self.transition
     }
 
     /// The name of the patch whose callback runs.
@@ -247,13 +260,14 @@ pub(crate) fn run_pre_patch(
     patch: usize,
     object: usize,
     state: ObjectState,
+    transition: Option<TransitionTarget>,
 ) -> Result<(), CallbackError> {
     let desc = list[patch].desc.objects[object];
     let result = match desc.callbacks.pre_patch {
         None => Ok(()),
         Some(f) => {
             let mut cx = PrePatch {
-                cx: CallbackContext::new(list, patch, desc.name, state),
+                cx: CallbackContext::new(list, patch, desc.name, state, transition),
             };
             contained(|| f(&mut cx)).unwrap_or_else(|panic| {
                 Err(CallbackError::new(format!(
@@ -272,11 +286,12 @@ pub(crate) fn run_post_patch(
     patch: usize,
     object: usize,
     state: ObjectState,
+    transition: Option<TransitionTarget>,
 ) {
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.post_patch {
         let mut cx = PostPatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(list, patch, desc.name, state, transition),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("post_patch", list[patch].desc.name, desc.name, &panic);
@@ -290,11 +305,12 @@ pub(crate) fn run_pre_unpatch(
     patch: usize,
     object: usize,
     state: ObjectState,
+    transition: Option<TransitionTarget>,
 ) {
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.pre_unpatch {
         let mut cx = PreUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(list, patch, desc.name, state, transition),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("pre_unpatch", list[patch].desc.name, desc.name, &panic);
@@ -309,13 +325,14 @@ pub(crate) fn run_post_unpatch(
     patch: usize,
     object: usize,
     state: ObjectState,
+    transition: Option<TransitionTarget>,
     reason: UnpatchReason,
 ) {
     let enabled = std::mem::replace(&mut list[patch].objects[object].post_unpatch_enabled, false);
     let desc = list[patch].desc.objects[object];
     if let (true, Some(f)) = (enabled, desc.callbacks.post_unpatch) {
         let mut cx = PostUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(list, patch, desc.name, state, transition),
             reason,
         };
         if let Err(panic) = contained(|| f(&mut cx)) {

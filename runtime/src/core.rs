@@ -106,6 +106,16 @@ impl Inner {
             .is_some_and(|t| t.patch == instance)
     }
 
+    /// The direction of the transition of the patch at `index`, when it is the patch in
+    /// transition.
+    pub(crate) fn transition_of(&self, index: usize) -> Option<TransitionTarget> {
+        let instance = self.list[index].instance;
+        self.transition
+            .as_ref()
+            .filter(|t| t.patch == instance)
+            .map(|t| t.target)
+    }
+
     /// The name of the patch in transition, if any.
     pub(crate) fn busy_with(&self) -> Option<&'static str> {
         crate::transition::current(self).map(|(_, i)| self.list[i].desc.name)
@@ -531,26 +541,29 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         if !inner.is_loaded(object.name) {
             continue;
         }
-        let failed = match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
-            Err(source) => {
-                messages::pre_patch_failed(desc.name, object.name, &source);
-                Some(EnableError::PrePatchFailed {
-                    patch: desc.name,
-                    object: object.name,
-                    source,
-                })
-            }
-            Ok(()) => crate::object::patch_object(inner, index, o)
-                .err()
-                .map(|function| {
-                    messages::failed_to_patch(desc.name, object.name);
-                    EnableError::PatchFailed {
+        let transition = inner.transition_of(index);
+        let failed =
+            match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live, transition)
+            {
+                Err(source) => {
+                    messages::pre_patch_failed(desc.name, object.name, &source);
+                    Some(EnableError::PrePatchFailed {
                         patch: desc.name,
                         object: object.name,
-                        function,
-                    }
-                }),
-        };
+                        source,
+                    })
+                }
+                Ok(()) => crate::object::patch_object(inner, index, o)
+                    .err()
+                    .map(|function| {
+                        messages::failed_to_patch(desc.name, object.name);
+                        EnableError::PatchFailed {
+                            patch: desc.name,
+                            object: object.name,
+                            function,
+                        }
+                    }),
+            };
         if let Some(error) = failed {
             messages::enable_failed(desc.name);
             Transition::cancel(inner);
@@ -611,7 +624,8 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
     Transition::init(inner, instance, TransitionTarget::Unpatched, lane);
     for o in 0..inner.list[index].objects.len() {
         if inner.list[index].objects[o].patched {
-            callback::run_pre_unpatch(&mut inner.list, index, o, ObjectState::Live);
+            let transition = inner.transition_of(index);
+            callback::run_pre_unpatch(&mut inner.list, index, o, ObjectState::Live, transition);
         }
     }
     inner.list[index].enabled = false;

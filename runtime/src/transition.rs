@@ -294,13 +294,14 @@ fn complete(inner: &mut Inner) {
         }
         match target {
             TransitionTarget::Patched => {
-                callback::run_post_patch(&mut inner.list, index, o, ObjectState::Live)
+                callback::run_post_patch(&mut inner.list, index, o, ObjectState::Live, Some(target))
             }
             TransitionTarget::Unpatched => callback::run_post_unpatch(
                 &mut inner.list,
                 index,
                 o,
                 ObjectState::Live,
+                Some(target),
                 unpatch_reason,
             ),
         }
