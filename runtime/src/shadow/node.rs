@@ -203,12 +203,13 @@ unsafe impl Send for ErasedRef {}
 unsafe impl Sync for ErasedRef {}
 
 impl ErasedRef {
-    /// A new node holding `data`, with one count: this reference.
+    /// A new node holding `data`, with two counts: the reference returned (the table's, once
+    /// inserted) and a typed handle to it (the caller's).
     pub(super) fn new<T: Send + Sync + 'static>(
         (obj, id): (usize, u64),
         class: ClassRef,
         data: T,
-    ) -> Self {
+    ) -> (Self, Shadow<T>) {
         let class = match class {
             ClassRef::Static(c) => NonNull::from(c),
             ClassRef::Shared(c) => {
@@ -219,16 +220,19 @@ impl ErasedRef {
         };
         let node = Box::new(Node {
             header: Header {
-                count: AtomicUsize::new(1),
+                count: AtomicUsize::new(2),
                 class,
                 obj,
                 id,
             },
             data,
         });
-        ErasedRef {
-            node: NonNull::from(Box::leak(node)).cast(),
-        }
+        let node = NonNull::from(Box::leak(node));
+        let shadow = Shadow {
+            node,
+            _data: PhantomData,
+        };
+        (ErasedRef { node: node.cast() }, shadow)
     }
 
     /// Takes over one counted reference to `node`.
@@ -260,6 +264,17 @@ impl ErasedRef {
     pub(super) fn header(&self) -> &Header {
         // SAFETY: this reference keeps the node alive.
         unsafe { self.node.as_ref() }
+    }
+
+    /// The node's data, if it is a `T`, borrowed from this reference (no count is taken).
+    pub(super) fn data<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        if !self.header().class().is::<T>() {
+            return None;
+        }
+        // SAFETY: a node of class `T` is a `Node<T>` (`ErasedRef::new`), and `node` has the
+        // provenance of the whole node; this reference keeps it alive, and its data is only ever
+        // shared.
+        Some(unsafe { &(*self.node.cast::<Node<T>>().as_ptr()).data })
     }
 
     /// A typed handle to the node if its data is a `T`.

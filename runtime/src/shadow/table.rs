@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 
 use super::node::{Class, ClassRef, ErasedRef, Shadow};
-use super::shard::{Shard, WriteGuard};
+use super::shard::{Lookup, Shard, Vacancy, WriteGuard};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 
 /// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
@@ -263,14 +263,15 @@ impl TableInner {
         hash: u64,
         shard: &TableShard,
         (obj, id): (usize, u64),
-        take: impl FnOnce(&mut WriteGuard<'_, PendingKeys>) -> R,
+        take: impl FnOnce(&mut WriteGuard<'_, PendingKeys>, Vacancy) -> R,
     ) -> Found<R> {
         loop {
             let other = {
                 let mut guard = self.write(shard, (obj, id));
-                if let Some(node) = guard.find(hash, (obj, id)) {
-                    return Found::Existing(node);
-                }
+                let vacancy = match guard.lookup(hash, (obj, id)) {
+                    Lookup::Found(node) => return Found::Existing(node),
+                    Lookup::Missing(vacancy) => vacancy,
+                };
                 match guard
                     .extra()
                     .iter_mut()
@@ -280,7 +281,7 @@ impl TableInner {
                     // (its own variable, or one whose constructor waits for this one).
                     Some(_) if Constructing::active() => return Found::Reentrant,
                     Some(p) => Arc::clone(p.waiters.get_or_insert_with(Arc::default)),
-                    None => return Found::Free(take(&mut guard)),
+                    None => return Found::Free(take(&mut guard, vacancy)),
                 }
             };
             other.wait();
@@ -302,7 +303,7 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let mark = |guard: &mut WriteGuard<'_, PendingKeys>| {
+        let mark = |guard: &mut WriteGuard<'_, PendingKeys>, _| {
             guard.extra().push(Pending {
                 obj,
                 id,
@@ -331,8 +332,7 @@ impl TableInner {
                 return Err(err);
             }
         };
-        let node = ErasedRef::new((obj, id), class, data);
-        let shadow = node.typed().expect("made with data of type T");
+        let (node, shadow) = ErasedRef::new((obj, id), class, data);
         claim.insert(node);
         Ok(Insert::New(shadow))
     }
@@ -346,10 +346,9 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let make = |guard: &mut WriteGuard<'_, PendingKeys>| {
-            let node = ErasedRef::new((obj, id), class, value);
-            let shadow = node.typed().expect("made with data of type T");
-            guard.insert(hash, node);
+        let make = |guard: &mut WriteGuard<'_, PendingKeys>, vacancy| {
+            let (node, shadow) = ErasedRef::new((obj, id), class, value);
+            guard.insert_at(vacancy, hash, node);
             shadow
         };
         match self.find_or(hash, shard, (obj, id), make) {
@@ -612,8 +611,7 @@ impl ShadowTable {
         let Some(node) = self.inner.take::<T>(key.obj.addr(), key.id) else {
             return false;
         };
-        let shadow = node.typed::<T>().expect("taken only if of type T");
-        dtor(key.obj, &shadow);
+        dtor(key.obj, node.data::<T>().expect("taken only if of type T"));
         true
     }
 
@@ -633,8 +631,8 @@ impl ShadowTable {
     ) -> usize {
         let removed = self.inner.take_all::<T>(id.id());
         for node in &removed {
-            if let Some(shadow) = node.typed::<T>() {
-                dtor(shadow.obj(), &shadow);
+            if let Some(data) = node.data::<T>() {
+                dtor(ObjAddr::from_addr(node.header().key().0), data);
             }
         }
         removed.len()
