@@ -144,6 +144,7 @@ impl Slots {
     /// Where the probe run of `key` ends: at its node, or at the first empty slot. `order` is
     /// `SeqCst` for readers (see the module documentation) and `Relaxed` for the writer, which
     /// alone changes the array.
+    #[inline]
     fn probe(&self, hash: u64, key: (usize, u64), order: Ordering) -> Probe {
         let capacity = self.slots.len();
         let mut i = start(hash, capacity);
@@ -180,6 +181,7 @@ impl Slots {
     }
 
     /// The node of `key`, if in the array, and its slot.
+    #[inline]
     fn find(
         &self,
         hash: u64,
@@ -377,6 +379,7 @@ struct Reading<'a> {
 }
 
 impl Drop for Reading<'_> {
+    #[inline]
     fn drop(&mut self) {
         // SeqCst, not just Release, so that every change of a reader counter is sequentially
         // consistent: a writer's SeqCst load that follows a reader's increment in the single

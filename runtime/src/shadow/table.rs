@@ -196,6 +196,7 @@ pub(super) type MidWrite = Arc<dyn Fn(WritePoint, usize, u64) + Send + Sync>;
 /// chosen by an adversary, so a keyed hash (SipHash) would only cost time; the multiply spreads
 /// the aligned low bits of addresses over the whole word, which the shard choice (bits 32..38),
 /// the slot (the top bits) and the slot's tag (the low 3 bits) all need.
+#[inline]
 pub(super) fn hash_key((obj, id): (usize, u64)) -> u64 {
     const K1: u64 = 0x243f_6a88_85a3_08d3;
     const K2: u64 = 0x1319_8a2e_0370_7344;
@@ -219,12 +220,14 @@ impl Default for TableInner {
 }
 
 impl TableInner {
+    #[inline]
     fn locate(&self, obj: usize, id: u64) -> (u64, &TableShard) {
         let hash = hash_key((obj, id));
         (hash, &self.shards[shard_index(hash)])
     }
 
     /// Locks `shard` for writing.
+    #[inline]
     fn write<'a>(&self, shard: &'a TableShard, key: (usize, u64)) -> WriteGuard<'a, PendingKeys> {
         let guard = shard.write();
         #[cfg(test)]
@@ -395,6 +398,7 @@ impl TableInner {
 }
 
 /// The shard of a hash.
+#[inline]
 pub(super) fn shard_index(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
 }
