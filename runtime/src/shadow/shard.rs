@@ -119,6 +119,15 @@ pub(super) struct Vacancy {
     empty: bool,
 }
 
+/// What a lookup that missed its key saw: where an insertion of the key would go, if the array
+/// has not changed since. The writer that takes the shard's mutex next checks that it has not
+/// (the same count of changes in the shard's phase: a rebuild counts too) before it trusts the
+/// vacancy; otherwise it looks again.
+pub(super) struct Miss {
+    changes: usize,
+    vacancy: Vacancy,
+}
+
 /// What a writer's lookup found.
 pub(super) enum Lookup {
     /// A counted reference to the key's node.
@@ -212,6 +221,10 @@ pub(super) struct Shard<W> {
     /// Readers inside, counted on the side the phase's parity names when they came in; the top
     /// bit ([`WAITING`]) is set while a writer sleeps until that side's readers have left.
     readers: [AtomicUsize; 2],
+    /// The low bit names the counter new readers count on; the other bits count the changes of
+    /// the array (writers add [`CHANGE`] after each), so that the insertion that follows a lookup
+    /// that missed can tell whether the array is still as the lookup saw it. Only writers change
+    /// it, under the mutex.
     phase: AtomicUsize,
     /// The array, from `Box::into_raw`; null until the first insertion.
     slots: AtomicPtr<Slots>,
@@ -231,6 +244,10 @@ thread_local! {
 
 /// The top bit of a reader counter: a writer sleeps until the side's readers have left.
 const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// What a writer adds to a shard's phase when it has changed the array: the phase's bits but the
+/// lowest count changes.
+const CHANGE: usize = 2;
 
 /// At most this many unlinked variables a shard keeps for lookups that may still be reading
 /// them; a writer that would keep more waits for those lookups instead.
@@ -397,14 +414,18 @@ impl Drop for Reading<'_> {
 
 impl<W> Shard<W> {
     /// Looks `key` up without waiting for anything; `take` runs on the node found while the node
-    /// is protected, so that it can count a reference of its own.
+    /// is protected, so that it can count a reference of its own. If the key is missing, says
+    /// where its insertion would go, for the writer that may insert it next ([`Miss`]).
     pub(super) fn read<R>(
         &self,
         hash: u64,
         key: (usize, u64),
         take: impl FnOnce(NonNull<Header>) -> Option<R>,
-    ) -> Option<R> {
-        let side = self.phase.load(Ordering::Relaxed) & 1;
+    ) -> Result<Option<R>, Miss> {
+        // Acquire: a writer adds to the phase after its change of the array, so this lookup
+        // reads the array as that change left it, or later (see `Miss`).
+        let phase = self.phase.load(Ordering::Acquire);
+        let side = phase & 1;
         self.readers[side].fetch_add(1, Ordering::SeqCst);
         let _reading = Reading {
             counter: &self.readers[side],
@@ -413,11 +434,22 @@ impl<W> Shard<W> {
         #[cfg(test)]
         MID_READ.with(|hook| hook.borrow().as_ref().map(|h| h()));
         let slots = self.slots.load(Ordering::SeqCst);
+        let miss = |vacancy| Miss {
+            changes: phase & !1,
+            vacancy,
+        };
         // SAFETY: an array is freed only after a grace period that follows its replacement, and
         // this reader is counted, so one it loaded is alive until it leaves.
-        let slots = unsafe { slots.as_ref() }?;
-        let (_, node) = slots.find(hash, key, Ordering::SeqCst)?;
-        take(node)
+        let Some(array) = (unsafe { slots.as_ref() }) else {
+            return Err(miss(Vacancy {
+                slot: None,
+                empty: true,
+            }));
+        };
+        match array.probe(hash, key, Ordering::SeqCst) {
+            Probe::Found(_, node) => Ok(take(node)),
+            Probe::Missing(vacancy) => Err(miss(vacancy)),
+        }
     }
 
     /// Locks the shard for writing.
@@ -455,7 +487,7 @@ impl<W> Shard<W> {
     /// Sends new readers to the other counter than `side`, so that `side` drains.
     fn drain(&self, side: usize) {
         if self.phase.load(Ordering::Relaxed) & 1 == side {
-            self.phase.fetch_add(1, Ordering::SeqCst);
+            self.phase.fetch_xor(1, Ordering::SeqCst);
         }
     }
 
@@ -618,6 +650,32 @@ impl<W> WriteGuard<'_, W> {
         unsafe { self.shard.slots.load(Ordering::Relaxed).as_ref() }
     }
 
+    /// Counts a change of the array, after it was made (see [`Miss`]).
+    fn changed(&self) {
+        // Only writers change the phase, under the mutex: no other thread changes it in between.
+        let phase = self.shard.phase.load(Ordering::Relaxed);
+        self.shard
+            .phase
+            .store(phase.wrapping_add(CHANGE), Ordering::Release);
+    }
+
+    /// As [`lookup`](Self::lookup), but trusting `miss`, a lookup's finding that the key is
+    /// missing, if the array has not changed since that lookup read it.
+    pub(super) fn lookup_after(&self, miss: Option<Miss>, hash: u64, key: (usize, u64)) -> Lookup {
+        if let Some(miss) = miss {
+            // Relaxed: the mutex orders this after every writer's change of the phase.
+            let changes = self.shard.phase.load(Ordering::Relaxed) & !1;
+            if miss.changes == changes {
+                // No writer changed the array since the lookup loaded `changes` (each adds to
+                // it before it unlocks, and this one holds the mutex), and that lookup read the
+                // array as the last change left it (the phase's Acquire load): the key is still
+                // missing, and its vacancy still free.
+                return Lookup::Missing(miss.vacancy);
+            }
+        }
+        self.lookup(hash, key)
+    }
+
     /// A counted reference to the node of `key` if it is in the shard, or where its insertion
     /// would go.
     pub(super) fn lookup(&self, hash: u64, key: (usize, u64)) -> Lookup {
@@ -674,6 +732,7 @@ impl<W> WriteGuard<'_, W> {
         writer.live += 1;
         writer.tied += usize::from(tied);
         writer.used += usize::from(vacancy.empty);
+        self.changed();
     }
 
     /// Moves every node into a new array of `capacity` slots (tombstones are dropped) and
@@ -705,6 +764,7 @@ impl<W> WriteGuard<'_, W> {
         let writer = self.writer_mut();
         debug_assert_eq!(writer.live, live);
         writer.used = live;
+        self.changed();
     }
 
     /// Unlinks the node in slot `i`; its table reference is given back after a grace period.
@@ -718,6 +778,7 @@ impl<W> WriteGuard<'_, W> {
         writer.tied -= usize::from(tied);
         // SAFETY: the table's count of the node, no longer reachable from the array.
         self.retired.push(unsafe { ErasedRef::from_raw(node) });
+        self.changed();
     }
 
     /// Unlinks the node of `key` if `pred` holds for it; returns whether it did.
