@@ -34,6 +34,12 @@
 //! sees the bit and unparks it. A state's release and `ShadowTable::reclaim` wait the same way,
 //! so that what they free is given back before they return.
 //!
+//! A lookup that misses also hands back the slot an insertion of its key would take and the count
+//! of array changes it read in the shard's phase word (Acquire, before the array; writers add to
+//! the count after each change, under the mutex). The writer that then locks the shard to insert
+//! the key uses that slot only if the count is still the same, and probes again otherwise
+//! (`Miss`).
+//!
 //! The table holds one count of every node in it; the count is given back after the grace period,
 //! so a reader that finds a node can always add its own.
 
