@@ -109,10 +109,12 @@ pub(super) struct Header {
 const _: () = assert!(align_of::<Header>() >= 8);
 
 impl Header {
+    #[inline]
     pub(super) fn key(&self) -> (usize, u64) {
         (self.obj, self.id)
     }
 
+    #[inline]
     pub(super) fn class(&self) -> &Class {
         // SAFETY: `class` is a `&'static Class`, or holds one count of an `Arc<Class>` that is
         // given back only when the node is destroyed, after the last reference to it.
@@ -121,6 +123,7 @@ impl Header {
 
     /// Counts one more reference to this node (the caller makes it from the node's pointer, not
     /// from this reference, whose provenance covers only the header).
+    #[inline]
     fn acquire(&self) {
         // As `Arc::clone`: the caller holds a reference (or reads the node under the table's
         // read protection, during which the table's own reference keeps it alive), so the count
@@ -137,6 +140,7 @@ impl Header {
 /// # Safety
 ///
 /// The caller owns one counted reference to a live node and does not use it afterwards.
+#[inline]
 unsafe fn release(node: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the node alive until the decrement.
     let header = unsafe { node.as_ref() };
@@ -203,12 +207,13 @@ unsafe impl Send for ErasedRef {}
 unsafe impl Sync for ErasedRef {}
 
 impl ErasedRef {
-    /// A new node holding `data`, with one count: this reference.
+    /// A new node holding `data`, with two counts: the reference returned (the table's, once
+    /// inserted) and a typed handle to it (the caller's).
     pub(super) fn new<T: Send + Sync + 'static>(
         (obj, id): (usize, u64),
         class: ClassRef,
         data: T,
-    ) -> Self {
+    ) -> (Self, Shadow<T>) {
         let class = match class {
             ClassRef::Static(c) => NonNull::from(c),
             ClassRef::Shared(c) => {
@@ -219,16 +224,19 @@ impl ErasedRef {
         };
         let node = Box::new(Node {
             header: Header {
-                count: AtomicUsize::new(1),
+                count: AtomicUsize::new(2),
                 class,
                 obj,
                 id,
             },
             data,
         });
-        ErasedRef {
-            node: NonNull::from(Box::leak(node)).cast(),
-        }
+        let node = NonNull::from(Box::leak(node));
+        let shadow = Shadow {
+            node,
+            _data: PhantomData,
+        };
+        (ErasedRef { node: node.cast() }, shadow)
     }
 
     /// Takes over one counted reference to `node`.
@@ -236,11 +244,13 @@ impl ErasedRef {
     /// # Safety
     ///
     /// The caller owns one counted reference to a live node and hands it over.
+    #[inline]
     pub(super) unsafe fn from_raw(node: NonNull<Header>) -> Self {
         ErasedRef { node }
     }
 
     /// Gives the reference up as a pointer, for the table's slots.
+    #[inline]
     pub(super) fn into_raw(self) -> NonNull<Header> {
         std::mem::ManuallyDrop::new(self).node
     }
@@ -251,15 +261,28 @@ impl ErasedRef {
     ///
     /// `node` points to a live node, kept alive while this runs (by a counted reference or by
     /// the table's read protection).
+    #[inline]
     pub(super) unsafe fn acquire(node: NonNull<Header>) -> Self {
         // SAFETY: the caller keeps the node alive.
         unsafe { node.as_ref() }.acquire();
         ErasedRef { node }
     }
 
+    #[inline]
     pub(super) fn header(&self) -> &Header {
         // SAFETY: this reference keeps the node alive.
         unsafe { self.node.as_ref() }
+    }
+
+    /// The node's data, if it is a `T`, borrowed from this reference (no count is taken).
+    pub(super) fn data<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        if !self.header().class().is::<T>() {
+            return None;
+        }
+        // SAFETY: a node of class `T` is a `Node<T>` (`ErasedRef::new`), and `node` has the
+        // provenance of the whole node; this reference keeps it alive, and its data is only ever
+        // shared.
+        Some(unsafe { &(*self.node.cast::<Node<T>>().as_ptr()).data })
     }
 
     /// A typed handle to the node if its data is a `T`.
@@ -283,6 +306,7 @@ impl ErasedRef {
 }
 
 impl Clone for ErasedRef {
+    #[inline]
     fn clone(&self) -> Self {
         // SAFETY: this reference keeps the node alive.
         unsafe { ErasedRef::acquire(self.node) }
@@ -290,6 +314,7 @@ impl Clone for ErasedRef {
 }
 
 impl Drop for ErasedRef {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: this reference is counted and not used again.
         unsafe { release(self.node) }

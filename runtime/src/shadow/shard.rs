@@ -34,6 +34,12 @@
 //! sees the bit and unparks it. A state's release and `ShadowTable::reclaim` wait the same way,
 //! so that what they free is given back before they return.
 //!
+//! A lookup that misses also hands back the slot an insertion of its key would take and the count
+//! of array changes it read in the shard's phase word (Acquire, before the array; writers add to
+//! the count after each change, under the mutex). The writer that then locks the shard to insert
+//! the key uses that slot only if the count is still the same, and probes again otherwise
+//! (`Miss`).
+//!
 //! The table holds one count of every node in it; the count is given back after the grace period,
 //! so a reader that finds a node can always add its own.
 
@@ -101,6 +107,41 @@ fn encode(node: NonNull<Header>, hash: u64) -> *mut Header {
     node.as_ptr().map_addr(|a| a | tag_of(hash))
 }
 
+/// Where a probe ended.
+enum Probe {
+    /// The key's node, and its slot.
+    Found(usize, NonNull<Header>),
+    /// The key is not in the array.
+    Missing(Vacancy),
+}
+
+/// Where an insertion of a key found missing goes: the first slot of its probe run that holds no
+/// variable (a tombstone, or the empty slot that ended the run). Valid until the writer that found
+/// it changes the array.
+pub(super) struct Vacancy {
+    /// `None` if there is no array yet (or, never in practice, no free slot in the run).
+    slot: Option<usize>,
+    /// Whether that slot is empty rather than a tombstone: filling it counts towards the load.
+    empty: bool,
+}
+
+/// What a lookup that missed its key saw: where an insertion of the key would go, if the array
+/// has not changed since. The writer that takes the shard's mutex next checks that it has not
+/// (the same count of changes in the shard's phase: a rebuild counts too) before it trusts the
+/// vacancy; otherwise it looks again.
+pub(super) struct Miss {
+    changes: usize,
+    vacancy: Vacancy,
+}
+
+/// What a writer's lookup found.
+pub(super) enum Lookup {
+    /// A counted reference to the key's node.
+    Found(ErasedRef),
+    /// The key is not in the shard; where its insertion would go.
+    Missing(Vacancy),
+}
+
 /// An array of slots.
 struct Slots {
     slots: Box<[AtomicPtr<Header>]>,
@@ -115,35 +156,57 @@ impl Slots {
         }
     }
 
-    /// The node of `key`, if in the array, and its slot. `order` is `SeqCst` for readers (see
-    /// the module documentation) and `Relaxed` for the writer, which alone changes the array.
-    fn find(
-        &self,
-        hash: u64,
-        key: (usize, u64),
-        order: Ordering,
-    ) -> Option<(usize, NonNull<Header>)> {
+    /// Where the probe run of `key` ends: at its node, or at the first empty slot. `order` is
+    /// `SeqCst` for readers (see the module documentation) and `Relaxed` for the writer, which
+    /// alone changes the array.
+    #[inline]
+    fn probe(&self, hash: u64, key: (usize, u64), order: Ordering) -> Probe {
         let capacity = self.slots.len();
         let mut i = start(hash, capacity);
+        let mut removed = None;
         // At most a full turn: the array always has an empty slot, but a bound costs nothing.
         for _ in 0..capacity {
             match decode(self.slots[i].load(order)) {
-                Slot::Empty => return None,
-                Slot::Removed => {}
+                Slot::Empty => {
+                    return Probe::Missing(Vacancy {
+                        slot: Some(removed.unwrap_or(i)),
+                        empty: removed.is_none(),
+                    });
+                }
+                Slot::Removed => {
+                    removed.get_or_insert(i);
+                }
                 Slot::Node { tag, node } => {
                     if tag == tag_of(hash) {
                         // SAFETY: a node in a slot is alive while the reader is counted in the
                         // shard (the table's count is given back only after a grace period) or,
                         // for the writer, while it is in the array.
                         if unsafe { node.as_ref() }.key() == key {
-                            return Some((i, node));
+                            return Probe::Found(i, node);
                         }
                     }
                 }
             }
             i = if i + 1 == capacity { 0 } else { i + 1 };
         }
-        None
+        Probe::Missing(Vacancy {
+            slot: removed,
+            empty: false,
+        })
+    }
+
+    /// The node of `key`, if in the array, and its slot.
+    #[inline]
+    fn find(
+        &self,
+        hash: u64,
+        key: (usize, u64),
+        order: Ordering,
+    ) -> Option<(usize, NonNull<Header>)> {
+        match self.probe(hash, key, order) {
+            Probe::Found(i, node) => Some((i, node)),
+            Probe::Missing(_) => None,
+        }
     }
 
     /// Every node in the array, with its slot.
@@ -164,6 +227,10 @@ pub(super) struct Shard<W> {
     /// Readers inside, counted on the side the phase's parity names when they came in; the top
     /// bit ([`WAITING`]) is set while a writer sleeps until that side's readers have left.
     readers: [AtomicUsize; 2],
+    /// The low bit names the counter new readers count on; the other bits count the changes of
+    /// the array (writers add [`CHANGE`] after each), so that the insertion that follows a lookup
+    /// that missed can tell whether the array is still as the lookup saw it. Only writers change
+    /// it, under the mutex.
     phase: AtomicUsize,
     /// The array, from `Box::into_raw`; null until the first insertion.
     slots: AtomicPtr<Slots>,
@@ -183,6 +250,10 @@ thread_local! {
 
 /// The top bit of a reader counter: a writer sleeps until the side's readers have left.
 const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// What a writer adds to a shard's phase when it has changed the array: the phase's bits but the
+/// lowest count changes.
+const CHANGE: usize = 2;
 
 /// At most this many unlinked variables a shard keeps for lookups that may still be reading
 /// them; a writer that would keep more waits for those lookups instead.
@@ -331,6 +402,7 @@ struct Reading<'a> {
 }
 
 impl Drop for Reading<'_> {
+    #[inline]
     fn drop(&mut self) {
         // SeqCst, not just Release, so that every change of a reader counter is sequentially
         // consistent: a writer's SeqCst load that follows a reader's increment in the single
@@ -348,14 +420,18 @@ impl Drop for Reading<'_> {
 
 impl<W> Shard<W> {
     /// Looks `key` up without waiting for anything; `take` runs on the node found while the node
-    /// is protected, so that it can count a reference of its own.
+    /// is protected, so that it can count a reference of its own. If the key is missing, says
+    /// where its insertion would go, for the writer that may insert it next ([`Miss`]).
     pub(super) fn read<R>(
         &self,
         hash: u64,
         key: (usize, u64),
         take: impl FnOnce(NonNull<Header>) -> Option<R>,
-    ) -> Option<R> {
-        let side = self.phase.load(Ordering::Relaxed) & 1;
+    ) -> Result<Option<R>, Miss> {
+        // Acquire: a writer adds to the phase after its change of the array, so this lookup
+        // reads the array as that change left it, or later (see `Miss`).
+        let phase = self.phase.load(Ordering::Acquire);
+        let side = phase & 1;
         self.readers[side].fetch_add(1, Ordering::SeqCst);
         let _reading = Reading {
             counter: &self.readers[side],
@@ -364,11 +440,22 @@ impl<W> Shard<W> {
         #[cfg(test)]
         MID_READ.with(|hook| hook.borrow().as_ref().map(|h| h()));
         let slots = self.slots.load(Ordering::SeqCst);
+        let miss = |vacancy| Miss {
+            changes: phase & !1,
+            vacancy,
+        };
         // SAFETY: an array is freed only after a grace period that follows its replacement, and
         // this reader is counted, so one it loaded is alive until it leaves.
-        let slots = unsafe { slots.as_ref() }?;
-        let (_, node) = slots.find(hash, key, Ordering::SeqCst)?;
-        take(node)
+        let Some(array) = (unsafe { slots.as_ref() }) else {
+            return Err(miss(Vacancy {
+                slot: None,
+                empty: true,
+            }));
+        };
+        match array.probe(hash, key, Ordering::SeqCst) {
+            Probe::Found(_, node) => Ok(take(node)),
+            Probe::Missing(vacancy) => Err(miss(vacancy)),
+        }
     }
 
     /// Locks the shard for writing.
@@ -378,7 +465,7 @@ impl<W> Shard<W> {
             // No user code runs under a shard's mutex, so a poisoned one only means a panic in
             // this module (out of memory); its contents are still consistent.
             writer: Some(self.writer.lock().unwrap_or_else(PoisonError::into_inner)),
-            retired: Vec::new(),
+            retired: Unlinks::default(),
             old_slots: Vec::new(),
         }
     }
@@ -406,7 +493,7 @@ impl<W> Shard<W> {
     /// Sends new readers to the other counter than `side`, so that `side` drains.
     fn drain(&self, side: usize) {
         if self.phase.load(Ordering::Relaxed) & 1 == side {
-            self.phase.fetch_add(1, Ordering::SeqCst);
+            self.phase.fetch_xor(1, Ordering::SeqCst);
         }
     }
 
@@ -485,17 +572,58 @@ pub(super) struct WriteGuard<'a, W> {
     shard: &'a Shard<W>,
     writer: Option<MutexGuard<'a, Writer<W>>>,
     /// Table references of nodes unlinked under this guard.
-    retired: Vec<ErasedRef>,
+    retired: Unlinks,
     /// Arrays replaced under this guard, from `Box::into_raw`. They stay raw pointers until the
     /// grace period: readers may still be reading them, and a `Box` would claim them as unique.
     old_slots: Vec<NonNull<Slots>>,
+}
+
+/// Counted references to the nodes unlinked under one guard, in the order unlinked. Most writes
+/// unlink one node at most, which is kept here without a heap allocation.
+#[derive(Default)]
+pub(super) struct Unlinks {
+    first: Option<ErasedRef>,
+    rest: Vec<ErasedRef>,
+}
+
+impl Unlinks {
+    fn push(&mut self, node: ErasedRef) {
+        if self.first.is_none() {
+            self.first = Some(node);
+        } else {
+            self.rest.push(node);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ErasedRef> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// The node unlinked last.
+    pub(super) fn pop(&mut self) -> Option<ErasedRef> {
+        self.rest.pop().or_else(|| self.first.take())
+    }
+}
+
+impl IntoIterator for Unlinks {
+    type Item = ErasedRef;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<ErasedRef>, std::vec::IntoIter<ErasedRef>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
 }
 
 /// What a write hands back once its guard is settled.
 #[derive(Default)]
 struct Settled {
     /// A counted reference to each node unlinked under the guard, in the order unlinked.
-    unlinked: Vec<ErasedRef>,
+    unlinked: Unlinks,
     /// Table references of nodes whose grace period has ended, to give back.
     reclaimed: Vec<ErasedRef>,
 }
@@ -528,42 +656,89 @@ impl<W> WriteGuard<'_, W> {
         unsafe { self.shard.slots.load(Ordering::Relaxed).as_ref() }
     }
 
-    /// A counted reference to the node of `key`, if in the shard.
-    pub(super) fn find(&self, hash: u64, key: (usize, u64)) -> Option<ErasedRef> {
-        let (_, node) = self.slots()?.find(hash, key, Ordering::Relaxed)?;
-        // SAFETY: the node is in the array, which this writer alone changes.
-        Some(unsafe { ErasedRef::acquire(node) })
+    /// Counts a change of the array, after it was made (see [`Miss`]).
+    fn changed(&self) {
+        // Only writers change the phase, under the mutex: no other thread changes it in between.
+        let phase = self.shard.phase.load(Ordering::Relaxed);
+        self.shard
+            .phase
+            .store(phase.wrapping_add(CHANGE), Ordering::Release);
+    }
+
+    /// As [`lookup`](Self::lookup), but trusting `miss`, a lookup's finding that the key is
+    /// missing, if the array has not changed since that lookup read it.
+    pub(super) fn lookup_after(&self, miss: Option<Miss>, hash: u64, key: (usize, u64)) -> Lookup {
+        if let Some(miss) = miss {
+            // Relaxed: the mutex orders this after every writer's change of the phase.
+            let changes = self.shard.phase.load(Ordering::Relaxed) & !1;
+            if miss.changes == changes {
+                // No writer changed the array since the lookup loaded `changes` (each adds to
+                // it before it unlocks, and this one holds the mutex), and that lookup read the
+                // array as the last change left it (the phase's Acquire load): the key is still
+                // missing, and its vacancy still free.
+                return Lookup::Missing(miss.vacancy);
+            }
+        }
+        self.lookup(hash, key)
+    }
+
+    /// A counted reference to the node of `key` if it is in the shard, or where its insertion
+    /// would go.
+    pub(super) fn lookup(&self, hash: u64, key: (usize, u64)) -> Lookup {
+        let Some(slots) = self.slots() else {
+            return Lookup::Missing(Vacancy {
+                slot: None,
+                empty: true,
+            });
+        };
+        match slots.probe(hash, key, Ordering::Relaxed) {
+            // SAFETY: the node is in the array, which this writer alone changes.
+            Probe::Found(_, node) => Lookup::Found(unsafe { ErasedRef::acquire(node) }),
+            Probe::Missing(vacancy) => Lookup::Missing(vacancy),
+        }
     }
 
     /// Inserts `node`, whose key must not be in the shard; the table takes over its reference.
     pub(super) fn insert(&mut self, hash: u64, node: ErasedRef) {
+        match self.lookup(hash, node.header().key()) {
+            Lookup::Missing(vacancy) => self.insert_at(vacancy, hash, node),
+            Lookup::Found(_) => unreachable!("inserted a key the shard holds"),
+        }
+    }
+
+    /// Inserts `node` where [`lookup`](Self::lookup) found its key missing, under this guard and
+    /// with no change of the array since; the table takes over its reference. If the slot is
+    /// empty and filling it would load the array past its limit, rebuilds the array first.
+    pub(super) fn insert_at(&mut self, vacancy: Vacancy, hash: u64, node: ErasedRef) {
         let (live, used) = (self.writer().live, self.writer().used);
         let capacity = self.slots().map_or(0, |s| s.slots.len());
-        if (used + 1) * MAX_LOAD.1 > capacity * MAX_LOAD.0 {
-            let wanted = ((live + 1) * REBUILT_LOAD.1).div_ceil(REBUILT_LOAD.0);
-            self.rebuild(wanted.max(MIN_CAPACITY));
-        }
-        let slots = self.slots().expect("rebuilt above if missing");
-        let capacity = slots.slots.len();
-        let mut i = start(hash, capacity);
-        loop {
-            let slot = &slots.slots[i];
-            match decode(slot.load(Ordering::Relaxed)) {
-                Slot::Node { .. } => i = if i + 1 == capacity { 0 } else { i + 1 },
-                free => {
-                    let tied = node.header().class().tie().is_some();
-                    // Release: a reader that sees the pointer sees the node it points to.
-                    slot.store(encode(node.into_raw(), hash), Ordering::Release);
-                    let writer = self.writer_mut();
-                    writer.live += 1;
-                    writer.tied += usize::from(tied);
-                    if matches!(free, Slot::Empty) {
-                        writer.used += 1;
-                    }
-                    return;
+        let fits = |v: &Vacancy| !v.empty || (used + 1) * MAX_LOAD.1 <= capacity * MAX_LOAD.0;
+        let vacancy = match vacancy {
+            v @ Vacancy { slot: Some(_), .. } if fits(&v) => v,
+            _ => {
+                let wanted = ((live + 1) * REBUILT_LOAD.1).div_ceil(REBUILT_LOAD.0);
+                self.rebuild(wanted.max(MIN_CAPACITY));
+                let slots = self.slots().expect("rebuilt just above");
+                match slots.probe(hash, node.header().key(), Ordering::Relaxed) {
+                    Probe::Missing(v) => v,
+                    Probe::Found(..) => unreachable!("inserted a key the shard holds"),
                 }
             }
-        }
+        };
+        let slots = self.slots().expect("a vacancy is in the array");
+        let i = vacancy.slot.expect("a rebuilt array has empty slots");
+        debug_assert!(!matches!(
+            decode(slots.slots[i].load(Ordering::Relaxed)),
+            Slot::Node { .. }
+        ));
+        let tied = node.header().class().tie().is_some();
+        // Release: a reader that sees the pointer sees the node it points to.
+        slots.slots[i].store(encode(node.into_raw(), hash), Ordering::Release);
+        let writer = self.writer_mut();
+        writer.live += 1;
+        writer.tied += usize::from(tied);
+        writer.used += usize::from(vacancy.empty);
+        self.changed();
     }
 
     /// Moves every node into a new array of `capacity` slots (tombstones are dropped) and
@@ -595,6 +770,7 @@ impl<W> WriteGuard<'_, W> {
         let writer = self.writer_mut();
         debug_assert_eq!(writer.live, live);
         writer.used = live;
+        self.changed();
     }
 
     /// Unlinks the node in slot `i`; its table reference is given back after a grace period.
@@ -608,6 +784,7 @@ impl<W> WriteGuard<'_, W> {
         writer.tied -= usize::from(tied);
         // SAFETY: the table's count of the node, no longer reachable from the array.
         self.retired.push(unsafe { ErasedRef::from_raw(node) });
+        self.changed();
     }
 
     /// Unlinks the node of `key` if `pred` holds for it; returns whether it did.
@@ -650,18 +827,18 @@ impl<W> WriteGuard<'_, W> {
     /// Unlocks the shard and hands over a counted reference to each node unlinked under this
     /// guard, in the order they were unlinked. Does not wait for readers: what they may still
     /// read is given back later (see [`WriteGuard`]).
-    pub(super) fn finish(mut self) -> Vec<ErasedRef> {
+    pub(super) fn finish(mut self) -> Unlinks {
         self.finish_settled(false)
     }
 
     /// As [`finish`](Self::finish), but first sleeps until the readers inside have left if
     /// there are any, so that everything unlinked in the shard so far is given back before it
     /// returns: a node's data is dropped with its last handle.
-    pub(super) fn finish_now(mut self) -> Vec<ErasedRef> {
+    pub(super) fn finish_now(mut self) -> Unlinks {
         self.finish_settled(true)
     }
 
-    fn finish_settled(&mut self, wait: bool) -> Vec<ErasedRef> {
+    fn finish_settled(&mut self, wait: bool) -> Unlinks {
         let settled = self.settle(wait);
         for node in settled.reclaimed {
             node.drop_contained();
@@ -694,7 +871,10 @@ impl<W> WriteGuard<'_, W> {
             }
             unlinked
         } else {
-            let counted = unlinked.iter().map(ErasedRef::clone).collect();
+            let mut counted = Unlinks::default();
+            for node in unlinked.iter() {
+                counted.push(node.clone());
+            }
             for node in unlinked {
                 writer.retired.push(Unlinked::Node(node));
             }
@@ -708,7 +888,10 @@ impl<W> WriteGuard<'_, W> {
             zero = [true, true];
         }
         let mut reclaimed = Vec::new();
-        if let Some(side) = writer.retired.advance(zero, &mut reclaimed) {
+        // With nothing kept, no grace period is in progress and there is nothing to advance.
+        if !writer.retired.entries.is_empty()
+            && let Some(side) = writer.retired.advance(zero, &mut reclaimed)
+        {
             self.shard.drain(side);
         }
         drop(writer);

@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 
 use super::node::{Class, ClassRef, ErasedRef, Shadow};
-use super::shard::{Shard, WriteGuard};
+use super::shard::{Lookup, Miss, Shard, Vacancy, WriteGuard};
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 
 /// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
@@ -196,6 +196,7 @@ pub(super) type MidWrite = Arc<dyn Fn(WritePoint, usize, u64) + Send + Sync>;
 /// chosen by an adversary, so a keyed hash (SipHash) would only cost time; the multiply spreads
 /// the aligned low bits of addresses over the whole word, which the shard choice (bits 32..38),
 /// the slot (the top bits) and the slot's tag (the low 3 bits) all need.
+#[inline]
 pub(super) fn hash_key((obj, id): (usize, u64)) -> u64 {
     const K1: u64 = 0x243f_6a88_85a3_08d3;
     const K2: u64 = 0x1319_8a2e_0370_7344;
@@ -219,12 +220,14 @@ impl Default for TableInner {
 }
 
 impl TableInner {
+    #[inline]
     fn locate(&self, obj: usize, id: u64) -> (u64, &TableShard) {
         let hash = hash_key((obj, id));
         (hash, &self.shards[shard_index(hash)])
     }
 
     /// Locks `shard` for writing.
+    #[inline]
     fn write<'a>(&self, shard: &'a TableShard, key: (usize, u64)) -> WriteGuard<'a, PendingKeys> {
         let guard = shard.write();
         #[cfg(test)]
@@ -251,26 +254,38 @@ impl TableInner {
     }
 
     fn get<T: Send + Sync + 'static>(&self, obj: usize, id: u64) -> Option<Shadow<T>> {
+        self.get_or_miss(obj, id).unwrap_or(None)
+    }
+
+    /// As `get`, but if the pair is missing, what the lookup saw, for an insertion that follows.
+    pub(super) fn get_or_miss<T: Send + Sync + 'static>(
+        &self,
+        obj: usize,
+        id: u64,
+    ) -> Result<Option<Shadow<T>>, Miss> {
         let (hash, shard) = self.locate(obj, id);
         // SAFETY: `read` runs the closure while the node is protected.
         shard.read(hash, (obj, id), |node| unsafe { Shadow::from_node(node) })
     }
 
     /// Finds the pair under the shard's mutex, waiting while another thread constructs it; if the
-    /// pair is free, `take` does with it what the allocation wants, under the mutex.
+    /// pair is free, `take` does with it what the allocation wants, under the mutex. `miss` is
+    /// what a lookup of the pair just before saw, if it missed.
     fn find_or<R>(
         &self,
         hash: u64,
         shard: &TableShard,
         (obj, id): (usize, u64),
-        take: impl FnOnce(&mut WriteGuard<'_, PendingKeys>) -> R,
+        mut miss: Option<Miss>,
+        take: impl FnOnce(&mut WriteGuard<'_, PendingKeys>, Vacancy) -> R,
     ) -> Found<R> {
         loop {
             let other = {
                 let mut guard = self.write(shard, (obj, id));
-                if let Some(node) = guard.find(hash, (obj, id)) {
-                    return Found::Existing(node);
-                }
+                let vacancy = match guard.lookup_after(miss.take(), hash, (obj, id)) {
+                    Lookup::Found(node) => return Found::Existing(node),
+                    Lookup::Missing(vacancy) => vacancy,
+                };
                 match guard
                     .extra()
                     .iter_mut()
@@ -280,7 +295,7 @@ impl TableInner {
                     // (its own variable, or one whose constructor waits for this one).
                     Some(_) if Constructing::active() => return Found::Reentrant,
                     Some(p) => Arc::clone(p.waiters.get_or_insert_with(Arc::default)),
-                    None => return Found::Free(take(&mut guard)),
+                    None => return Found::Free(take(&mut guard, vacancy)),
                 }
             };
             other.wait();
@@ -294,6 +309,7 @@ impl TableInner {
         &self,
         key: Key,
         class: ClassRef,
+        miss: Option<Miss>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Insert<T>, E>
     where
@@ -302,7 +318,7 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let mark = |guard: &mut WriteGuard<'_, PendingKeys>| {
+        let mark = |guard: &mut WriteGuard<'_, PendingKeys>, _| {
             guard.extra().push(Pending {
                 obj,
                 id,
@@ -316,7 +332,7 @@ impl TableInner {
                 node: None,
             }
         };
-        let claim = match self.find_or(hash, shard, (obj, id), mark) {
+        let claim = match self.find_or(hash, shard, (obj, id), miss, mark) {
             Found::Existing(node) => return Ok(Insert::Existing(node)),
             Found::Reentrant => return Ok(Insert::Reentrant),
             Found::Free(claim) => claim,
@@ -331,8 +347,7 @@ impl TableInner {
                 return Err(err);
             }
         };
-        let node = ErasedRef::new((obj, id), class, data);
-        let shadow = node.typed().expect("made with data of type T");
+        let (node, shadow) = ErasedRef::new((obj, id), class, data);
         claim.insert(node);
         Ok(Insert::New(shadow))
     }
@@ -340,19 +355,24 @@ impl TableInner {
     /// An allocation of a value the caller made: no user code runs, so the variable is made and
     /// inserted under one lock of the shard's mutex, and an allocation that finds the pair
     /// allocates nothing. If the pair exists, `value` is dropped once the mutex is released.
-    pub(super) fn insert_value<T>(&self, key: Key, class: ClassRef, value: T) -> Insert<T>
+    pub(super) fn insert_value<T>(
+        &self,
+        key: Key,
+        class: ClassRef,
+        miss: Option<Miss>,
+        value: T,
+    ) -> Insert<T>
     where
         T: Send + Sync + 'static,
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
-        let make = |guard: &mut WriteGuard<'_, PendingKeys>| {
-            let node = ErasedRef::new((obj, id), class, value);
-            let shadow = node.typed().expect("made with data of type T");
-            guard.insert(hash, node);
+        let make = |guard: &mut WriteGuard<'_, PendingKeys>, vacancy| {
+            let (node, shadow) = ErasedRef::new((obj, id), class, value);
+            guard.insert_at(vacancy, hash, node);
             shadow
         };
-        match self.find_or(hash, shard, (obj, id), make) {
+        match self.find_or(hash, shard, (obj, id), miss, make) {
             Found::Existing(existing) => Insert::Existing(existing),
             Found::Reentrant => Insert::Reentrant,
             Found::Free(shadow) => Insert::New(shadow),
@@ -396,6 +416,7 @@ impl TableInner {
 }
 
 /// The shard of a hash.
+#[inline]
 pub(super) fn shard_index(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
 }
@@ -491,7 +512,7 @@ impl ShadowTable {
     ) -> Option<Shadow<T>> {
         let key = key(obj, id);
         self.inner
-            .insert_value(key, plain::<T>(), value)
+            .insert_value(key, plain::<T>(), None, value)
             .into_new(key)
     }
 
@@ -527,7 +548,7 @@ impl ShadowTable {
         let key = key(obj, id);
         Ok(self
             .inner
-            .insert_with(key, plain::<T>(), ctor)?
+            .insert_with(key, plain::<T>(), None, ctor)?
             .into_new(key))
     }
 
@@ -542,8 +563,8 @@ impl ShadowTable {
         value: T,
     ) -> Result<Shadow<T>, ShadowError> {
         let key = key(obj, id);
-        self.get_or_insert(key, || {
-            Ok(self.inner.insert_value(key, plain::<T>(), value))
+        self.get_or_insert(key, |miss| {
+            Ok(self.inner.insert_value(key, plain::<T>(), miss, value))
         })
     }
 
@@ -574,19 +595,23 @@ impl ShadowTable {
         E: Display,
     {
         let key = key(obj, id);
-        self.get_or_insert(key, || with_ctor(key, ctor)(&self.inner, plain::<T>()))
+        self.get_or_insert(key, |miss| {
+            with_ctor(key, ctor)(&self.inner, plain::<T>(), miss)
+        })
     }
 
     /// `get_or_alloc`: the existing variable, found without any lock, or what
-    /// `insert` finds or makes.
+    /// `insert` finds or makes, told what the lookup saw if it missed.
     pub(super) fn get_or_insert<T: Send + Sync + 'static, E>(
         &self,
         key: Key,
-        insert: impl FnOnce() -> Result<Insert<T>, ShadowError<E>>,
+        insert: impl FnOnce(Option<Miss>) -> Result<Insert<T>, ShadowError<E>>,
     ) -> Result<Shadow<T>, ShadowError<E>> {
-        match self.inner.get(key.obj.addr(), key.id) {
-            Some(found) => Ok(found),
-            None => insert()?.into_any(key),
+        match self.inner.get_or_miss(key.obj.addr(), key.id) {
+            Ok(Some(found)) => Ok(found),
+            // Of another type: the insertion finds it and says so.
+            Ok(None) => insert(None)?.into_any(key),
+            Err(miss) => insert(Some(miss))?.into_any(key),
         }
     }
 
@@ -612,8 +637,7 @@ impl ShadowTable {
         let Some(node) = self.inner.take::<T>(key.obj.addr(), key.id) else {
             return false;
         };
-        let shadow = node.typed::<T>().expect("taken only if of type T");
-        dtor(key.obj, &shadow);
+        dtor(key.obj, node.data::<T>().expect("taken only if of type T"));
         true
     }
 
@@ -633,8 +657,8 @@ impl ShadowTable {
     ) -> usize {
         let removed = self.inner.take_all::<T>(id.id());
         for node in &removed {
-            if let Some(shadow) = node.typed::<T>() {
-                dtor(shadow.obj(), &shadow);
+            if let Some(data) = node.data::<T>() {
+                dtor(ObjAddr::from_addr(node.header().key().0), data);
             }
         }
         removed.len()
@@ -688,7 +712,7 @@ pub(super) fn key<T>(obj: impl Into<ObjAddr>, id: ShadowId<T>) -> Key {
 }
 
 /// The class of plain variables of type `T`.
-fn plain<T: Send + Sync + 'static>() -> ClassRef {
+pub(super) fn plain<T: Send + Sync + 'static>() -> ClassRef {
     ClassRef::Static(Class::plain::<T>())
 }
 
@@ -697,14 +721,14 @@ fn plain<T: Send + Sync + 'static>() -> ClassRef {
 pub(super) fn with_ctor<T, E>(
     key: Key,
     ctor: impl FnOnce() -> Result<T, E>,
-) -> impl FnOnce(&TableInner, ClassRef) -> Result<Insert<T>, ShadowError<E>>
+) -> impl FnOnce(&TableInner, ClassRef, Option<Miss>) -> Result<Insert<T>, ShadowError<E>>
 where
     T: Send + Sync + 'static,
     E: Display,
 {
-    move |inner, class| {
+    move |inner, class, miss| {
         inner
-            .insert_with(key, class, ctor)
+            .insert_with(key, class, miss, ctor)
             .map_err(|source| ShadowError::Constructor {
                 obj: key.obj,
                 id: key.id,

@@ -103,6 +103,77 @@ fn failed_constructor_inserts_nothing_and_logs() {
 }
 
 #[test]
+fn an_insertion_trusts_a_missed_lookup_only_while_the_array_is_unchanged() {
+    use super::table::{Insert, key, plain};
+    let table = ShadowTable::new();
+    let (a, b) = (0u64, 0u64);
+    let (ka, kb) = (key(&a, SV_NUM), key(&b, SV_NUM));
+    let stale = |k: super::Key| {
+        table
+            .inner
+            .get_or_miss::<u32>(k.obj.addr(), k.id)
+            .expect_err("missing")
+    };
+    // The pair was inserted after the lookup missed it: the insertion finds it.
+    let miss = stale(ka);
+    table.alloc(&a, SV_NUM, 1).expect("new");
+    match table.inner.insert_value(ka, plain::<u32>(), Some(miss), 2) {
+        Insert::Existing(node) => assert_eq!(node.data::<u32>(), Some(&1)),
+        _ => panic!("inserted the pair a second time"),
+    }
+    // Inserted and freed again since: still missing, inserted once, where a lookup finds it.
+    let miss = stale(kb);
+    table.alloc(&b, SV_NUM, 3).expect("new");
+    assert!(table.free(&b, SV_NUM));
+    assert!(matches!(
+        table.inner.insert_value(kb, plain::<u32>(), Some(miss), 4),
+        Insert::New(_)
+    ));
+    // A miss seen with the array unchanged is trusted, and the pair is where lookups look.
+    assert!(table.free(&b, SV_NUM));
+    let miss = stale(kb);
+    assert!(matches!(
+        table.inner.insert_value(kb, plain::<u32>(), Some(miss), 5),
+        Insert::New(_)
+    ));
+    assert_eq!(table.get(&a, SV_NUM).as_deref(), Some(&1));
+    assert_eq!(table.get(&b, SV_NUM).as_deref(), Some(&5));
+    assert_eq!(table.len(), 2);
+}
+
+#[test]
+fn a_table_full_of_tombstones_still_finds_every_variable() {
+    // Every round frees a third of the keys and creates them again through `get_or_alloc`,
+    // which reuses tombstones, takes empty slots and rebuilds arrays, with lookups that miss
+    // handing their vacancy to the insertion.
+    const KEYS: usize = 300;
+    let objects = vec![0u64; KEYS];
+    let table = ShadowTable::new();
+    for (i, obj) in objects.iter().enumerate() {
+        table.alloc(obj, SV_NUM, i as u32).expect("new");
+    }
+    for round in 0..6 {
+        for (i, obj) in objects
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == round % 3)
+        {
+            assert!(table.free(obj, SV_NUM), "key {i} round {round}");
+            assert!(table.get(obj, SV_NUM).is_none());
+        }
+        assert_eq!(table.len(), KEYS - KEYS / 3);
+        for (i, obj) in objects.iter().enumerate() {
+            let value = table.get_or_alloc(obj, SV_NUM, i as u32).expect("u32");
+            assert_eq!(*value, i as u32, "key {i} round {round}");
+        }
+        assert_eq!(table.len(), KEYS);
+        for (i, obj) in objects.iter().enumerate() {
+            assert_eq!(table.get(obj, SV_NUM).as_deref(), Some(&(i as u32)));
+        }
+    }
+}
+
+#[test]
 fn panicking_constructor_leaves_the_pair_free() {
     let table = ShadowTable::new();
     let obj = 2u32;

@@ -25,6 +25,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::node::{Class, ClassRef, Shadow, Tie};
+use super::shard::Miss;
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{ObjAddr, ShadowError, ShadowId};
 use crate::core::Runtime;
@@ -186,7 +187,9 @@ impl Tied<'_> {
         value: T,
     ) -> Result<Option<Shadow<T>>, ShadowError> {
         let key = key(obj, id);
-        let inserted = self.insert(|inner, tie| Ok(inner.insert_value(key, tie, value)))?;
+        let inserted = self.insert(None, |inner, tie, miss| {
+            Ok(inner.insert_value(key, tie, miss, value))
+        })?;
         Ok(inserted.into_new(key))
     }
 
@@ -203,7 +206,7 @@ impl Tied<'_> {
         E: Display,
     {
         let key = key(obj, id);
-        Ok(self.insert(with_ctor(key, ctor))?.into_new(key))
+        Ok(self.insert(None, with_ctor(key, ctor))?.into_new(key))
     }
 
     /// As [`ShadowTable::get_or_alloc`]; a new variable is tied to the state, an existing one is
@@ -215,8 +218,10 @@ impl Tied<'_> {
         value: T,
     ) -> Result<Shadow<T>, ShadowError> {
         let key = key(obj, id);
-        self.table.get_or_insert(key, || {
-            self.insert(|inner, tie| Ok(inner.insert_value(key, tie, value)))
+        self.table.get_or_insert(key, |miss| {
+            self.insert(miss, |inner, tie, miss| {
+                Ok(inner.insert_value(key, tie, miss, value))
+            })
         })
     }
 
@@ -234,7 +239,7 @@ impl Tied<'_> {
     {
         let key = key(obj, id);
         self.table
-            .get_or_insert(key, || self.insert(with_ctor(key, ctor)))
+            .get_or_insert(key, |miss| self.insert(miss, with_ctor(key, ctor)))
     }
 
     /// Whether a patch on the runtime's list declares the state, or this thread is inside an
@@ -244,10 +249,12 @@ impl Tied<'_> {
     }
 
     /// Inserts, with `insert`, a variable tied to the state, if a patch declares the state
-    /// before and after, and the state's generation did not end in between.
+    /// before and after, and the state's generation did not end in between; `miss` is what a
+    /// lookup just before saw, if it missed.
     fn insert<T, E>(
         &self,
-        insert: impl FnOnce(&TableInner, ClassRef) -> Result<Insert<T>, ShadowError<E>>,
+        miss: Option<Miss>,
+        insert: impl FnOnce(&TableInner, ClassRef, Option<Miss>) -> Result<Insert<T>, ShadowError<E>>,
     ) -> Result<Insert<T>, ShadowError<E>>
     where
         T: Send + Sync + 'static,
@@ -265,7 +272,7 @@ impl Tied<'_> {
             state: self.state,
             generation: current,
         };
-        let inserted = insert(&self.table.inner, ClassRef::Shared(class::<T>(tie)))?;
+        let inserted = insert(&self.table.inner, ClassRef::Shared(class::<T>(tie)), miss)?;
         if let Insert::New(shadow) = &inserted
             && (!self.declared() || generation(runtime, self.state) != current)
         {
