@@ -50,7 +50,8 @@ pub fn cycle(
             timeline.begin("transition", load.now(), before, after);
             ask(socket, request)?;
             let waited = ask(socket, Request::Transition { wait_ms: 30_000 })?;
-            if let Some(transition) = waited.result {
+            // A completed transition answers no transition: `null`.
+            if let Some(transition) = waited.result.filter(|result| !result.is_null()) {
                 return Err(format!(
                     "the transition did not complete in 30 s: {transition}"
                 ));
