@@ -9,7 +9,7 @@ use common::{Harness, assert_log, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{
     DescriptorError, EnableError, LoadObjectError, ObjectName, ObjectStatus, PatchStatus,
-    Reentered, SetEnabledError, StateStatus, UnloadObjectError,
+    Reentered, SetEnabledError, StateLabel, StateStatus, UnloadObjectError,
 };
 
 fn patch(name: &'static str) -> &'static PatchDesc {
@@ -168,7 +168,7 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
     static DUP: [StateDesc; 3] = [
         StateHandle::<()>::new(4, 1).desc(),
         StateHandle::<u8>::new(9, 1).desc(),
-        StateHandle::<u16>::new(4, 2).desc(),
+        StateHandle::<u16>::new(4, 2).named("SECOND").desc(),
     ];
     static TWICE: [ObjectDesc; 2] = [ObjectDesc::named("net"), ObjectDesc::named("net")];
     static VMLINUX: [ObjectDesc; 1] = [ObjectDesc::named("vmlinux")];
@@ -183,9 +183,12 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
             leak(PatchDesc::new("dup").states(&DUP)),
             DescriptorError::DuplicateStateId {
                 patch: "dup",
-                id: 4,
+                state: StateLabel {
+                    id: 4,
+                    name: Some("SECOND"),
+                },
             },
-            "patch 'dup' declares state 4 twice; give each state its own id",
+            "patch 'dup' declares state SECOND (id 4) twice; give each state its own id",
         ),
         (
             leak(PatchDesc::new("twice").objects(&TWICE)),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Counted, Harness, assert_log, leak, slice};
+use common::{Counted, Harness, assert_log, leak, slice, test_lines};
 use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, StateConflict};
 
@@ -46,6 +46,7 @@ fn same_or_higher_versions_are_allowed_lower_ones_are_not() {
         conflicts,
         &[StateConflict {
             id: 1,
+            name: None,
             installed_patch: "higher",
             installed_version: 3,
             reason: ConflictReason::VersionLowered { new_version: 2 },
@@ -69,6 +70,7 @@ fn non_cumulative_patches_may_leave_installed_states_alone_cumulative_ones_may_n
         &err,
         EnableError::Incompatible { conflicts, .. } if conflicts == &[StateConflict {
             id: 1,
+            name: None,
             installed_patch: "a",
             installed_version: 1,
             reason: ConflictReason::DroppedByCumulative,
@@ -108,12 +110,14 @@ fn an_incompatible_patch_names_every_offending_state_and_changes_nothing() {
         &[
             StateConflict {
                 id: 1,
+                name: None,
                 installed_patch: "first",
                 installed_version: 4,
                 reason: ConflictReason::VersionLowered { new_version: 3 },
             },
             StateConflict {
                 id: 3,
+                name: None,
                 installed_patch: "second",
                 installed_version: 2,
                 reason: ConflictReason::DroppedByCumulative,
@@ -196,12 +200,7 @@ fn get_state_is_typed_and_prev_state_is_the_last_earlier_patch_with_the_id() {
         h.log.take();
         h.rt.enable(c).unwrap();
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
@@ -236,16 +235,12 @@ fn previous_state_data_is_readable_with_its_own_type_only() {
         h.rt.enable(leak(PatchDesc::new("reader").objects(&READ)))
             .unwrap()
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
-            "test: prev data Ok(Some(\"a\")); as u64 Err(TypeMismatch { id: 1, patch: \"a\", \
+            "test: prev data Ok(Some(\"a\")); as u64 Err(TypeMismatch { \
+             state: StateLabel { id: 1, name: None }, patch: \"a\", \
              found: \"&str\", expected: \"u64\" })"
         ]
     );
@@ -319,14 +314,7 @@ fn data_taken_over_by_a_newer_patch_goes_back_when_that_patch_is_disabled() {
     assert_eq!(Counted::counts(), (1, 0));
     h.rt.disable("old").unwrap();
     assert_eq!(Counted::counts(), (1, 1));
-    assert_log(
-        &h.log
-            .lines()
-            .into_iter()
-            .filter(|l| l.starts_with("test:"))
-            .collect::<Vec<_>>(),
-        "test: new: take over: Ok(())",
-    );
+    assert_log(&test_lines(&h.log), "test: new: take over: Ok(())");
 }
 
 #[test]
@@ -471,22 +459,20 @@ fn take_over_checks_type_presence_and_ownership() {
     static P: PatchDesc = PatchDesc::new("p").states(&STATES).objects(&OBJECTS);
     h.rt.enable(v1("old")).unwrap();
     h.run(|h| h.rt.enable(&P).unwrap());
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     // WRONG_TYPE has this patch's id but another type: the type check refuses it. (The first
     // mismatch found is the taker's own declared type.)
     assert_eq!(
         lines,
         [
-            "test: p: Err(TypeMismatch { id: 7, patch: \"p\", found: \"spec_states::common::Counted\", \
+            "test: p: Err(TypeMismatch { state: StateLabel { id: 7, name: None }, patch: \"p\", \
+             found: \"spec_states::common::Counted\", \
              expected: \"alloc::string::String\" })",
-            "test: p: Err(NotDeclared { id: 99, patch: \"p\" })",
+            "test: p: Err(NotDeclared { state: StateLabel { id: 99, name: None }, \
+             patch: \"p\" })",
             "test: p: Ok(())",
-            "test: p: Err(AlreadyHasData { id: 7, patch: \"p\" })",
+            "test: p: Err(AlreadyHasData { state: StateLabel { id: 7, name: None }, \
+             patch: \"p\" })",
         ]
     );
     assert_eq!(has_data(&h), [("old", false), ("p", true)]);
@@ -514,12 +500,7 @@ fn take_over_refuses_data_of_another_type_in_the_previous_patch() {
     static NEW: PatchDesc = PatchDesc::new("new").states(&STATES).objects(&OBJECTS);
     h.rt.enable(&OLD).unwrap();
     h.run(|h| h.rt.enable(&NEW).unwrap());
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
@@ -548,12 +529,7 @@ fn take_over_without_previous_state_or_data_fails() {
         h.rt.enable(&FIRST).unwrap();
         h.rt.enable(&SECOND).unwrap();
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [

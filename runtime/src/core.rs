@@ -425,7 +425,7 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
         if desc.states[..i].iter().any(|s| s.id == state.id) {
             return Err(DescriptorError::DuplicateStateId {
                 patch: desc.name,
-                id: state.id,
+                state: state.label(),
             });
         }
     }

@@ -141,12 +141,24 @@ pub struct StateDesc {
     pub(crate) id: u64,
     pub(crate) version: u32,
     pub(crate) data: DataType,
+    pub(crate) name: Option<&'static str>,
 }
 
 impl StateDesc {
     /// The state's id: non-zero, unique within the patch.
     pub const fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The name of the state's handle, if it was given one ([`StateHandle::named`]); messages
+    /// name the state by it.
+    pub const fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// How messages name this state: `state NAME (id N)`, or `state N` when it has no name.
+    pub const fn label(&self) -> StateLabel {
+        StateLabel::new(self.id, self.name)
     }
 
     /// The variant of the state change this patch makes; newer patches may only raise it.
@@ -160,23 +172,54 @@ impl StateDesc {
     }
 }
 
+/// How messages name a state: by its handle's name and its id (`state FEE_RATE (id 1)`), or by
+/// its id alone (`state 1`) when its handle has no name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StateLabel {
+    /// The state's id.
+    pub id: u64,
+    /// The name of its handle, if any.
+    pub name: Option<&'static str>,
+}
+
+impl StateLabel {
+    /// The label of state `id`, named `name` if it has a name.
+    pub const fn new(id: u64, name: Option<&'static str>) -> Self {
+        StateLabel { id, name }
+    }
+}
+
+impl fmt::Display for StateLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(name) => write!(f, "state {name} (id {})", self.id),
+            None => write!(f, "state {}", self.id),
+        }
+    }
+}
+
 /// A typed handle to a state: its id and version, and the type of its data.
 ///
 /// Callbacks reach their patch's states through handles, so the data type is known at compile time
-/// and nothing is looked up by a bare number (`cx.state(CONSOLE_LOGLEVEL)`).
+/// and nothing is looked up by a bare number (`cx.state(CONSOLE_LOGLEVEL)`). A handle's name
+/// ([`StateHandle::named`], which `#[livepatch]` sets to the handle's own name) is how run-time
+/// errors name the state.
 ///
 /// ```
 /// use livepatch_runtime::{PatchDesc, StateDesc, StateHandle};
 ///
 /// pub struct SavedLoglevel(pub i32);
-/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> = StateHandle::new(1, 2);
+/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> =
+///     StateHandle::new(1, 2).named("CONSOLE_LOGLEVEL");
 /// static STATES: [StateDesc; 1] = [CONSOLE_LOGLEVEL.desc()];
 /// static PATCH: PatchDesc = PatchDesc::new("fix_loglevel").replace(true).states(&STATES);
 /// assert_eq!(PATCH.state(1).map(|s| s.version()), Some(2));
+/// assert_eq!(STATES[0].label().to_string(), "state CONSOLE_LOGLEVEL (id 1)");
 /// ```
 pub struct StateHandle<T> {
     id: u64,
     version: u32,
+    name: Option<&'static str>,
     _data: PhantomData<fn() -> T>,
 }
 
@@ -186,13 +229,30 @@ impl<T> StateHandle<T> {
         StateHandle {
             id,
             version,
+            name: None,
             _data: PhantomData,
         }
+    }
+
+    /// The same handle, named `name` in messages (`state NAME (id N)`).
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     /// The state's id.
     pub const fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The handle's name, if it has one.
+    pub const fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// How messages name this state.
+    pub const fn label(&self) -> StateLabel {
+        StateLabel::new(self.id, self.name)
     }
 
     /// The state's version.
@@ -208,6 +268,7 @@ impl<T: Send + Sync + 'static> StateHandle<T> {
             id: self.id,
             version: self.version,
             data: DataType::of::<T>(),
+            name: self.name,
         }
     }
 }
@@ -225,6 +286,7 @@ impl<T> fmt::Debug for StateHandle<T> {
         f.debug_struct("StateHandle")
             .field("id", &self.id)
             .field("version", &self.version)
+            .field("name", &self.name)
             .field("data", &std::any::type_name::<T>())
             .finish()
     }

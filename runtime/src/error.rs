@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::descriptor::ObjectName;
+use crate::descriptor::{ObjectName, StateLabel};
 use crate::state::StateConflict;
 
 /// The error a `pre_patch` callback returns to stop an enable or an object's load.
@@ -70,12 +70,12 @@ pub enum DescriptorError {
         patch: &'static str,
     },
     /// Two states share an id.
-    #[error("patch '{patch}' declares state {id} twice; give each state its own id")]
+    #[error("patch '{patch}' declares {state} twice; give each state its own id")]
     DuplicateStateId {
         /// The patch.
         patch: &'static str,
-        /// The repeated id.
-        id: u64,
+        /// The second state with the repeated id.
+        state: StateLabel,
     },
     /// A function is listed under an object it does not belong to.
     #[error(
@@ -367,35 +367,35 @@ pub enum Reentered {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateDataError {
     /// The calling patch does not declare the state.
-    #[error("patch '{patch}' does not declare state {id}; add it to the patch's states")]
+    #[error("patch '{patch}' does not declare {state}; add it to the patch's states")]
     NotDeclared {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The calling patch.
         patch: &'static str,
     },
     /// No earlier patch on the list declares the state.
-    #[error("no earlier patch declares state {id}; check prev_state before taking over")]
+    #[error("no earlier patch declares {state}; check prev_state before taking over")]
     NoPreviousState {
         /// The state.
-        id: u64,
+        state: StateLabel,
     },
     /// The earlier patch's state holds no data.
-    #[error("state {id} of patch '{patch}' holds no data to take over")]
+    #[error("{state} of patch '{patch}' holds no data to take over")]
     NoData {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The earlier patch.
         patch: &'static str,
     },
     /// The data is of another type than asked for.
     #[error(
-        "state {id} of patch '{patch}' holds {found}, not {expected}; read it as {found} and \
+        "{state} of patch '{patch}' holds {found}, not {expected}; read it as {found} and \
          convert it"
     )]
     TypeMismatch {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The patch whose state was read.
         patch: &'static str,
         /// The state's declared data type.
@@ -405,11 +405,11 @@ pub enum StateDataError {
     },
     /// This patch's state already holds data; taking over would drop it silently.
     #[error(
-        "state {id} of patch '{patch}' already holds data; take it out first if it should be replaced"
+        "{state} of patch '{patch}' already holds data; take it out first if it should be replaced"
     )]
     AlreadyHasData {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The calling patch.
         patch: &'static str,
     },

@@ -29,7 +29,7 @@ pub use crate::callback::{
 pub use crate::core::Runtime;
 pub use crate::descriptor::{
     Callbacks, DataType, ObjectDesc, ObjectName, PROGRAM_OBJECT_NAME, PatchDesc, StateDesc,
-    StateHandle,
+    StateHandle, StateLabel,
 };
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{

@@ -35,6 +35,14 @@ pub fn assert_log(actual: &[String], expected: &str) {
     }
 }
 
+/// The lines a log captured under the target `test`: what the tests' own callbacks said.
+pub fn test_lines(log: &livepatch::Dmesg) -> Vec<String> {
+    log.lines()
+        .into_iter()
+        .filter(|l| l.starts_with("test:"))
+        .collect()
+}
+
 thread_local! {
     static CREATED: Cell<usize> = const { Cell::new(0) };
     static DROPPED: Cell<usize> = const { Cell::new(0) };

@@ -128,10 +128,12 @@ fn state_handles(patch: &Patch) -> TokenStream {
         let ty = data_type(state);
         let id = state.id.as_ref().map_or(0, |id| id.value);
         let version = state.version.as_ref().map_or(0, |v| v.value);
+        let label = name.to_string();
         quote! {
             #(#docs)*
             #[doc = #generated]
-            pub const #name: #private::StateHandle<#ty> = #private::StateHandle::new(#id, #version);
+            pub const #name: #private::StateHandle<#ty> =
+                #private::StateHandle::new(#id, #version).named(#label);
         }
     });
     quote!(#(#handles)*)

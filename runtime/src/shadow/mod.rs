@@ -84,6 +84,8 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::descriptor::StateLabel;
+
 pub use self::node::Shadow;
 pub use self::table::ShadowTable;
 pub use self::tie::Tied;
@@ -294,11 +296,11 @@ pub enum ShadowError<E = Infallible> {
     /// The variable was to be tied to a state that no patch on the runtime's list declares, so it
     /// would never be released; nothing was inserted.
     #[error(
-        "state {state} is not declared by any patch on the runtime: tie shadow variables to a \
+        "{state} is not declared by any patch on the runtime: tie shadow variables to a \
          state of an installed patch (or allocate them untied)"
     )]
     StateNotDeclared {
-        /// The state's id.
-        state: u64,
+        /// The state.
+        state: StateLabel,
     },
 }

@@ -650,7 +650,9 @@ mod generations {
         });
         assert_eq!(
             made.map(|_| ()),
-            Err(ShadowError::StateNotDeclared { state: 1 })
+            Err(ShadowError::StateNotDeclared {
+                state: AUDIT.label()
+            })
         );
         assert!(table.is_empty());
         assert_eq!(drops.load(Ordering::SeqCst), 1);

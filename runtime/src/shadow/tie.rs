@@ -28,7 +28,7 @@ use super::node::{Class, ClassRef, Shadow, Tie};
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{ObjAddr, ShadowError, ShadowId};
 use crate::core::Runtime;
-use crate::descriptor::StateHandle;
+use crate::descriptor::{StateHandle, StateLabel};
 
 /// Every table that has held a tied variable; a release searches them.
 static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
@@ -126,6 +126,8 @@ pub struct Tied<'a> {
     table: &'a ShadowTable,
     runtime: &'a Runtime,
     state: u64,
+    /// How errors name the state.
+    label: StateLabel,
 }
 
 impl ShadowTable {
@@ -172,6 +174,7 @@ impl ShadowTable {
             table: self,
             runtime,
             state: state.id(),
+            label: state.label(),
         }
     }
 }
@@ -252,7 +255,7 @@ impl Tied<'_> {
     where
         T: Send + Sync + 'static,
     {
-        let not_declared = ShadowError::StateNotDeclared { state: self.state };
+        let not_declared = ShadowError::StateNotDeclared { state: self.label };
         let runtime = self.runtime.id();
         // Read before the check, so that a release announced after it ends this generation.
         let current = generation(runtime, self.state);

@@ -41,9 +41,10 @@ pub mod fix_loglevel {
     /**
  System state 1, version 2, data `SavedLoglevel`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const CONSOLE_LOGLEVEL: ::livepatch::__private::StateHandle<SavedLoglevel> = ::livepatch::__private::StateHandle::new(
-        1u64,
-        2u32,
-    );
+            1u64,
+            2u32,
+        )
+        .named("CONSOLE_LOGLEVEL");
     /// The descriptor of live patch `fix_loglevel`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = prepare;

@@ -31,9 +31,10 @@ pub mod net_v1 {
     /**
  System state 7, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
-        7u64,
-        1u32,
-    );
+            7u64,
+            1u32,
+        )
+        .named("SOFT_CHECKSUM");
     /// The descriptor of live patch `net-fix-v1`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = check;
@@ -97,14 +98,15 @@ pub mod net_v2 {
  System state 7, version 2, data `std::sync::Mutex<Vec<u32>>`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<
         std::sync::Mutex<Vec<u32>>,
-    > = ::livepatch::__private::StateHandle::new(7u64, 2u32);
+    > = ::livepatch::__private::StateHandle::new(7u64, 2u32).named("SOFT_CHECKSUM");
     /// Offload is switched off on every device.
     /**
  System state 8, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const NO_OFFLOAD: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
-        8u64,
-        1u32,
-    );
+            8u64,
+            1u32,
+        )
+        .named("NO_OFFLOAD");
     /// The descriptor of live patch `net-fix-v2`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 2usize] = [
