@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, assert_log, leak, record, slice};
+use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{EnableError, LoadObjectError, ObjectName};
 
@@ -85,8 +85,11 @@ fn failing_pre_patch_of_object_k_cancels_and_unpatches_objects_before_it() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'b': out of memory"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'b'",
+            "out of memory"
+        ]
     );
     assert_log(
         &h.log.lines(),
@@ -114,6 +117,55 @@ fn failing_pre_patch_of_object_k_cancels_and_unpatches_objects_before_it() {
     ));
 }
 
+/// A callback's own error with a cause of its own.
+#[derive(Debug)]
+struct RateTableError(std::io::Error);
+
+impl std::fmt::Display for RateTableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the rate table could not be allocated")
+    }
+}
+
+impl std::error::Error for RateTableError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn pre_patch_with_a_cause(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    let io = std::io::Error::other("cannot allocate 4096 bytes");
+    Err(CallbackError::from_error(RateTableError(io)))
+}
+
+#[test]
+fn a_failed_enable_names_each_cause_of_the_callback_error_once() {
+    let h = Harness::new();
+    let p = patch("p", vec![program().pre_patch(pre_patch_with_a_cause)]);
+    let err = h.rt.enable(p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pre_patch of patch 'p' failed for object 'vmlinux'"
+    );
+    assert_eq!(
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "the rate table could not be allocated",
+            "cannot allocate 4096 bytes",
+        ]
+    );
+    assert_eq!(
+        livepatch::Chain(&err).to_string(),
+        "pre_patch of patch 'p' failed for object 'vmlinux': the rate table could not be \
+         allocated: cannot allocate 4096 bytes"
+    );
+    let EnableError::PrePatchFailed { source, .. } = &err else {
+        panic!("unexpected {err:?}")
+    };
+    assert!(source.get_ref().is_some_and(|e| e.is::<RateTableError>()));
+}
+
 fn panicking_pre_patch(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
     panic!("allocation invariant broken")
 }
@@ -130,9 +182,11 @@ fn panicking_pre_patch_cancels_like_a_failing_one() {
         h.rt.enable(p).unwrap_err()
     });
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'vmlinux': pre_patch callback panicked: \
-         allocation invariant broken"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "pre_patch callback panicked: allocation invariant broken"
+        ]
     );
     assert_log(
         &h.log.lines(),
@@ -393,8 +447,8 @@ fn a_failing_pre_patch_refuses_the_load_and_reverts_patches_already_applied() {
         LoadObjectError::Refused { patch: "p2", object, .. } if object == "net"
     ));
     assert_eq!(
-        err.to_string(),
-        "patch 'p2' refused object 'net': out of memory"
+        chain(&err),
+        ["patch 'p2' refused object 'net'", "out of memory"]
     );
     assert_log(
         &h.log.lines(),

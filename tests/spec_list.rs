@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::LazyLock;
 
-use common::{Harness, assert_log, leak, record, slice};
+use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{
     DescriptorError, EnableError, LoadObjectError, ObjectName, ObjectStatus, PatchStatus,
@@ -300,9 +300,12 @@ fn calling_the_runtime_from_its_own_callback_is_refused_not_deadlocked() {
     static P: PatchDesc = PatchDesc::new("reentrant").objects(&OBJECTS);
     let err = SHARED.enable(&P).unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'reentrant' failed for object 'vmlinux': the runtime was called from \
-         inside one of its own callbacks; do the work after the callback returns"
+        chain(&err),
+        [
+            "pre_patch of patch 'reentrant' failed for object 'vmlinux'",
+            "the runtime was called from inside one of its own callbacks; do the work after the \
+             callback returns"
+        ]
     );
     assert!(SHARED.patches().is_empty());
     // Outside callbacks the same runtime works.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Counted, Harness, assert_log, leak, slice, test_lines};
+use common::{Counted, Harness, assert_log, chain, leak, slice, test_lines};
 use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, StateConflict};
 
@@ -430,8 +430,11 @@ fn data_of_a_cancelled_enable_that_took_over_goes_back() {
     h.rt.enable(v1("old")).unwrap();
     let err = h.rt.enable(&P).unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'vmlinux': changed my mind"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "changed my mind"
+        ]
     );
     assert_eq!(has_data(&h), [("old", true)]);
     assert_eq!(Counted::counts(), (1, 0));

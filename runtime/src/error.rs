@@ -1,4 +1,9 @@
 //! Errors, one enum per operation; each message says what was wrong and what to do.
+//!
+//! Every error follows one rule for its cause, as the Rust API guidelines ask: an error whose
+//! cause is an error of its own returns that cause from [`std::error::Error::source`] and does
+//! not repeat it in its message, so that a report walking the chain ([`Chain`]) says each cause
+//! once.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -21,17 +26,25 @@ impl CallbackError {
         }
     }
 
-    /// An error caused by `source`; its message is the source's.
-    pub fn from_error(source: impl StdError + Send + Sync + 'static) -> Self {
+    /// The error `error`, passed through as it is: its message is this error's message, and
+    /// its source is this error's source (as `#[error(transparent)]` does), so a chain names its
+    /// causes once. [`CallbackError::get_ref`] gives `error` back.
+    pub fn from_error(error: impl StdError + Send + Sync + 'static) -> Self {
         CallbackError {
-            message: source.to_string(),
-            source: Some(Box::new(source)),
+            message: error.to_string(),
+            source: Some(Box::new(error)),
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error given to [`CallbackError::from_error`], if the callback gave one, to inspect or
+    /// downcast.
+    pub fn get_ref(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.source.as_deref()
     }
 }
 
@@ -51,9 +64,39 @@ impl fmt::Display for CallbackError {
 
 impl StdError for CallbackError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
+        // Transparent: the wrapped error's message is this one's, so its cause comes next.
+        self.source.as_deref().and_then(StdError::source)
+    }
+}
+
+/// An error and each of its causes, in one line: the messages joined by `: `.
+///
+/// ```
+/// use livepatch_runtime::{CallbackError, Chain, EnableError, ObjectName};
+///
+/// let io = std::io::Error::other("cannot allocate 4096 bytes");
+/// let err = EnableError::PrePatchFailed {
+///     patch: "fix",
+///     object: ObjectName::Program,
+///     source: CallbackError::from_error(io),
+/// };
+/// assert_eq!(
+///     Chain(&err).to_string(),
+///     "pre_patch of patch 'fix' failed for object 'vmlinux': cannot allocate 4096 bytes"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Chain<'a>(pub &'a (dyn StdError + 'a));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -201,7 +244,7 @@ pub enum EnableError {
         function: &'static str,
     },
     /// A `pre_patch` callback failed (or panicked); the enable was cancelled.
-    #[error("pre_patch of patch '{patch}' failed for object '{object}': {source}")]
+    #[error("pre_patch of patch '{patch}' failed for object '{object}'")]
     PrePatchFailed {
         /// The patch.
         patch: &'static str,
@@ -212,7 +255,7 @@ pub enum EnableError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -261,7 +304,7 @@ pub enum SetEnabledError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -276,7 +319,7 @@ pub enum LoadObjectError {
     AlreadyLoaded(String),
     /// A patch's `pre_patch` callback failed for the object; the load was refused and every patch
     /// already applied to it was reverted.
-    #[error("patch '{patch}' refused object '{object}': {source}")]
+    #[error("patch '{patch}' refused object '{object}'")]
     Refused {
         /// The patch whose callback failed.
         patch: &'static str,
@@ -301,7 +344,7 @@ pub enum LoadObjectError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -324,7 +367,7 @@ pub enum TransitionError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -339,7 +382,7 @@ pub enum UnloadObjectError {
     NotLoaded(String),
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 

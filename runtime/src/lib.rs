@@ -33,8 +33,8 @@ pub use crate::descriptor::{
 };
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{
-    CallbackError, DescriptorError, EnableError, LoadObjectError, Reentered, SetEnabledError,
-    StateDataError, TransitionError, UnloadObjectError,
+    CallbackError, Chain, DescriptorError, EnableError, LoadObjectError, Reentered,
+    SetEnabledError, StateDataError, TransitionError, UnloadObjectError,
 };
 pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;

@@ -35,6 +35,13 @@ pub fn assert_log(actual: &[String], expected: &str) {
     }
 }
 
+/// The message of `err` and of each of its causes, in order: each cause should appear once.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// The lines a log captured under the target `test`: what the tests' own callbacks said.
 pub fn test_lines(log: &livepatch::Dmesg) -> Vec<String> {
     log.lines()

@@ -283,15 +283,17 @@ pub enum ShadowError<E = Infallible> {
         /// The id.
         id: u64,
     },
-    /// The constructor failed; nothing was inserted.
-    #[error("failed to construct shadow variable <{obj}, {id:x}>: {source}")]
+    /// The constructor failed; nothing was inserted. The constructor's error need not be an
+    /// [`std::error::Error`], so the message says it, and [`std::error::Error::source`] does not
+    /// return it again.
+    #[error("failed to construct shadow variable <{obj}, {id:x}>: {error}")]
     Constructor {
         /// The object.
         obj: ObjAddr,
         /// The id.
         id: u64,
         /// The constructor's error.
-        source: E,
+        error: E,
     },
     /// The variable was to be tied to a state that no patch on the runtime's list declares, so it
     /// would never be released; nothing was inserted.

@@ -705,10 +705,10 @@ where
     move |inner, class| {
         inner
             .insert_with(key, class, ctor)
-            .map_err(|source| ShadowError::Constructor {
+            .map_err(|error| ShadowError::Constructor {
                 obj: key.obj,
                 id: key.id,
-                source,
+                error,
             })
     }
 }

@@ -85,7 +85,7 @@ fn failed_constructor_inserts_nothing_and_logs() {
         Err(ShadowError::Constructor {
             obj: ObjAddr::of(&obj),
             id: 0x1234,
-            source: "out of memory"
+            error: "out of memory"
         })
     );
     assert!(table.get(&obj, SV_NUM).is_none());
