@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{
-    DescriptorError, EnableError, LoadObjectError, ObjectName, ObjectStatus, PatchStatus,
-    Reentered, SetEnabledError, StateLabel, StateStatus, UnloadObjectError,
+    DescriptorError, EnableError, ErrorKind, LoadObjectError, ObjectName, ObjectStatus,
+    PatchStatus, Reentered, SetEnabledError, StateLabel, StateStatus, UnloadObjectError,
 };
 
 fn patch(name: &'static str) -> &'static PatchDesc {
@@ -312,6 +312,60 @@ fn calling_the_runtime_from_its_own_callback_is_refused_not_deadlocked() {
     static PLAIN: PatchDesc = PatchDesc::new("plain");
     SHARED.enable(&PLAIN).unwrap();
     SHARED.disable("plain").unwrap();
+}
+
+#[test]
+fn every_operation_says_the_kind_of_its_failure_and_its_errors_compare() {
+    let h = Harness::new();
+    h.rt.enable(patch("p")).unwrap();
+    let exists = h.rt.enable(patch("p")).unwrap_err();
+    assert_eq!(exists.kind(), ErrorKind::AlreadyExists);
+    // Errors clone and compare, the ones carrying a callback's error too.
+    assert_eq!(exists.clone(), EnableError::AlreadyExists("p"));
+    static REFUSING: [ObjectDesc; 1] = [ObjectDesc::program().pre_patch(record::failing_pre_patch)];
+    let refused = h.rt.enable(leak(PatchDesc::new("q").objects(&REFUSING)));
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CallbackFailed);
+    assert_eq!(
+        refused.clone(),
+        EnableError::PrePatchFailed {
+            patch: "q",
+            object: ObjectName::Program,
+            source: CallbackError::new("out of memory"),
+        }
+    );
+    assert_ne!(
+        refused,
+        EnableError::PrePatchFailed {
+            patch: "q",
+            object: ObjectName::Program,
+            source: CallbackError::new("out of disk"),
+        }
+    );
+    let kinds = [
+        h.rt.disable("nope").unwrap_err().kind(),
+        h.rt.set_enabled("p", true).unwrap_err().kind(),
+        h.rt.load_object("").unwrap_err().kind(),
+        h.rt.unload_object("vmlinux").unwrap_err().kind(),
+        h.rt.unload_object("net").unwrap_err().kind(),
+        h.rt.force().unwrap_err().kind(),
+    ];
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::NotFound,
+            ErrorKind::Unchanged,
+            ErrorKind::InvalidName,
+            ErrorKind::InvalidName,
+            ErrorKind::NotLoaded,
+            ErrorKind::NoTransition,
+        ]
+    );
+    h.rt.load_object("net").unwrap();
+    assert_eq!(
+        h.rt.load_object("net").unwrap_err().kind(),
+        ErrorKind::AlreadyLoaded
+    );
 }
 
 #[test]

@@ -7,14 +7,19 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::descriptor::{ObjectName, StateLabel};
 use crate::state::StateConflict;
 
 /// The error a `pre_patch` callback returns to stop an enable or an object's load.
+///
+/// Clones share the wrapped error; two callback errors are equal when they say the same, causes
+/// included.
+#[derive(Clone)]
 pub struct CallbackError {
     message: String,
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
 impl CallbackError {
@@ -32,7 +37,7 @@ impl CallbackError {
     pub fn from_error(error: impl StdError + Send + Sync + 'static) -> Self {
         CallbackError {
             message: error.to_string(),
-            source: Some(Box::new(error)),
+            source: Some(Arc::new(error)),
         }
     }
 
@@ -55,6 +60,21 @@ impl fmt::Debug for CallbackError {
             .finish()
     }
 }
+
+impl PartialEq for CallbackError {
+    fn eq(&self, other: &Self) -> bool {
+        messages(self) == messages(other)
+    }
+}
+
+/// The message of `error` and of each of its causes.
+fn messages(error: &(dyn StdError + 'static)) -> Vec<String> {
+    std::iter::successors(Some(error), |e| (*e).source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+impl Eq for CallbackError {}
 
 impl fmt::Display for CallbackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,8 +210,45 @@ fn list_conflicts(conflicts: &[StateConflict]) -> String {
         .join("; ")
 }
 
+/// The kind of a failure, the same for every operation's error: what a test or a tool matches on
+/// when it does not care which operation failed. Each error enum gives its own with `kind()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A patch of that name is already on the list.
+    AlreadyExists,
+    /// A hand-built descriptor is invalid.
+    InvalidDescriptor,
+    /// The patch's states are not compatible with the installed patches' states.
+    Incompatible,
+    /// Another patch of the same runtime is in transition.
+    Busy,
+    /// Every lane for concurrent transitions in this process is taken.
+    NoLane,
+    /// A function is in transition in another runtime.
+    FunctionBusy,
+    /// A `pre_patch` callback failed or panicked.
+    CallbackFailed,
+    /// No patch of that name is on the list.
+    NotFound,
+    /// The patch's `enabled` switch already has that value.
+    Unchanged,
+    /// The object's name is empty or the program's own.
+    InvalidName,
+    /// The object is loaded already.
+    AlreadyLoaded,
+    /// The object is not loaded.
+    NotLoaded,
+    /// No transition is in progress.
+    NoTransition,
+    /// The transition did not complete in time.
+    TimedOut,
+    /// Called from inside a callback when waiting for the runtime would never end.
+    Reentered,
+}
+
 /// Why [`crate::Runtime::enable`] failed. Nothing is left behind by a failed enable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnableError {
     /// A patch of that name is already on the list.
     #[error("patch '{0}' is already enabled; disable it first, or give the new patch another name")]
@@ -309,7 +366,7 @@ pub enum SetEnabledError {
 }
 
 /// Why [`crate::Runtime::load_object`] failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadObjectError {
     /// The name is empty or is the program's own name.
     #[error("'{0}' cannot be loaded: name a loadable object, not the program itself")]
@@ -456,4 +513,69 @@ pub enum StateDataError {
         /// The calling patch.
         patch: &'static str,
     },
+}
+
+impl EnableError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EnableError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            EnableError::InvalidDescriptor(_) => ErrorKind::InvalidDescriptor,
+            EnableError::Incompatible { .. } => ErrorKind::Incompatible,
+            EnableError::Busy { .. } => ErrorKind::Busy,
+            EnableError::NoLane(_) => ErrorKind::NoLane,
+            EnableError::PatchFailed { .. } => ErrorKind::FunctionBusy,
+            EnableError::PrePatchFailed { .. } => ErrorKind::CallbackFailed,
+            EnableError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl SetEnabledError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SetEnabledError::NoLane(_) => ErrorKind::NoLane,
+            SetEnabledError::NotFound(_) => ErrorKind::NotFound,
+            SetEnabledError::Unchanged { .. } => ErrorKind::Unchanged,
+            SetEnabledError::FunctionBusy { .. } => ErrorKind::FunctionBusy,
+            SetEnabledError::Busy { .. } => ErrorKind::Busy,
+            SetEnabledError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl LoadObjectError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LoadObjectError::InvalidName(_) => ErrorKind::InvalidName,
+            LoadObjectError::AlreadyLoaded(_) => ErrorKind::AlreadyLoaded,
+            LoadObjectError::Refused { .. } => ErrorKind::CallbackFailed,
+            LoadObjectError::PatchFailed { .. } => ErrorKind::FunctionBusy,
+            LoadObjectError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl TransitionError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TransitionError::NoTransition => ErrorKind::NoTransition,
+            TransitionError::TimedOut { .. } => ErrorKind::TimedOut,
+            TransitionError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl UnloadObjectError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            UnloadObjectError::InvalidName(_) => ErrorKind::InvalidName,
+            UnloadObjectError::NotLoaded(_) => ErrorKind::NotLoaded,
+            UnloadObjectError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub use crate::descriptor::{
 };
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{
-    CallbackError, Chain, DescriptorError, EnableError, LoadObjectError, Reentered,
+    CallbackError, Chain, DescriptorError, EnableError, ErrorKind, LoadObjectError, Reentered,
     SetEnabledError, StateDataError, TransitionError, UnloadObjectError,
 };
 pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
