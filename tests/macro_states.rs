@@ -71,3 +71,89 @@ fn a_failed_take_over_names_the_state_by_its_handle_and_its_id() {
         "test: state FEE_RATE (id 1) of patch 'fee_v2' holds no data to take over",
     );
 }
+
+/// Sets the rate the later patches find.
+#[livepatch(replace, states = [FEE_RATE { id: 1, version: 2, data: FeeRate }])]
+pub mod fee_set {
+    use super::*;
+
+    #[pre_patch]
+    fn set(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        if let Some(mut rate) = cx.state(FEE_RATE) {
+            rate.set(FeeRate(25));
+        }
+        Ok(())
+    }
+}
+
+/// Declares the rate and forgets to take it over.
+#[livepatch(replace, states = [FEE_RATE { id: 1, version: 3, data: FeeRate }])]
+pub mod fee_forgets {
+    use super::*;
+}
+
+/// Takes the rate over, or starts from its own.
+#[livepatch(replace, states = [FEE_RATE { id: 1, version: 3, data: FeeRate }])]
+pub mod fee_keeps {
+    use super::*;
+
+    #[pre_patch]
+    fn keep(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+        let rate = cx
+            .take_over_or_init(FEE_RATE, || FeeRate(10))
+            .map_err(CallbackError::from_error)?;
+        let rate = rate.data().map_or(0, |r| r.0);
+        tracing::info!(target: "test", "fee_keeps: rate {rate}");
+        Ok(())
+    }
+}
+
+#[test]
+fn a_cumulative_patch_that_does_not_take_over_a_state_s_data_is_warned_when_it_is_dropped() {
+    let h = Harness::new();
+    h.rt.enable(&fee_set::PATCH).unwrap();
+    h.run(|h| {
+        h.log.take();
+        h.rt.enable(&fee_forgets::PATCH).unwrap();
+    });
+    assert_log(
+        &h.log.lines(),
+        "
+        livepatch: enabling patch 'fee_forgets'
+        livepatch: 'fee_forgets': initializing patching transition
+        livepatch: 'fee_forgets': starting patching transition
+        livepatch: 'fee_forgets': completing patching transition
+        livepatch: 'fee_forgets': patching complete
+        livepatch: 'fee_forgets' replaces 'fee_set' without taking over the data of state \
+        FEE_RATE (id 1), of type macro_states::FeeRate: the data is dropped; take it over in a \
+        patching callback (take_over or take_over_or_init)
+        ",
+    );
+    assert!(!h.rt.patch("fee_forgets").unwrap().states[0].has_data);
+}
+
+#[test]
+fn take_over_or_init_takes_over_what_there_is_and_initialises_otherwise() {
+    let h = Harness::new();
+    h.run(|h| h.rt.enable(&fee_keeps::PATCH).unwrap());
+    h.rt.disable("fee_keeps").unwrap();
+    h.rt.enable(&fee_set::PATCH).unwrap();
+    h.run(|h| {
+        h.rt.enable(&fee_keeps::PATCH).unwrap();
+    });
+    assert_log(
+        &test_lines(&h.log),
+        "
+        test: fee_keeps: rate 10
+        test: fee_keeps: rate 25
+        ",
+    );
+    // Nothing was dropped: nothing is warned.
+    assert!(
+        h.log
+            .lines()
+            .iter()
+            .all(|l| !l.contains("without taking over"))
+    );
+    assert!(h.rt.patch("fee_keeps").unwrap().states[0].has_data);
+}

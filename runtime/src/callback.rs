@@ -185,32 +185,51 @@ impl PostUnpatch<'_> {
     }
 }
 
-impl PrePatch<'_> {
-    /// Moves the previous patch's data for this state into this patch's own state.
-    ///
-    /// The data keeps its identity: when this patch goes away while the previous one is still on
-    /// the list, the data goes back to it. Fails, changing nothing, when there is no previous state
-    /// or it holds no data, when the previous data is of another type, or when this patch's state
-    /// already holds data. (Versions need no check here: enable already refused any patch that
-    /// would declare a lower version than an earlier one.)
-    pub fn take_over<T: Send + Sync + 'static>(
-        &mut self,
-        handle: StateHandle<T>,
-    ) -> Result<(), StateDataError> {
-        self.cx.take_over(handle)
-    }
+/// What the patching callbacks may do besides reading: take over the previous patch's data.
+macro_rules! patching_context {
+    ($name:ident) => {
+        impl $name<'_> {
+            /// Moves the previous patch's data for this state into this patch's own state.
+            ///
+            /// The data keeps its identity: when this patch goes away while the previous one is
+            /// still on the list, the data goes back to it. Fails, changing nothing, when there is
+            /// no previous state or it holds no data, when the previous data is of another type,
+            /// or when this patch's state already holds data. (Versions need no check here:
+            /// enable already refused any patch that would declare a lower version than an
+            /// earlier one.)
+            ///
+            /// Only the patching callbacks ([`PrePatch`], [`PostPatch`]) take over data: the
+            /// unpatching ones run while this patch goes away, when there is nothing newer to
+            /// hand data to, and the replaced patches' data is gone by then.
+            pub fn take_over<T: Send + Sync + 'static>(
+                &mut self,
+                handle: StateHandle<T>,
+            ) -> Result<(), StateDataError> {
+                self.cx.take_over(handle)
+            }
+
+            /// Takes over the previous patch's data for this state if there is any, as
+            /// [`take_over`](Self::take_over); otherwise (no earlier patch declares the state,
+            /// or its state holds no data) stores `init()`. Gives this patch's state with its
+            /// data. Fails, changing nothing, when the previous data is of another type or this
+            /// patch's state already holds data.
+            ///
+            /// A cumulative patch that declares a state and takes nothing over drops the replaced
+            /// patch's data when its transition completes, and the runtime warns then; this is
+            /// the one call that keeps it.
+            pub fn take_over_or_init<T: Send + Sync + 'static>(
+                &mut self,
+                handle: StateHandle<T>,
+                init: impl FnOnce() -> T,
+            ) -> Result<StateMut<'_, T>, StateDataError> {
+                crate::state::take_over_or_init(self.cx.list, self.cx.patch, handle, init)
+            }
+        }
+    };
 }
 
-impl PostPatch<'_> {
-    /// Moves the previous patch's data for this state into this patch's own state; see
-    /// [`PrePatch::take_over`].
-    pub fn take_over<T: Send + Sync + 'static>(
-        &mut self,
-        handle: StateHandle<T>,
-    ) -> Result<(), StateDataError> {
-        self.cx.take_over(handle)
-    }
-}
+patching_context!(PrePatch);
+patching_context!(PostPatch);
 
 /// The text of a panic payload, for messages.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -2,7 +2,7 @@
 //! livepatch core. Events go to `tracing` with target `livepatch`, so a patch's own callbacks,
 //! logging under their own target, interleave with them in one trace.
 
-use crate::descriptor::ObjectName;
+use crate::descriptor::{ObjectName, StateDesc};
 use crate::transition::TransitionTarget;
 
 /// The `tracing` target of every runtime message.
@@ -98,6 +98,16 @@ pub(crate) fn callback_panicked(callback: &str, patch: &str, object: ObjectName,
     event!(
         error,
         "'{patch}': {callback} callback for object '{object}' panicked: {panic}"
+    );
+}
+
+pub(crate) fn data_not_taken_over(patch: &str, replaced: &str, state: &StateDesc) {
+    event!(
+        warn,
+        "'{patch}' replaces '{replaced}' without taking over the data of {}, of type {}: the \
+         data is dropped; take it over in a patching callback (take_over or take_over_or_init)",
+        state.label(),
+        state.data_type().name()
     );
 }
 

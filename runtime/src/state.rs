@@ -237,6 +237,35 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
     Ok(())
 }
 
+/// Moves the previous patch's data for `handle` into patch `taker`'s own state, as [`take_over`];
+/// when no earlier patch declares the state or its state holds no data, stores `init()` instead.
+pub(crate) fn take_over_or_init<T: Send + Sync + 'static>(
+    list: &mut [PatchEntry],
+    taker: usize,
+    handle: StateHandle<T>,
+    init: impl FnOnce() -> T,
+) -> Result<StateMut<'_, T>, StateDataError> {
+    match take_over(list, taker, handle) {
+        Ok(()) => {}
+        Err(StateDataError::NoPreviousState { .. } | StateDataError::NoData { .. }) => {
+            let me = &mut list[taker];
+            if let Some(own) = me.state_index(handle.id()) {
+                me.states[own] = StateSlot {
+                    data: Some(Box::new(init())),
+                    origin: None,
+                };
+            }
+        }
+        Err(other) => return Err(other),
+    }
+    let me = &mut list[taker];
+    let patch = me.desc.name();
+    me.state_mut(handle).ok_or(StateDataError::NotDeclared {
+        state: handle.label(),
+        patch,
+    })
+}
+
 /// Takes patch `leaving` off the state books as it leaves the list: data that was taken over from
 /// a patch that stays is passed back to it, data that was taken over from this patch now points
 /// past it, and everything else is returned for dropping (outside the runtime's lock).

@@ -297,8 +297,16 @@ fn complete(inner: &mut Inner) {
     match target {
         TransitionTarget::Unpatched => inner.remove_patch(index),
         TransitionTarget::Patched if replacing => {
-            // The replaced patches leave silently: no callbacks for them.
+            // The replaced patches leave silently: no callbacks for them. Their data goes with
+            // them; the replacing patch is told of each piece of data it declares but did not
+            // take over.
             for _ in 0..index {
+                let replaced = &inner.list[0];
+                for (state, slot) in replaced.desc.states.iter().zip(&replaced.states) {
+                    if slot.data.is_some() && desc.state(state.id).is_some() {
+                        messages::data_not_taken_over(desc.name, replaced.desc.name, state);
+                    }
+                }
                 inner.remove_patch(0);
             }
         }
