@@ -6,6 +6,37 @@ pub use livepatch_runtime::{
     PreUnpatchFn, Replacement, StateDesc, StateHandle,
 };
 
+use livepatch_runtime::{CallbackError, PostPatch, PostUnpatch, PrePatch, PreUnpatch};
+
+/// A `pre_patch` callback of the patch marked `P`.
+pub type PrePatchOf<P> = for<'a, 'b> fn(&'a mut PrePatch<'b, P>) -> Result<(), CallbackError>;
+/// A `post_patch` callback of the patch marked `P`.
+pub type PostPatchOf<P> = for<'a, 'b> fn(&'a mut PostPatch<'b, P>);
+/// A `pre_unpatch` callback of the patch marked `P`.
+pub type PreUnpatchOf<P> = for<'a, 'b> fn(&'a mut PreUnpatch<'b, P>);
+/// A `post_unpatch` callback of the patch marked `P`.
+pub type PostUnpatchOf<P> = for<'a, 'b> fn(&'a mut PostUnpatch<'b, P>);
+
+/// Runs the `pre_patch` callback `f` of the patch marked `P` with its marked context.
+pub fn pre_patch<P>(cx: &mut PrePatch<'_>, f: PrePatchOf<P>) -> Result<(), CallbackError> {
+    f(&mut cx.marked())
+}
+
+/// Runs the `post_patch` callback `f` of the patch marked `P` with its marked context.
+pub fn post_patch<P>(cx: &mut PostPatch<'_>, f: PostPatchOf<P>) {
+    f(&mut cx.marked())
+}
+
+/// Runs the `pre_unpatch` callback `f` of the patch marked `P` with its marked context.
+pub fn pre_unpatch<P>(cx: &mut PreUnpatch<'_>, f: PreUnpatchOf<P>) {
+    f(&mut cx.marked())
+}
+
+/// Runs the `post_unpatch` callback `f` of the patch marked `P` with its marked context.
+pub fn post_unpatch<P>(cx: &mut PostUnpatch<'_>, f: PostUnpatchOf<P>) {
+    f(&mut cx.marked())
+}
+
 /// What `livepatch::program!()` and `livepatch::patch_library!` generate.
 pub mod library {
     pub use livepatch_loader::{
@@ -41,7 +72,7 @@ pub trait StateData: Send + Sync + 'static {}
 impl<T: Send + Sync + 'static> StateData for T {}
 
 /// The descriptor entry of a state, with the data bound checked under the user's type.
-pub const fn state_desc<T: StateData>(handle: StateHandle<T>) -> StateDesc {
+pub const fn state_desc<T: StateData, P>(handle: StateHandle<T, P>) -> StateDesc {
     handle.desc()
 }
 

@@ -101,7 +101,8 @@ fn callbacks_run_in_object_order_for_loaded_objects() {
 
 #[test]
 fn the_state_handle_carries_the_declared_id_version_and_type() {
-    let handle: StateHandle<Runs> = objects::RUNS;
+    // The handle is marked as one of this patch's.
+    let handle: StateHandle<Runs, objects::__Patch> = objects::RUNS;
     assert_eq!((handle.id(), handle.version()), (5, 1));
     let desc = objects::PATCH.state(5).unwrap();
     assert_eq!(desc.version(), 1);

@@ -208,6 +208,20 @@ fn get_state_is_typed_and_prev_state_is_the_last_earlier_patch_with_the_id() {
              prev undeclared false"
         ]
     );
+    // A handle of another data type finds nothing, and is told so.
+    let warned: Vec<_> = h
+        .log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("asks for"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "livepatch: 'c': state 1 holds data of type &str, and the handle asks for u64: the \
+             callback finds no state; use a handle of the declared type"
+        ]
+    );
 }
 
 fn read_prev(cx: &mut PostPatch<'_>) {

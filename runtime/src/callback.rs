@@ -7,11 +7,12 @@
 
 use std::any::Any;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::core::PatchEntry;
-use crate::descriptor::{ObjectName, StateHandle};
+use crate::descriptor::{AnyPatch, ObjectName, OwnState, StateHandle};
 use crate::error::{CallbackError, StateDataError};
 use crate::messages;
 use crate::state::{PrevState, StateMut};
@@ -53,11 +54,16 @@ pub enum ObjectState {
 
 /// What every callback context offers: the patch and object it runs for, the patch's own states
 /// (`klp_get_state`) and the previous patch's states (`klp_get_prev_state`).
-pub struct CallbackContext<'a> {
+///
+/// `P` is the patch's marker (see [`StateHandle`]): the callbacks of a patch written with
+/// `#[livepatch]` get contexts marked with their patch, and reach their own states only through
+/// their own patch's handles.
+pub struct CallbackContext<'a, P = AnyPatch> {
     list: &'a mut [PatchEntry],
     patch: usize,
     object: ObjectName,
     object_state: ObjectState,
+    _patch: PhantomData<fn() -> P>,
 }
 
 impl<'a> CallbackContext<'a> {
@@ -72,6 +78,20 @@ impl<'a> CallbackContext<'a> {
             patch,
             object,
             object_state,
+            _patch: PhantomData,
+        }
+    }
+}
+
+impl<P> CallbackContext<'_, P> {
+    /// The same context, for a callback of the patch marked `Q`.
+    fn marked<Q>(&mut self) -> CallbackContext<'_, Q> {
+        CallbackContext {
+            list: self.list,
+            patch: self.patch,
+            object: self.object,
+            object_state: self.object_state,
+            _patch: PhantomData,
         }
     }
 
@@ -91,12 +111,10 @@ impl<'a> CallbackContext<'a> {
     }
 
     /// This patch's own state for `handle` (the kernel's `klp_get_state`): `None` when the patch
-    /// declares no state with the handle's id and data type.
-    pub fn state<T: Send + Sync + 'static>(
-        &mut self,
-        handle: StateHandle<T>,
-    ) -> Option<StateMut<'_, T>> {
-        self.list[self.patch].state_mut(handle)
+    /// declares no state with the handle's id and data type. Only a handle of this patch will do:
+    /// another patch's handle does not compile here.
+    pub fn state<H: OwnState<P>>(&mut self, handle: H) -> Option<StateMut<'_, H::Data>> {
+        self.list[self.patch].state_mut(handle.handle())
     }
 
     /// The state with the handle's id of the last patch that stands before this one on the list
@@ -105,19 +123,18 @@ impl<'a> CallbackContext<'a> {
     /// During a transition this is exactly the kernel's answer; in callbacks that run outside one
     /// (an object loading while the patch is enabled) it is still relative to this patch, where the
     /// kernel would warn and answer nothing.
-    pub fn prev_state<T>(&self, handle: StateHandle<T>) -> Option<PrevState<'_>> {
+    ///
+    /// Any patch's handle will do: only its id counts.
+    pub fn prev_state<T, Q>(&self, handle: StateHandle<T, Q>) -> Option<PrevState<'_>> {
         crate::state::prev_state(self.list, self.patch, handle.id())
     }
 
-    fn take_over<T: Send + Sync + 'static>(
-        &mut self,
-        handle: StateHandle<T>,
-    ) -> Result<(), StateDataError> {
-        crate::state::take_over(self.list, self.patch, handle)
+    fn take_over_data<H: OwnState<P>>(&mut self, handle: H) -> Result<(), StateDataError> {
+        crate::state::take_over(self.list, self.patch, handle.handle())
     }
 }
 
-impl fmt::Debug for CallbackContext<'_> {
+impl<P> fmt::Debug for CallbackContext<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallbackContext")
             .field("patch", &self.patch_name())
@@ -129,14 +146,14 @@ impl fmt::Debug for CallbackContext<'_> {
 /// A callback's context reads as the [`CallbackContext`] in its `cx` field.
 macro_rules! deref_to_context {
     ($name:ident) => {
-        impl<'a> Deref for $name<'a> {
-            type Target = CallbackContext<'a>;
+        impl<'a, P> Deref for $name<'a, P> {
+            type Target = CallbackContext<'a, P>;
             fn deref(&self) -> &Self::Target {
                 &self.cx
             }
         }
 
-        impl<'a> DerefMut for $name<'a> {
+        impl<'a, P> DerefMut for $name<'a, P> {
             fn deref_mut(&mut self) -> &mut Self::Target {
                 &mut self.cx
             }
@@ -147,12 +164,26 @@ macro_rules! deref_to_context {
 macro_rules! context_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name<'a> {
-            cx: CallbackContext<'a>,
+        pub struct $name<'a, P = AnyPatch> {
+            cx: CallbackContext<'a, P>,
         }
 
         deref_to_context!($name);
+
+        impl<P> fmt::Debug for $name<'_, P> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("cx", &self.cx).finish()
+            }
+        }
+
+        impl $name<'_> {
+            #[doc(hidden)]
+            /// The same context, for a callback of the patch marked `Q` (what `#[livepatch]`
+            /// generates calls).
+            pub fn marked<Q>(&mut self) -> $name<'_, Q> {
+                $name { cx: self.cx.marked() }
+            }
+        }
     };
 }
 
@@ -170,25 +201,45 @@ context_type! {
 }
 
 /// The context of a `post_unpatch` callback; [`PostUnpatch::reason`] says why it runs.
-#[derive(Debug)]
-pub struct PostUnpatch<'a> {
-    cx: CallbackContext<'a>,
+pub struct PostUnpatch<'a, P = AnyPatch> {
+    cx: CallbackContext<'a, P>,
     reason: UnpatchReason,
 }
 
 deref_to_context!(PostUnpatch);
 
-impl PostUnpatch<'_> {
+impl<P> fmt::Debug for PostUnpatch<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostUnpatch")
+            .field("cx", &self.cx)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+impl<P> PostUnpatch<'_, P> {
     /// Why the object is being unpatched.
     pub fn reason(&self) -> UnpatchReason {
         self.reason
     }
 }
 
+impl PostUnpatch<'_> {
+    #[doc(hidden)]
+    /// The same context, for a callback of the patch marked `Q` (what `#[livepatch]` generates
+    /// calls).
+    pub fn marked<Q>(&mut self) -> PostUnpatch<'_, Q> {
+        PostUnpatch {
+            cx: self.cx.marked(),
+            reason: self.reason,
+        }
+    }
+}
+
 /// What the patching callbacks may do besides reading: take over the previous patch's data.
 macro_rules! patching_context {
     ($name:ident) => {
-        impl $name<'_> {
+        impl<P> $name<'_, P> {
             /// Moves the previous patch's data for this state into this patch's own state.
             ///
             /// The data keeps its identity: when this patch goes away while the previous one is
@@ -201,11 +252,8 @@ macro_rules! patching_context {
             /// Only the patching callbacks ([`PrePatch`], [`PostPatch`]) take over data: the
             /// unpatching ones run while this patch goes away, when there is nothing newer to
             /// hand data to, and the replaced patches' data is gone by then.
-            pub fn take_over<T: Send + Sync + 'static>(
-                &mut self,
-                handle: StateHandle<T>,
-            ) -> Result<(), StateDataError> {
-                self.cx.take_over(handle)
+            pub fn take_over<H: OwnState<P>>(&mut self, handle: H) -> Result<(), StateDataError> {
+                self.cx.take_over_data(handle)
             }
 
             /// Takes over the previous patch's data for this state if there is any, as
@@ -217,12 +265,12 @@ macro_rules! patching_context {
             /// A cumulative patch that declares a state and takes nothing over drops the replaced
             /// patch's data when its transition completes, and the runtime warns then; this is
             /// the one call that keeps it.
-            pub fn take_over_or_init<T: Send + Sync + 'static>(
+            pub fn take_over_or_init<H: OwnState<P>>(
                 &mut self,
-                handle: StateHandle<T>,
-                init: impl FnOnce() -> T,
-            ) -> Result<StateMut<'_, T>, StateDataError> {
-                crate::state::take_over_or_init(self.cx.list, self.cx.patch, handle, init)
+                handle: H,
+                init: impl FnOnce() -> H::Data,
+            ) -> Result<StateMut<'_, H::Data>, StateDataError> {
+                crate::state::take_over_or_init(self.cx.list, self.cx.patch, handle.handle(), init)
             }
         }
     };

@@ -28,8 +28,8 @@ pub use crate::callback::{
 };
 pub use crate::core::Runtime;
 pub use crate::descriptor::{
-    Callbacks, DataType, ObjectDesc, ObjectName, PROGRAM_OBJECT_NAME, PatchDesc, StateDesc,
-    StateHandle, StateLabel,
+    AnyPatch, Callbacks, DataType, ObjectDesc, ObjectName, OwnState, PROGRAM_OBJECT_NAME,
+    PatchDesc, StateDesc, StateHandle, StateLabel,
 };
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{

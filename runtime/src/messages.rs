@@ -2,7 +2,7 @@
 //! livepatch core. Events go to `tracing` with target `livepatch`, so a patch's own callbacks,
 //! logging under their own target, interleave with them in one trace.
 
-use crate::descriptor::{ObjectName, StateDesc};
+use crate::descriptor::{DataType, ObjectName, StateDesc};
 use crate::transition::TransitionTarget;
 
 /// The `tracing` target of every runtime message.
@@ -108,6 +108,17 @@ pub(crate) fn data_not_taken_over(patch: &str, replaced: &str, state: &StateDesc
          data is dropped; take it over in a patching callback (take_over or take_over_or_init)",
         state.label(),
         state.data_type().name()
+    );
+}
+
+pub(crate) fn state_type_differs(patch: &str, state: &StateDesc, wanted: DataType) {
+    event!(
+        warn,
+        "'{patch}': {} holds data of type {}, and the handle asks for {}: the callback finds no \
+         state; use a handle of the declared type",
+        state.label(),
+        state.data_type().name(),
+        wanted.name()
     );
 }
 

@@ -158,13 +158,19 @@ fn check_type<U: Send + Sync + 'static>(
 
 impl PatchEntry {
     /// This patch's state for `handle`, if it declares one with the handle's id and data type.
-    pub(crate) fn state_mut<T: Send + Sync + 'static>(
+    pub(crate) fn state_mut<T: Send + Sync + 'static, P>(
         &mut self,
-        handle: StateHandle<T>,
+        handle: StateHandle<T, P>,
     ) -> Option<StateMut<'_, T>> {
         let index = self.state_index(handle.id())?;
         let desc = &self.desc.states[index];
-        (desc.data == DataType::of::<T>()).then(|| StateMut::new(desc, &mut self.states[index]))
+        let wanted = DataType::of::<T>();
+        if desc.data != wanted {
+            // Only a handle built by hand can differ from its patch's declaration.
+            crate::messages::state_type_differs(self.desc.name(), desc, wanted);
+            return None;
+        }
+        Some(StateMut::new(desc, &mut self.states[index]))
     }
 
     /// This patch's state with `id`, as seen by a later patch.
@@ -191,10 +197,10 @@ pub(crate) fn prev_state(list: &[PatchEntry], index: usize, id: u64) -> Option<P
 }
 
 /// Moves the data of the previous patch's state `handle.id()` into patch `taker`'s own state.
-pub(crate) fn take_over<T: Send + Sync + 'static>(
+pub(crate) fn take_over<T: Send + Sync + 'static, P>(
     list: &mut [PatchEntry],
     taker: usize,
-    handle: StateHandle<T>,
+    handle: StateHandle<T, P>,
 ) -> Result<(), StateDataError> {
     let id = handle.id();
     let (before, rest) = list.split_at_mut(taker);
@@ -239,10 +245,10 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
 
 /// Moves the previous patch's data for `handle` into patch `taker`'s own state, as [`take_over`];
 /// when no earlier patch declares the state or its state holds no data, stores `init()` instead.
-pub(crate) fn take_over_or_init<T: Send + Sync + 'static>(
+pub(crate) fn take_over_or_init<T: Send + Sync + 'static, P>(
     list: &mut [PatchEntry],
     taker: usize,
-    handle: StateHandle<T>,
+    handle: StateHandle<T, P>,
     init: impl FnOnce() -> T,
 ) -> Result<StateMut<'_, T>, StateDataError> {
     match take_over(list, taker, handle) {

@@ -385,7 +385,10 @@ impl TransitionGuard<'_> {
 
     /// The state with the handle's id of the last patch before the patch in transition that
     /// declares it (the kernel's `klp_get_prev_state`).
-    pub fn prev_state<T>(&self, handle: crate::StateHandle<T>) -> Option<crate::PrevState<'_>> {
+    pub fn prev_state<T, P>(
+        &self,
+        handle: crate::StateHandle<T, P>,
+    ) -> Option<crate::PrevState<'_>> {
         crate::state::prev_state(self.list, self.patch, handle.id())
     }
 }

@@ -197,6 +197,16 @@ impl CallbackKind {
         }
     }
 
+    /// The name of the facade's type of a callback of this kind of one patch (`PrePatchOf<P>`).
+    pub fn marked_fn_type(self) -> &'static str {
+        match self {
+            CallbackKind::PrePatch => "PrePatchOf",
+            CallbackKind::PostPatch => "PostPatchOf",
+            CallbackKind::PreUnpatch => "PreUnpatchOf",
+            CallbackKind::PostUnpatch => "PostUnpatchOf",
+        }
+    }
+
     /// Whether the callback returns `Result<(), CallbackError>` (only `pre_patch` can fail).
     pub fn can_fail(self) -> bool {
         self == CallbackKind::PrePatch
@@ -231,6 +241,9 @@ impl ObjectRef {
         }
     }
 }
+
+/// The name of the type that marks a patch's handles and its callbacks' contexts.
+pub const MARKER: &str = "__Patch";
 
 /// A function of the module marked as a callback.
 pub struct Callback {

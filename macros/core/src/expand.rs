@@ -8,7 +8,7 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
-use crate::ast::{CallbackKind, Function, ObjectRef, Patch, State, ident_string};
+use crate::ast::{CallbackKind, Function, MARKER, ObjectRef, Patch, State, ident_string};
 use crate::docs;
 
 /// The span of the first token of `tokens`, where an error about them is best placed. (A span
@@ -73,6 +73,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
         (descriptor(patch), follows_checks(patch))
     };
     if let Some((_, items)) = module.content.as_mut() {
+        mark_contexts(patch, items);
         if fallback {
             // The callbacks and replacements are not referenced by the descriptor: do not warn
             // about them.
@@ -90,7 +91,11 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
                 }
             }
         }
+        let marker = format_ident!("{}", MARKER);
         items.push(Item::Verbatim(quote! {
+            /// The marker of this patch's state handles and of its callbacks' contexts.
+            #[doc(hidden)]
+            pub enum #marker {}
             #handles
             #descriptor
             #lineage
@@ -98,6 +103,46 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
         }));
     }
     quote!(#module)
+}
+
+/// Marks the context of each callback with the patch's marker: `&mut PrePatch<'_>` becomes
+/// `&mut PrePatch<'_, __Patch>`, whatever path names `PrePatch`, so that the callback reaches its
+/// own states only through this patch's handles. A context of another type is left as it is, for
+/// the compiler to report.
+fn mark_contexts(patch: &Patch, items: &mut [Item]) {
+    for callback in &patch.callbacks {
+        let Some(Item::Fn(f)) = items.get_mut(callback.item) else {
+            continue;
+        };
+        let Some(syn::FnArg::Typed(arg)) = f.sig.inputs.first_mut() else {
+            continue;
+        };
+        let syn::Type::Reference(reference) = &mut *arg.ty else {
+            continue;
+        };
+        let span = first_span(&reference.elem);
+        let syn::Type::Path(path) = &mut *reference.elem else {
+            continue;
+        };
+        let Some(last) = path.path.segments.last_mut() else {
+            continue;
+        };
+        if last.ident != callback.kind.context() {
+            continue;
+        }
+        let marker = format_ident!("{}", MARKER, span = span);
+        match &mut last.arguments {
+            syn::PathArguments::None => {
+                let lifetime = syn::Lifetime::new("'_", span);
+                last.arguments =
+                    syn::PathArguments::AngleBracketed(parse_quote!(<#lifetime, self::#marker>));
+            }
+            syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => {
+                args.args.push(parse_quote!(self::#marker));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The states to generate handles for: each name once, never `PATCH`.
@@ -129,11 +174,12 @@ fn state_handles(patch: &Patch) -> TokenStream {
         let id = state.id.as_ref().map_or(0, |id| id.value);
         let version = state.version.as_ref().map_or(0, |v| v.value);
         let label = name.to_string();
+        let marker = format_ident!("{}", MARKER);
         quote! {
             #(#docs)*
             #[doc = #generated]
-            pub const #name: #private::StateHandle<#ty> =
-                #private::StateHandle::new(#id, #version).named(#label);
+            pub const #name: #private::StateHandle<#ty, #marker> =
+                #private::StateHandle::new(#id, #version).named(#label).for_patch();
         }
     });
     quote!(#(#handles)*)
@@ -148,14 +194,27 @@ fn descriptor(patch: &Patch) -> TokenStream {
          documentation for what it contains."
     );
 
-    // One constant per callback, typed with the runtime's function pointer type and placed at
-    // the user's signature: a wrong signature is reported there, naming the expected type.
+    // One constant per callback, typed with the function pointer type of this patch's callbacks
+    // and placed at the user's signature: a wrong signature is reported there, naming the
+    // expected type. The runtime stores a function that calls it with its marked context.
+    let marker = format_ident!("{}", MARKER);
     let callback_consts = patch.callbacks.iter().enumerate().map(|(i, callback)| {
         let span = callback.sig.ident.span();
         let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
-        let fn_type = format_ident!("{}", callback.kind.fn_type(), span = span);
+        let fn_type = format_ident!("{}", callback.kind.fn_type());
+        let marked = format_ident!("{}", callback.kind.marked_fn_type(), span = span);
+        let call = format_ident!("{}", callback.kind.attr_name());
         let function = &callback.sig.ident;
-        respan(quote!(const #konst: #private::#fn_type = #function;), span)
+        let typed = respan(
+            quote!(const __LIVEPATCH_CALLBACK: #private::#marked<#marker> = #function;),
+            span,
+        );
+        quote! {
+            const #konst: #private::#fn_type = {
+                #typed
+                |cx| #private::#call(cx, __LIVEPATCH_CALLBACK)
+            };
+        }
     });
 
     let state_descs = patch.states.iter().map(|state| {
@@ -165,7 +224,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
             .data
             .as_ref()
             .map_or_else(|| state.name.span(), first_span);
-        respan(quote!(#private::state_desc::<#ty>(#name)), span)
+        respan(quote!(#private::state_desc::<#ty, _>(#name)), span)
     });
     let state_count = patch.states.len();
 

@@ -169,7 +169,7 @@ impl ShadowTable {
     /// assert!(table.get(&obj, SV_SEEN).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn tied<'a, S>(&'a self, runtime: &'a Runtime, state: StateHandle<S>) -> Tied<'a> {
+    pub fn tied<'a, S, P>(&'a self, runtime: &'a Runtime, state: StateHandle<S, P>) -> Tied<'a> {
         Tied {
             table: self,
             runtime,

@@ -135,16 +135,22 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 | `super::checksum` | `vmlinux` | `checksum` |*/
 pub mod fix {
     use super::*;
-    fn cleanup(_cx: &mut PostUnpatch<'_>) {}
+    fn cleanup(_cx: &mut PostUnpatch<'_, self::__Patch>) {}
     fn sent<'a>(conn: &'a Conn, _extra: &u32) -> &'a u32 {
         &conn.sent
     }
     fn checksum(buf: &[u8]) -> u32 {
         buf.len() as u32
     }
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// The descriptor of live patch `fix`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
-        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PostUnpatchFn = cleanup;
+        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PostUnpatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PostUnpatchOf<__Patch> = cleanup;
+            |cx| ::livepatch::__private::post_unpatch(cx, __LIVEPATCH_CALLBACK)
+        };
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
