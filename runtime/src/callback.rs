@@ -279,6 +279,52 @@ macro_rules! patching_context {
 patching_context!(PrePatch);
 patching_context!(PostPatch);
 
+/// What an unpatching callback would need to take over state data, which it never may: the
+/// bound of the `take_over` methods of [`PreUnpatch`] and [`PostUnpatch`], which exist only to
+/// say so at compile time. No type implements it.
+#[diagnostic::on_unimplemented(
+    message = "only the patching callbacks (`pre_patch`, `post_patch`) take over state data",
+    label = "an unpatching callback cannot take over data",
+    note = "unpatching callbacks run as their patch goes away: the data it holds goes back to the \
+            patch it was taken over from, or is dropped; a newer patch takes data over in its \
+            own `pre_patch` or `post_patch`"
+)]
+pub trait OnlyPatchingCallbacksTakeOver {
+    /// Never called: nothing implements the trait.
+    fn never(self) -> !;
+}
+
+/// The refusal of the unpatching callbacks to take over data (see
+/// [`OnlyPatchingCallbacksTakeOver`]).
+macro_rules! unpatching_context {
+    ($name:ident) => {
+        impl<P> $name<'_, P> {
+            /// Not available: only the patching callbacks ([`PrePatch`], [`PostPatch`]) take
+            /// over state data; calling this is a compile error that says so.
+            #[doc(hidden)]
+            pub fn take_over<H: OnlyPatchingCallbacksTakeOver>(
+                &mut self,
+                handle: H,
+            ) -> Result<(), StateDataError> {
+                handle.never()
+            }
+
+            /// Not available, as [`take_over`](Self::take_over).
+            #[doc(hidden)]
+            pub fn take_over_or_init<H: OnlyPatchingCallbacksTakeOver, T>(
+                &mut self,
+                handle: H,
+                _init: impl FnOnce() -> T,
+            ) -> Result<StateMut<'_, T>, StateDataError> {
+                handle.never()
+            }
+        }
+    };
+}
+
+unpatching_context!(PreUnpatch);
+unpatching_context!(PostUnpatch);
+
 /// The text of a panic payload, for messages.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

@@ -22,6 +22,8 @@ mod status;
 mod transition;
 mod waits;
 
+#[doc(hidden)]
+pub use crate::callback::OnlyPatchingCallbacksTakeOver;
 pub use crate::callback::{
     CallbackContext, ObjectState, PostPatch, PostPatchFn, PostUnpatch, PostUnpatchFn, PrePatch,
     PrePatchFn, PreUnpatch, PreUnpatchFn, UnpatchReason,
