@@ -147,18 +147,44 @@ fn the_enabled_switch_refuses_its_current_value_and_unknown_patches() {
         "patch 'p' is already enabled; nothing to do"
     );
     let err = h.run(|h| h.rt.disable("nope").unwrap_err());
-    assert_eq!(err, SetEnabledError::NotFound("nope".into()));
+    assert_eq!(
+        err,
+        SetEnabledError::NotFound {
+            name: "nope".into(),
+            did_you_mean: None
+        }
+    );
     assert_eq!(
         err.to_string(),
         "no patch named 'nope' is enabled; see Runtime::patches for the list"
     );
+    // A name one typo away from an enabled patch's is suggested.
+    h.rt.enable(patch("fix_fee")).unwrap();
+    h.log.take();
+    let err = h.run(|h| h.rt.disable("fix_fe").unwrap_err());
+    assert_eq!(
+        err,
+        SetEnabledError::NotFound {
+            name: "fix_fe".into(),
+            did_you_mean: Some("fix_fee")
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "no patch named 'fix_fe' is enabled; did you mean 'fix_fee'?"
+    );
+    h.rt.disable("fix_fee").unwrap();
+    h.log.take();
     assert_eq!(h.log.lines(), Vec::<String>::new());
     // set_enabled(false) is the disable.
     h.rt.set_enabled("p", false).unwrap();
     assert!(h.rt.patches().is_empty());
     assert_eq!(
         h.rt.disable("p"),
-        Err(SetEnabledError::NotFound("p".into()))
+        Err(SetEnabledError::NotFound {
+            name: "p".into(),
+            did_you_mean: None
+        })
     );
 }
 

@@ -296,7 +296,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                         model.remove(&specs, at);
                     }
                     None => prop_assert!(
-                        matches!(&result, Err(SetEnabledError::NotFound(n)) if n == name),
+                        matches!(&result, Err(SetEnabledError::NotFound { name: n, .. }) if n == name),
                         "{:?}",
                         result
                     ),

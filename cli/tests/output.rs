@@ -112,7 +112,10 @@ fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
     assert_eq!(code, 1);
     assert!(out.starts_with("error (not_confirmed): forcing a transition may let threads mix"));
     let (code, out, _) = livepatch(socket, &["disable", "nope"]);
-    let not_found = livepatch_runtime::SetEnabledError::NotFound("nope".into());
+    let not_found = livepatch_runtime::SetEnabledError::NotFound {
+        name: "nope".into(),
+        did_you_mean: None,
+    };
     assert_eq!((code, out), (1, format!("error (disable): {not_found}\n")));
     assert_eq!(
         livepatch(socket, &["disable", "fix"]).1.lines().last(),

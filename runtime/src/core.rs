@@ -575,7 +575,10 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
 fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
     let index = inner
         .index_by_name(name)
-        .ok_or_else(|| SetEnabledError::NotFound(name.to_owned()))?;
+        .ok_or_else(|| SetEnabledError::NotFound {
+            name: name.to_owned(),
+            did_you_mean: crate::error::closest(name, inner.list.iter().map(|p| p.desc.name)),
+        })?;
     let patch = &inner.list[index];
     let patch_name = patch.desc.name;
     if patch.enabled == enabled {

@@ -67,6 +67,22 @@ impl PartialEq for CallbackError {
     }
 }
 
+/// The candidate nearest to `word` in edits (an insertion, a deletion, a change, or a swap of two
+/// neighbours each count one), if it is at most a third of the word's length away: what a
+/// mistyped name was likely meant to be.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::osa_distance(word, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
 /// The message of `error` and of each of its causes.
 fn messages(error: &(dyn StdError + 'static)) -> Vec<String> {
     std::iter::successors(Some(error), |e| (*e).source())
@@ -327,8 +343,19 @@ pub enum SetEnabledError {
     )]
     NoLane(&'static str),
     /// No patch of that name is on the list.
-    #[error("no patch named '{0}' is enabled; see Runtime::patches for the list")]
-    NotFound(String),
+    #[error(
+        "no patch named '{name}' is enabled; {}",
+        match did_you_mean {
+            Some(near) => format!("did you mean '{near}'?"),
+            None => "see Runtime::patches for the list".to_owned(),
+        }
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The name of a patch on the list near enough to be what was meant.
+        did_you_mean: Option<&'static str>,
+    },
     /// The switch already has that value.
     #[error("patch '{patch}' is already {}; nothing to do", if *.enabled { "enabled" } else { "disabled" })]
     Unchanged {
@@ -536,7 +563,7 @@ impl SetEnabledError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SetEnabledError::NoLane(_) => ErrorKind::NoLane,
-            SetEnabledError::NotFound(_) => ErrorKind::NotFound,
+            SetEnabledError::NotFound { .. } => ErrorKind::NotFound,
             SetEnabledError::Unchanged { .. } => ErrorKind::Unchanged,
             SetEnabledError::FunctionBusy { .. } => ErrorKind::FunctionBusy,
             SetEnabledError::Busy { .. } => ErrorKind::Busy,
