@@ -98,11 +98,29 @@ pub struct LineageState {
     pub version: u32,
 }
 
+/// What a compile-time check found: nothing, or the message to stop the build with. The code
+/// `#[livepatch]` generates panics with the message in a constant of its own, at the user's
+/// tokens, so that the compiler shows the message and where it applies, and nothing of the
+/// check's insides.
+pub struct Verdict(Message);
+
+impl Verdict {
+    /// Whether the check passed.
+    pub const fn is_ok(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message of a failed check; empty when it passed.
+    pub const fn message(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// Checks, at compile time, that `new` may be enabled while `old` is installed (SPEC §2): every
 /// state of `old` is declared by `new` with the same or a higher version, or, when `new` is not
-/// cumulative, left alone. Panics with a message naming each offending state, the older patch
-/// and both versions.
-pub const fn check_follows(new: &Lineage, old: &Lineage) {
+/// cumulative, left alone. The verdict names each offending state, the older patch and both
+/// versions.
+pub const fn follows_verdict(new: &Lineage, old: &Lineage) -> Verdict {
     let mut msg = Message::new();
     let mut i = 0;
     while i < old.states.len() {
@@ -158,9 +176,7 @@ pub const fn check_follows(new: &Lineage, old: &Lineage) {
         }
         i += 1;
     }
-    if !msg.is_empty() {
-        panic!("{}", msg.as_str());
-    }
+    Verdict(msg)
 }
 
 /// A `#[patchable]` function as its replacements reach it: the hidden constant
@@ -177,27 +193,15 @@ pub struct PatchableFn<F: 'static> {
 #[derive(Clone, Copy, Debug)]
 pub struct NotPatchable;
 
-/// The slot of the function at `path`, for a replacement listed under the object `listed`;
-/// evaluated at compile time, it panics with a message naming the right object when `listed` is
-/// not the function's.
-pub const fn replaced_slot<F>(
-    function: PatchableFn<F>,
-    listed: ObjectName,
-    path: &str,
-) -> &'static FuncSlot<F> {
-    check_object(function.object, listed, path);
-    function.slot
-}
-
 /// Checks that the function at `path`, which belongs to `belongs`, is listed by its replacement
-/// under that object (`listed`). Panics with a message naming the right object.
-pub const fn check_object(belongs: ObjectName, listed: ObjectName, path: &str) {
+/// under that object (`listed`); the verdict names the right object.
+pub const fn object_verdict(belongs: ObjectName, listed: ObjectName, path: &str) -> Verdict {
+    let mut msg = Message::new();
     if same_str(belongs.as_str(), listed.as_str())
         && matches!(belongs, ObjectName::Program) == matches!(listed, ObjectName::Program)
     {
-        return;
+        return Verdict(msg);
     }
-    let mut msg = Message::new();
     msg.push("`");
     msg.push(path);
     match belongs {
@@ -226,7 +230,7 @@ pub const fn check_object(belongs: ObjectName, listed: ObjectName, path: &str) {
             msg.push("\")]`");
         }
     }
-    panic!("{}", msg.as_str());
+    Verdict(msg)
 }
 
 const fn same_str(a: &str, b: &str) -> bool {

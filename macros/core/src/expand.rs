@@ -286,7 +286,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
 fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let private = private(patch);
     let target = function.target.as_ref()?;
-    let mut args = slot_lookup(patch, function, target)?;
+    let args = slot_lookup(patch, function, target)?;
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
         ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
@@ -297,14 +297,38 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
         (None, Some(last)) => last.ident.span(),
         (None, None) => first_span(target),
     };
-    let lookup = respan(quote!(#private::replaced_slot), span);
-    args.extend(respan(quote!(, #listed, #text), span));
-    let mut args = Group::new(Delimiter::Parenthesis, args);
-    args.set_span(span);
+    let verdict = respan(
+        quote!(#private::object_verdict(__livepatch_target.object, #listed, #text)),
+        span,
+    );
+    let fail = respan(
+        quote! {
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        },
+        span,
+    );
+    // An inline constant, so that the descriptor entry stays a constant expression that the
+    // static can borrow for good.
+    // The bindings carry the span of their uses, which decides where they resolve (inside
+    // `macro_rules!`, a local binding is only found from tokens of the same context).
+    let (target, verdict_binding) = (
+        format_ident!("__livepatch_target", span = span),
+        format_ident!("__livepatch_verdict", span = span),
+    );
+    let slot = quote! {
+        const {
+            let #target = #args;
+            let #verdict_binding = #verdict;
+            #fail
+            #target.slot
+        }
+    };
     let ident = &function.sig.ident;
     let replacement = respan(quote!(#ident), ident.span());
     Some(quote! {
-        #private::FuncDesc::new(&#private::Replacement::new(#lookup #args, #replacement))
+        #private::FuncDesc::new(&#private::Replacement::new(#slot, #replacement))
     })
 }
 
@@ -481,10 +505,31 @@ fn follows_checks(patch: &Patch) -> TokenStream {
         let theirs = quote_spanned!(last=> __LIVEPATCH_LINEAGE);
         let mut args = Group::new(Delimiter::Parenthesis, quote!(#ours &#path::#theirs));
         args.set_span(last);
-        let check = respan(quote!(const _: () = #private::check_follows), first);
-        quote!(#check #args;)
+        let verdict = respan(quote!(#private::follows_verdict), first);
+        verdict_const(quote!(#verdict #args), last)
     });
     quote!(#(#checks)*)
+}
+
+/// A constant that stops the build with `verdict`'s message, reported at `span`, when the check
+/// it evaluates to fails.
+fn verdict_const(verdict: TokenStream, span: Span) -> TokenStream {
+    let fail = respan(
+        quote! {
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        },
+        span,
+    );
+    // The binding carries the span of its uses (see `function_desc`).
+    let binding = format_ident!("__livepatch_verdict", span = span);
+    quote! {
+        const _: () = {
+            let #binding = #verdict;
+            #fail
+        };
+    }
 }
 
 /// A callback attribute that `#[livepatch]` did not consume: an error at the attribute, and the

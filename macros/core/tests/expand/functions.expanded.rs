@@ -154,8 +154,8 @@ pub mod fix {
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
-                    ::livepatch::__private::replaced_slot(
-                        {
+                    const {
+                        let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
                                 label = "not a `#[patchable]` function"
@@ -179,10 +179,17 @@ pub mod fix {
                                 use super::*;
                                 __livepatch_slot_checksum
                             })
-                        },
-                        ::livepatch::__private::ObjectName::Program,
-                        "super::checksum",
-                    ),
+                        };
+                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                            __livepatch_target.object,
+                            ::livepatch::__private::ObjectName::Program,
+                            "super::checksum",
+                        );
+                        if !__livepatch_verdict.is_ok() {
+                            ::core::panic!("{}", __livepatch_verdict.message())
+                        }
+                        __livepatch_target.slot
+                    },
                     checksum,
                 ),
             ),
@@ -190,8 +197,8 @@ pub mod fix {
         static __LIVEPATCH_FUNCTIONS_1: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &::livepatch::__private::Replacement::new(
-                    ::livepatch::__private::replaced_slot(
-                        {
+                    const {
+                        let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
                                 label = "not a method of a `#[patchable]` impl block"
@@ -215,10 +222,17 @@ pub mod fix {
                             }
                             impl<T: ?Sized> __LivepatchNotPatchable for T {}
                             __livepatch_patchable(crate::Conn::__livepatch_slot_sent)
-                        },
-                        ::livepatch::__private::ObjectName::Named("net"),
-                        "crate::Conn::sent",
-                    ),
+                        };
+                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                            __livepatch_target.object,
+                            ::livepatch::__private::ObjectName::Named("net"),
+                            "crate::Conn::sent",
+                        );
+                        if !__livepatch_verdict.is_ok() {
+                            ::core::panic!("{}", __livepatch_verdict.message())
+                        }
+                        __livepatch_target.slot
+                    },
                     sent,
                 ),
             ),

@@ -158,8 +158,13 @@ pub mod net_v2 {
             },
         ],
     };
-    const _: () = ::livepatch::__private::check_follows(
-        &__LIVEPATCH_LINEAGE,
-        &super::net_v1::__LIVEPATCH_LINEAGE,
-    );
+    const _: () = {
+        let __livepatch_verdict = ::livepatch::__private::follows_verdict(
+            &__LIVEPATCH_LINEAGE,
+            &super::net_v1::__LIVEPATCH_LINEAGE,
+        );
+        if !__livepatch_verdict.is_ok() {
+            ::core::panic!("{}", __livepatch_verdict.message())
+        }
+    };
 }
