@@ -3,7 +3,7 @@
 
 pub use livepatch_runtime::{
     FuncDesc, FuncSlot, ObjectDesc, ObjectName, PatchDesc, PostPatchFn, PostUnpatchFn, PrePatchFn,
-    PreUnpatchFn, Replacement, StateDesc, StateHandle,
+    PreUnpatchFn, Replacement, SameType, StateDesc, StateHandle,
 };
 
 use livepatch_runtime::{CallbackError, PostPatch, PostUnpatch, PrePatch, PreUnpatch};

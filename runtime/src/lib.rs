@@ -38,6 +38,8 @@ pub use crate::error::{
     CallbackError, Chain, DescriptorError, EnableError, ErrorKind, LoadObjectError, Reentered,
     SetEnabledError, StateDataError, TransitionError, UnloadObjectError,
 };
+#[doc(hidden)]
+pub use crate::func::SameType;
 pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;
 pub use crate::plan::{

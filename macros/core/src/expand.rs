@@ -318,17 +318,51 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
         format_ident!("__livepatch_verdict", span = span),
     );
     let slot = quote! {
-        const {
+        {
             let #target = #args;
             let #verdict_binding = #verdict;
             #fail
             #target.slot
         }
     };
+    // The replacement, as a function pointer of its own signature, must have the target's
+    // type: a local trait says so in words, naming the target and both types, at the
+    // replacement's name.
     let ident = &function.sig.ident;
-    let replacement = respan(quote!(#ident), ident.span());
+    let name = ident_string(ident);
+    let own_type = crate::signature::fn_pointer_type(&function.sig, None);
+    let message =
+        format!("`{name}` replaces `{text}`, which is `{{F}}`, but `{name}` is `{{Self}}`");
+    let label = format!("not the signature of `{text}`");
+    let note = format!(
+        "a replacement has exactly the signature of the function it replaces: write `{name}` \
+         with the arguments and the return type of `{text}`"
+    );
+    let slot_binding = format_ident!("__livepatch_slot", span = ident.span());
+    let check = respan(
+        quote!(__livepatch_replacement(#slot_binding, #ident as #own_type)),
+        ident.span(),
+    );
+    // An inline constant, so that the descriptor entry stays a constant expression that the
+    // static can borrow for good.
     Some(quote! {
-        #private::FuncDesc::new(&#private::Replacement::new(#slot, #replacement))
+        #private::FuncDesc::new(&const {
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            trait __LivepatchReplaces<F>: #private::SameType<F> {}
+            impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+            const fn __livepatch_replacement<F, G>(
+                slot: &'static #private::FuncSlot<F>,
+                func: G,
+            ) -> #private::Replacement<F>
+            where
+                F: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync + 'static,
+                G: __LivepatchReplaces<F>,
+            {
+                #private::Replacement::of_same_type(slot, func)
+            }
+            let #slot_binding = #slot;
+            #check
+        })
     })
 }
 

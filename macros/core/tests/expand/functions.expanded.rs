@@ -153,8 +153,26 @@ pub mod fix {
         };
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
-                &::livepatch::__private::Replacement::new(
-                    const {
+                &const {
+                    #[diagnostic::on_unimplemented(
+                        message = "`checksum` replaces `super::checksum`, which is `{F}`, but `checksum` is `{Self}`",
+                        label = "not the signature of `super::checksum`",
+                        note = "a replacement has exactly the signature of the function it replaces: write `checksum` with the arguments and the return type of `super::checksum`"
+                    )]
+                    trait __LivepatchReplaces<F>: ::livepatch::__private::SameType<F> {}
+                    impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+                    const fn __livepatch_replacement<F, G>(
+                        slot: &'static ::livepatch::__private::FuncSlot<F>,
+                        func: G,
+                    ) -> ::livepatch::__private::Replacement<F>
+                    where
+                        F: ::core::marker::Copy + ::core::marker::Send
+                            + ::core::marker::Sync + 'static,
+                        G: __LivepatchReplaces<F>,
+                    {
+                        ::livepatch::__private::Replacement::of_same_type(slot, func)
+                    }
+                    let __livepatch_slot = {
                         let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
@@ -189,15 +207,36 @@ pub mod fix {
                             ::core::panic!("{}", __livepatch_verdict.message())
                         }
                         __livepatch_target.slot
-                    },
-                    checksum,
-                ),
+                    };
+                    __livepatch_replacement(
+                        __livepatch_slot,
+                        checksum as fn(&[u8]) -> u32,
+                    )
+                },
             ),
         ];
         static __LIVEPATCH_FUNCTIONS_1: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
-                &::livepatch::__private::Replacement::new(
-                    const {
+                &const {
+                    #[diagnostic::on_unimplemented(
+                        message = "`sent` replaces `crate::Conn::sent`, which is `{F}`, but `sent` is `{Self}`",
+                        label = "not the signature of `crate::Conn::sent`",
+                        note = "a replacement has exactly the signature of the function it replaces: write `sent` with the arguments and the return type of `crate::Conn::sent`"
+                    )]
+                    trait __LivepatchReplaces<F>: ::livepatch::__private::SameType<F> {}
+                    impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+                    const fn __livepatch_replacement<F, G>(
+                        slot: &'static ::livepatch::__private::FuncSlot<F>,
+                        func: G,
+                    ) -> ::livepatch::__private::Replacement<F>
+                    where
+                        F: ::core::marker::Copy + ::core::marker::Send
+                            + ::core::marker::Sync + 'static,
+                        G: __LivepatchReplaces<F>,
+                    {
+                        ::livepatch::__private::Replacement::of_same_type(slot, func)
+                    }
+                    let __livepatch_slot = {
                         let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
@@ -232,9 +271,12 @@ pub mod fix {
                             ::core::panic!("{}", __livepatch_verdict.message())
                         }
                         __livepatch_target.slot
-                    },
-                    sent,
-                ),
+                    };
+                    __livepatch_replacement(
+                        __livepatch_slot,
+                        sent as for<'a> fn(&'a Conn, &u32) -> &'a u32,
+                    )
+                },
             ),
         ];
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 0usize] = [];
