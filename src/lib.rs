@@ -77,6 +77,11 @@ pub mod library {
 #[doc(hidden)]
 pub mod __private;
 
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// What patch authors need, in one import.
 pub mod prelude {
     pub use livepatch_macros::{
