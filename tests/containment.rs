@@ -8,6 +8,7 @@ mod common;
 use common::{Harness, chain};
 use livepatch::prelude::*;
 use livepatch::{CallbackError, EnableError, ObjectName};
+use livepatch::{ObjectDesc, PatchDesc};
 
 /// A panic payload whose own `Drop` panics.
 struct Bomb;

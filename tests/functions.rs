@@ -14,6 +14,7 @@ use livepatch::{
     DescriptorError, EnableError, ErrorKind, FuncDesc, FuncSlot, ObjectName, Replacement,
     SetEnabledError, TransitionError, TransitionPhase, TransitionTarget,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateHandle};
 
 type Labeled = fn(&Gate) -> &'static str;
 

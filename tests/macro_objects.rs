@@ -2,6 +2,7 @@
 //! the program first, then the objects in the order of their first callback, and the runtime runs
 //! the callbacks in that order, for loaded objects only.
 
+use livepatch::StateHandle;
 use livepatch::prelude::*;
 use livepatch::{Dmesg, ObjectName};
 

@@ -6,6 +6,7 @@ mod common;
 use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{EnableError, LoadObjectError, ObjectName};
+use livepatch::{ObjectDesc, PatchDesc, StateHandle};
 
 fn program() -> ObjectDesc {
     record::all(ObjectDesc::program())

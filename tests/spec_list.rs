@@ -11,6 +11,7 @@ use livepatch::{
     DescriptorError, EnableError, ErrorKind, LoadObjectError, ObjectName, ObjectStatus,
     PatchStatus, Reentered, SetEnabledError, StateLabel, StateStatus, UnloadObjectError,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 fn patch(name: &'static str) -> &'static PatchDesc {
     leak(PatchDesc::new(name).objects(slice(vec![record::all(ObjectDesc::program())])))

@@ -11,6 +11,7 @@ use livepatch::prelude::*;
 use livepatch::{
     CallbackKind, ConflictReason, EnableError, ObjectName, SetEnabledError, StateVerdict,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 use proptest::prelude::*;
 
 mod common;

@@ -7,6 +7,7 @@ mod common;
 use common::{Counted, Harness, assert_log, chain, leak, slice, test_lines};
 use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, StateConflict};
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 /// A patch with states of no data, given as (id, version).
 fn with_states(name: &'static str, replace: bool, states: &[(u64, u32)]) -> &'static PatchDesc {

@@ -90,6 +90,7 @@ pub fn slice<T>(items: Vec<T>) -> &'static [T] {
 
 /// Callbacks that log what runs, under the target `test`, as `patch: callback: object`.
 pub mod record {
+    use livepatch::ObjectDesc;
     use livepatch::prelude::*;
 
     pub fn pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {

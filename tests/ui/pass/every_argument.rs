@@ -1,6 +1,6 @@
 // Every argument of #[livepatch] and every kind of callback, on the program and on objects.
 use livepatch::prelude::*;
-use livepatch::ObjectName;
+use livepatch::{ObjectName, StateHandle};
 
 /// The saved log level.
 pub struct SavedLoglevel(pub i32);
