@@ -58,13 +58,23 @@ pub mod objects {
     }
 }
 
+/// The objects of `patch`'s descriptor, in order.
+fn object_names(patch: &livepatch::PatchDesc) -> Vec<ObjectName> {
+    patch.object_descs().iter().map(|o| o.name()).collect()
+}
+
+/// The lines of `log` under `target`.
+fn lines_of(log: &Dmesg, target: &str) -> Vec<String> {
+    let prefix = format!("{target}:");
+    log.lines()
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
+        .collect()
+}
+
 #[test]
 fn objects_are_listed_program_first_then_in_order_of_first_callback() {
-    let names: Vec<ObjectName> = objects::PATCH
-        .object_descs()
-        .iter()
-        .map(|o| o.name())
-        .collect();
+    let names = object_names(&objects::PATCH);
     assert_eq!(
         names,
         [
@@ -84,11 +94,7 @@ fn callbacks_run_in_object_order_for_loaded_objects() {
         rt.enable(&objects::PATCH).unwrap();
         rt.disable("objects").unwrap();
     });
-    let ours: Vec<String> = log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("objects:"))
-        .collect();
+    let ours = lines_of(&log, "objects");
     assert_eq!(
         ours,
         [
@@ -109,4 +115,40 @@ fn the_state_handle_carries_the_declared_id_version_and_type() {
     assert_eq!(desc.version(), 1);
     assert_eq!(desc.data_type().name(), std::any::type_name::<Runs>());
     assert!(!objects::PATCH.is_replace());
+}
+
+/// One function serving a callback kind for several objects.
+#[livepatch]
+pub mod shared {
+    use super::*;
+
+    #[post_patch(object = ["net", "disk"])]
+    fn attach(cx: &mut PostPatch<'_>) {
+        tracing::info!(target: "shared", "post_patch: {}", cx.object());
+    }
+}
+
+#[test]
+fn a_callback_may_serve_a_list_of_objects() {
+    let names = object_names(&shared::PATCH);
+    assert_eq!(
+        names,
+        [
+            ObjectName::Program,
+            ObjectName::Named("net"),
+            ObjectName::Named("disk"),
+        ]
+    );
+    let rt = Runtime::new();
+    let log = Dmesg::new();
+    rt.load_object("net").unwrap();
+    log.capture(|| {
+        rt.enable(&shared::PATCH).unwrap();
+        rt.load_object("disk").unwrap();
+    });
+    let ours = lines_of(&log, "shared");
+    assert_eq!(
+        ours,
+        ["shared: post_patch: net", "shared: post_patch: disk"]
+    );
 }

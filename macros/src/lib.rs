@@ -64,7 +64,8 @@ use proc_macro::TokenStream;
 /// # Callbacks
 ///
 /// Functions directly in the module marked `#[pre_patch]`, `#[post_patch]`, `#[pre_unpatch]` or
-/// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object:
+/// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object, or
+/// with `(object = ["net", "disk"])` for one function serving several objects:
 ///
 /// | attribute | signature |
 /// |---|---|
@@ -325,7 +326,7 @@ macro_rules! callback_attribute {
     ($name:ident, $context:literal, $returns:literal, $when:literal) => {
         #[doc = concat!("Marks a `", stringify!($name), "` callback of a `#[livepatch]` module: runs ", $when, ".")]
         ///
-        #[doc = concat!("Signature: `fn(cx: &mut ", $context, "<'_>)", $returns, "`. Write `#[", stringify!($name), "]` for the program itself or `#[", stringify!($name), "(object = \"name\")]` for a named object.")]
+        #[doc = concat!("Signature: `fn(cx: &mut ", $context, "<'_>)", $returns, "`. Write `#[", stringify!($name), "]` for the program itself or `#[", stringify!($name), "(object = \"name\")]` for a named object, or `object = [\"net\", \"disk\"]` for several.")]
         /// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes
         /// the attribute; anywhere else it is an error.
         #[proc_macro_attribute]

@@ -110,15 +110,18 @@ pub fn object_argument(
     Ok(())
 }
 
-/// The object a callback attribute names, with the literal that named it. Errors are recorded in
-/// `cx`; the program itself is assumed then.
-pub fn callback_object(
+/// The objects a callback attribute names, each with the literal that named it: the program
+/// itself when it names none, one object for `object = "net"`, each of a list for
+/// `object = ["net", "disk"]` (one function serving several objects, as the kernel shares
+/// callbacks). Errors are recorded in `cx`; the program itself is assumed then.
+pub fn callback_objects(
     attr: &Attribute,
     kind: CallbackKind,
     cx: &mut Ctxt,
-) -> (ObjectRef, Option<LitStr>) {
+) -> Vec<(ObjectRef, Option<LitStr>)> {
+    let program = vec![(ObjectRef::Program, None)];
     let list = match &attr.meta {
-        Meta::Path(_) => return (ObjectRef::Program, None),
+        Meta::Path(_) => return program,
         Meta::List(list) => list,
         Meta::NameValue(nv) => {
             cx.error_spanned_by(
@@ -129,12 +132,12 @@ pub fn callback_object(
                     kind.attr_name()
                 ),
             );
-            return (ObjectRef::Program, None);
+            return program;
         }
     };
-    let parser = |input: ParseStream| -> syn::Result<Option<LitStr>> {
+    let parser = |input: ParseStream| -> syn::Result<Vec<LitStr>> {
         if input.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let lookahead = input.lookahead1();
         if !lookahead.peek(kw::object) {
@@ -142,10 +145,34 @@ pub fn callback_object(
         }
         input.parse::<kw::object>()?;
         input.parse::<Token![=]>()?;
-        let lit = if input.peek(LitStr) {
-            input.parse::<LitStr>()?
+        let lits = if input.peek(LitStr) {
+            vec![input.parse::<LitStr>()?]
+        } else if input.peek(syn::token::Bracket) {
+            let content;
+            let brackets = syn::bracketed!(content in input);
+            let lits = content.parse_terminated(
+                |input: ParseStream| {
+                    input.parse::<LitStr>().map_err(|_| {
+                        input.error("each object's name is a string literal: `object = [\"net\"]`")
+                    })
+                },
+                Token![,],
+            )?;
+            if lits.is_empty() {
+                return Err(syn::Error::new(
+                    brackets.span.join(),
+                    format!(
+                        "name at least one object, or write `#[{}]` for the program itself",
+                        kind.attr_name()
+                    ),
+                ));
+            }
+            lits.into_iter().collect()
         } else {
-            return Err(input.error("the object's name is a string literal: `object = \"net\"`"));
+            return Err(input.error(
+                "the object's name is a string literal: `object = \"net\"`, or a list of them: \
+                 `object = [\"net\", \"disk\"]`",
+            ));
         };
         input.parse::<Option<Token![,]>>()?;
         if !input.is_empty() {
@@ -154,14 +181,17 @@ pub fn callback_object(
                 kind.attr_name()
             )));
         }
-        Ok(Some(lit))
+        Ok(lits)
     };
     match parser.parse2(list.tokens.clone()) {
-        Ok(Some(lit)) => (ObjectRef::Named(lit.value()), Some(lit)),
-        Ok(None) => (ObjectRef::Program, None),
+        Ok(lits) if lits.is_empty() => program,
+        Ok(lits) => lits
+            .into_iter()
+            .map(|lit| (ObjectRef::Named(lit.value()), Some(lit)))
+            .collect(),
         Err(error) => {
             cx.syn_error(error);
-            (ObjectRef::Program, None)
+            program
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use quote::ToTokens;
 use syn::{FnArg, GenericParam, ReturnType, Type};
 
 use crate::ast::{Callback, CallbackKind, Function, ObjectRef, Patch, ident_string};
@@ -146,15 +147,31 @@ fn names_itself(path: &syn::Path, module: &syn::Ident) -> bool {
 
 fn check_callbacks(patch: &Patch, cx: &mut Ctxt) {
     let mut seen: HashMap<(CallbackKind, &ObjectRef), &Callback> = HashMap::new();
+    // A function serving several objects is one callback per object: its own checks run once.
+    let mut functions = std::collections::HashSet::new();
     for callback in &patch.callbacks {
-        check_not_compiled_out(&callback.cfgs, "a callback", &callback.sig.ident, cx);
+        if functions.insert(callback.item) {
+            check_not_compiled_out(&callback.cfgs, "a callback", &callback.sig.ident, cx);
+            check_signature(callback, cx);
+        }
         check_object(callback, cx);
-        check_signature(callback, cx);
         match seen.entry((callback.kind, &callback.object)) {
             Entry::Occupied(first) => {
                 let first = first.get();
                 let kind = callback.kind.attr_name();
                 let object = callback.object.display_name();
+                if first.item == callback.item {
+                    // The same function's list names the object twice.
+                    let at = callback.object_lit.as_ref().map_or_else(
+                        || callback.attr.to_token_stream(),
+                        ToTokens::to_token_stream,
+                    );
+                    cx.error_spanned_by(
+                        at,
+                        format!("`{object}` is listed twice; name each object once"),
+                    );
+                    continue;
+                }
                 cx.error_spanned_by(
                     &callback.attr,
                     format!(
