@@ -81,7 +81,27 @@ impl Dmesg {
 
     /// A subscriber that logs every event, of every level, into this log.
     pub fn subscriber(&self) -> impl Subscriber + Send + Sync + 'static {
-        tracing_subscriber::registry().with(DmesgLayer { log: self.clone() })
+        tracing_subscriber::registry().with(self.layer())
+    }
+
+    /// A `tracing-subscriber` layer that logs every event it sees into this log, to compose with
+    /// `fmt`, filters and other layers.
+    ///
+    /// ```
+    /// use livepatch_runtime::Dmesg;
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let log = Dmesg::new();
+    /// let other = Dmesg::new().levels();
+    /// let subscriber = tracing_subscriber::registry().with(log.layer()).with(other.layer());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info!(target: "livepatch", "enabling patch 'p'")
+    /// });
+    /// assert_eq!(log.lines(), ["livepatch: enabling patch 'p'"]);
+    /// assert_eq!(other.lines(), ["<6>livepatch: enabling patch 'p'"]);
+    /// ```
+    pub fn layer<S: Subscriber>(&self) -> impl Layer<S> + Send + Sync + 'static {
+        DmesgLayer { log: self.clone() }
     }
 
     /// Runs `f` with this log as the current thread's subscriber.
