@@ -167,6 +167,59 @@ fn a_failed_enable_names_each_cause_of_the_callback_error_once() {
     assert!(source.get_ref().is_some_and(|e| e.is::<RateTableError>()));
 }
 
+/// The runtime's events with their structured fields, as `message {name=value, ...}`.
+#[derive(Clone, Default)]
+struct Fields(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Fields {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Visit(String, Vec<String>);
+        impl tracing::field::Visit for Visit {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.0 = format!("{value:?}"),
+                    name => self.1.push(format!("{name}={value:?}")),
+                }
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "message" => self.0 = value.to_owned(),
+                    name => self.1.push(format!("{name}={value}")),
+                }
+            }
+        }
+        if event.metadata().target() == livepatch::TARGET {
+            let mut visit = Visit::default();
+            event.record(&mut visit);
+            let line = format!("{} {{{}}}", visit.0, visit.1.join(", "));
+            self.0.lock().unwrap().push(line);
+        }
+    }
+}
+
+#[test]
+fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields = Fields::default();
+    let subscriber = tracing_subscriber::registry().with(fields.clone());
+    let p = patch("p", vec![program().pre_patch(pre_patch_with_a_cause)]);
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = Runtime::new();
+        rt.enable(p).unwrap_err();
+    });
+    let lines = fields.0.lock().unwrap().clone();
+    assert_eq!(
+        &lines[..3],
+        [
+            "enabling patch 'p' {patch=p}",
+            "'p': initializing patching transition {patch=p, direction=patching}",
+            "pre-patch callback failed for object 'vmlinux' {patch=p, object=vmlinux, \
+             error=the rate table could not be allocated: cannot allocate 4096 bytes}",
+        ]
+    );
+}
+
 fn panicking_pre_patch(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
     panic!("allocation invariant broken")
 }

@@ -531,7 +531,7 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         }
         let failed = match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
             Err(source) => {
-                messages::pre_patch_failed(object.name);
+                messages::pre_patch_failed(desc.name, object.name, &source);
                 Some(EnableError::PrePatchFailed {
                     patch: desc.name,
                     object: object.name,

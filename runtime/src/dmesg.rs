@@ -1,5 +1,5 @@
 //! A kernel-log view of `tracing` events: each event becomes one line `target: message`, as the
-//! kernel prints `livepatch: enabling patch 'p'`. Used to show a trace to a person and to compare
+//! kernel prints `livepatch: enabling patch 'p'`; an event's other fields are left out. Used to show a trace to a person and to compare
 //! traces in tests.
 
 use std::fmt::{self, Write as _};
@@ -134,26 +134,21 @@ impl<S: Subscriber> Layer<S> for DmesgLayer {
     }
 }
 
-/// The event's message, followed by its other fields as `name=value`.
+/// The event's message: the kernel's text. Structured fields are for other layers (see
+/// `messages`), as the kernel's log carries only the text.
 #[derive(Default)]
 struct LineText(String);
 
 impl Visit for LineText {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let sep = if self.0.is_empty() { "" } else { " " };
         if field.name() == "message" {
-            let _ = write!(self.0, "{sep}{value:?}");
-        } else {
-            let _ = write!(self.0, "{sep}{}={value:?}", field.name());
+            let _ = write!(self.0, "{value:?}");
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            let sep = if self.0.is_empty() { "" } else { " " };
-            let _ = write!(self.0, "{sep}{value}");
-        } else {
-            self.record_debug(field, &value);
+            self.0.push_str(value);
         }
     }
 }

@@ -1,8 +1,14 @@
 //! Every message the runtime logs, in one place, with the levels and texts of the kernel's
 //! livepatch core. Events go to `tracing` with target `livepatch`, so a patch's own callbacks,
 //! logging under their own target, interleave with them in one trace.
+//!
+//! Besides the kernel's text, the events of an operation carry structured fields for tools: the
+//! `patch`, the `object`, the `direction` of a transition (`patching`, `unpatching`) and, for a
+//! failed `pre_patch`, the callback's `error` with its causes. [`crate::Dmesg`] prints the text
+//! alone, as the kernel does.
 
 use crate::descriptor::{DataType, ObjectName, StateDesc};
+use crate::error::{CallbackError, Chain};
 use crate::transition::TransitionTarget;
 
 /// The `tracing` target of every runtime message.
@@ -24,7 +30,7 @@ pub(crate) fn emit(log: impl FnOnce()) {
 }
 
 pub(crate) fn enabling(patch: &str) {
-    event!(info, "enabling patch '{patch}'");
+    event!(info, patch, "enabling patch '{patch}'");
 }
 
 pub(crate) fn not_compatible(patch: &str) {
@@ -35,19 +41,19 @@ pub(crate) fn not_compatible(patch: &str) {
 }
 
 pub(crate) fn initializing(patch: &str, target: TransitionTarget) {
-    event!(debug, "'{patch}': initializing {target} transition");
+    event!(debug, patch, direction = %target, "'{patch}': initializing {target} transition");
 }
 
 pub(crate) fn starting(patch: &str, target: TransitionTarget) {
-    event!(info, "'{patch}': starting {target} transition");
+    event!(info, patch, direction = %target, "'{patch}': starting {target} transition");
 }
 
 pub(crate) fn completing(patch: &str, target: TransitionTarget) {
-    event!(debug, "'{patch}': completing {target} transition");
+    event!(debug, patch, direction = %target, "'{patch}': completing {target} transition");
 }
 
 pub(crate) fn complete(patch: &str, target: TransitionTarget) {
-    event!(info, "'{patch}': {target} complete");
+    event!(info, patch, direction = %target, "'{patch}': {target} complete");
 }
 
 pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
@@ -58,8 +64,14 @@ pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
     event!(debug, "'{patch}': reversing transition from {path}");
 }
 
-pub(crate) fn pre_patch_failed(object: ObjectName) {
-    event!(warn, "pre-patch callback failed for object '{object}'");
+pub(crate) fn pre_patch_failed(patch: &str, object: ObjectName, error: &CallbackError) {
+    event!(
+        warn,
+        patch,
+        object = %object,
+        error = %Chain(error),
+        "pre-patch callback failed for object '{object}'"
+    );
 }
 
 pub(crate) fn enable_failed(patch: &str) {

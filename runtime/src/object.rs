@@ -129,7 +129,7 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         messages::applying_to_loading(patch, object);
         let refused = match callback::run_pre_patch(&mut inner.list, p, o, ObjectState::Coming) {
             Err(source) => {
-                messages::pre_patch_failed(object);
+                messages::pre_patch_failed(patch, object, &source);
                 Some(LoadObjectError::Refused {
                     patch,
                     object: name.to_owned(),
