@@ -220,6 +220,55 @@ fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error() {
     );
 }
 
+fn direction_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    tracing::info!(target: "test", "pre_patch {}: {:?}", cx.object(), cx.transition());
+    Ok(())
+}
+
+fn direction_post_patch(cx: &mut PostPatch<'_>) {
+    tracing::info!(target: "test", "post_patch {}: {:?}", cx.object(), cx.transition());
+}
+
+fn direction_pre_unpatch(cx: &mut PreUnpatch<'_>) {
+    tracing::info!(target: "test", "pre_unpatch {}: {:?}", cx.object(), cx.transition());
+}
+
+fn direction_post_unpatch(cx: &mut PostUnpatch<'_>) {
+    tracing::info!(target: "test", "post_unpatch {}: {:?}", cx.object(), cx.transition());
+}
+
+#[test]
+fn a_callback_knows_the_direction_of_the_transition_it_runs_in() {
+    let h = Harness::new();
+    let all = |o: ObjectDesc| {
+        o.pre_patch(direction_pre_patch)
+            .post_patch(direction_post_patch)
+            .pre_unpatch(direction_pre_unpatch)
+            .post_unpatch(direction_post_unpatch)
+    };
+    let p = patch("p", vec![all(program()), all(named("net"))]);
+    h.run(|h| {
+        h.rt.enable(p).unwrap();
+        // Outside any transition.
+        h.rt.load_object("net").unwrap();
+        h.rt.unload_object("net").unwrap();
+        h.rt.disable("p").unwrap();
+    });
+    assert_log(
+        &common::test_lines(&h.log),
+        "
+        test: pre_patch vmlinux: Some(Patched)
+        test: post_patch vmlinux: Some(Patched)
+        test: pre_patch net: None
+        test: post_patch net: None
+        test: pre_unpatch net: None
+        test: post_unpatch net: None
+        test: pre_unpatch vmlinux: Some(Unpatched)
+        test: post_unpatch vmlinux: Some(Unpatched)
+        ",
+    );
+}
+
 fn panicking_pre_patch(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
     panic!("allocation invariant broken")
 }

@@ -16,6 +16,7 @@ use crate::descriptor::{AnyPatch, ObjectName, OwnState, StateHandle};
 use crate::error::{CallbackError, StateDataError};
 use crate::messages;
 use crate::state::{PrevState, StateMut};
+use crate::transition::TransitionTarget;
 
 /// `pre_patch`: may veto the enable (or the object's load) by returning an error.
 pub type PrePatchFn = for<'a, 'b> fn(&'a mut PrePatch<'b>) -> Result<(), CallbackError>;
@@ -63,11 +64,13 @@ pub struct CallbackContext<'a, P = AnyPatch> {
     patch: usize,
     object: ObjectName,
     object_state: ObjectState,
+    transition: Option<TransitionTarget>,
     _patch: PhantomData<fn() -> P>,
 }
 
 impl<'a> CallbackContext<'a> {
     pub(crate) fn new(
+        transition: Option<TransitionTarget>,
         list: &'a mut [PatchEntry],
         patch: usize,
         object: ObjectName,
@@ -78,6 +81,7 @@ impl<'a> CallbackContext<'a> {
             patch,
             object,
             object_state,
+            transition,
             _patch: PhantomData,
         }
     }
@@ -91,6 +95,7 @@ impl<P> CallbackContext<'_, P> {
             patch: self.patch,
             object: self.object,
             object_state: self.object_state,
+            transition: self.transition,
             _patch: PhantomData,
         }
     }
@@ -108,6 +113,14 @@ impl<P> CallbackContext<'_, P> {
     /// Whether the object is loading, loaded, or unloading.
     pub fn object_state(&self) -> ObjectState {
         self.object_state
+    }
+
+    /// The direction of the transition the callback runs in (only one runs at a time): patching
+    /// for `pre_patch` and `post_patch` of an enable, unpatching for those of a disable, and so
+    /// on; `None` when it runs outside any transition (an object loading or unloading while no
+    /// patch is in transition).
+    pub fn transition(&self) -> Option<TransitionTarget> {
+        self.transition
     }
 
     /// This patch's own state for `handle` (the kernel's `klp_get_state`): `None` when the patch
@@ -356,6 +369,7 @@ pub(crate) fn dispose(payload: Box<dyn Any + Send>) -> String {
 /// whether `post_unpatch` may run later (the kernel's `post_unpatch_enabled`). A panic counts as a
 /// failure.
 pub(crate) fn run_pre_patch(
+    transition: Option<TransitionTarget>,
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
@@ -366,7 +380,7 @@ pub(crate) fn run_pre_patch(
         None => Ok(()),
         Some(f) => {
             let mut cx = PrePatch {
-                cx: CallbackContext::new(list, patch, desc.name, state),
+                cx: CallbackContext::new(transition, list, patch, desc.name, state),
             };
             contained(|| f(&mut cx)).unwrap_or_else(|panic| {
                 Err(CallbackError::new(format!(
@@ -381,6 +395,7 @@ pub(crate) fn run_pre_patch(
 
 /// Runs `post_patch` of one object, if any; a panic is logged and contained.
 pub(crate) fn run_post_patch(
+    transition: Option<TransitionTarget>,
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
@@ -389,7 +404,7 @@ pub(crate) fn run_post_patch(
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.post_patch {
         let mut cx = PostPatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(transition, list, patch, desc.name, state),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("post_patch", list[patch].desc.name, desc.name, &panic);
@@ -399,6 +414,7 @@ pub(crate) fn run_post_patch(
 
 /// Runs `pre_unpatch` of one object, if any; a panic is logged and contained.
 pub(crate) fn run_pre_unpatch(
+    transition: Option<TransitionTarget>,
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
@@ -407,7 +423,7 @@ pub(crate) fn run_pre_unpatch(
     let desc = list[patch].desc.objects[object];
     if let Some(f) = desc.callbacks.pre_unpatch {
         let mut cx = PreUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(transition, list, patch, desc.name, state),
         };
         if let Err(panic) = contained(|| f(&mut cx)) {
             messages::callback_panicked("pre_unpatch", list[patch].desc.name, desc.name, &panic);
@@ -418,6 +434,7 @@ pub(crate) fn run_pre_unpatch(
 /// Runs `post_unpatch` of one object if its `pre_patch` ran and succeeded, then clears that flag so
 /// it runs at most once per `pre_patch`; a panic is logged and contained.
 pub(crate) fn run_post_unpatch(
+    transition: Option<TransitionTarget>,
     list: &mut [PatchEntry],
     patch: usize,
     object: usize,
@@ -428,7 +445,7 @@ pub(crate) fn run_post_unpatch(
     let desc = list[patch].desc.objects[object];
     if let (true, Some(f)) = (enabled, desc.callbacks.post_unpatch) {
         let mut cx = PostUnpatch {
-            cx: CallbackContext::new(list, patch, desc.name, state),
+            cx: CallbackContext::new(transition, list, patch, desc.name, state),
             reason,
         };
         if let Err(panic) = contained(|| f(&mut cx)) {

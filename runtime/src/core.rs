@@ -106,6 +106,11 @@ impl Inner {
             .is_some_and(|t| t.patch == instance)
     }
 
+    /// The direction of the transition in progress, if any.
+    pub(crate) fn direction(&self) -> Option<TransitionTarget> {
+        self.transition.as_ref().map(|t| t.target)
+    }
+
     /// The name of the patch in transition, if any.
     pub(crate) fn busy_with(&self) -> Option<&'static str> {
         crate::transition::current(self).map(|(_, i)| self.list[i].desc.name)
@@ -529,7 +534,13 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         if !inner.is_loaded(object.name) {
             continue;
         }
-        let failed = match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live) {
+        let failed = match callback::run_pre_patch(
+            inner.direction(),
+            &mut inner.list,
+            index,
+            o,
+            ObjectState::Live,
+        ) {
             Err(source) => {
                 messages::pre_patch_failed(desc.name, object.name, &source);
                 Some(EnableError::PrePatchFailed {
@@ -612,7 +623,13 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
     Transition::init(inner, instance, TransitionTarget::Unpatched, lane);
     for o in 0..inner.list[index].objects.len() {
         if inner.list[index].objects[o].patched {
-            callback::run_pre_unpatch(&mut inner.list, index, o, ObjectState::Live);
+            callback::run_pre_unpatch(
+                inner.direction(),
+                &mut inner.list,
+                index,
+                o,
+                ObjectState::Live,
+            );
         }
     }
     inner.list[index].enabled = false;

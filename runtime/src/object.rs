@@ -127,7 +127,13 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let patch = inner.list[p].desc.name;
         let object = inner.list[p].desc.objects[o].name;
         messages::applying_to_loading(patch, object);
-        let refused = match callback::run_pre_patch(&mut inner.list, p, o, ObjectState::Coming) {
+        let refused = match callback::run_pre_patch(
+            inner.direction(),
+            &mut inner.list,
+            p,
+            o,
+            ObjectState::Coming,
+        ) {
             Err(source) => {
                 messages::pre_patch_failed(patch, object, &source);
                 Some(LoadObjectError::Refused {
@@ -149,6 +155,7 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
                     // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
                     // its post_unpatch, as a cancelled enable does and as the kernel does here.
                     callback::run_post_unpatch(
+                        inner.direction(),
                         &mut inner.list,
                         p,
                         o,
@@ -177,7 +184,13 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let instance = inner.list[p].instance;
         applied.push(instance);
         if !inner.in_transition(instance) {
-            callback::run_post_patch(&mut inner.list, p, o, ObjectState::Coming);
+            callback::run_post_patch(
+                inner.direction(),
+                &mut inner.list,
+                p,
+                o,
+                ObjectState::Coming,
+            );
         }
     }
     Ok(())
@@ -199,11 +212,11 @@ fn revert_object(
             continue;
         };
         if !inner.in_transition(instance) {
-            callback::run_pre_unpatch(&mut inner.list, p, o, state);
+            callback::run_pre_unpatch(inner.direction(), &mut inner.list, p, o, state);
         }
         let object = inner.list[p].desc.objects[o].name;
         messages::reverting_on_unload(inner.list[p].desc.name, object);
         unpatch_object(inner, p, o);
-        callback::run_post_unpatch(&mut inner.list, p, o, state, reason);
+        callback::run_post_unpatch(inner.direction(), &mut inner.list, p, o, state, reason);
     }
 }

@@ -278,10 +278,15 @@ fn complete(inner: &mut Inner) {
             continue;
         }
         match target {
-            TransitionTarget::Patched => {
-                callback::run_post_patch(&mut inner.list, index, o, ObjectState::Live)
-            }
+            TransitionTarget::Patched => callback::run_post_patch(
+                inner.direction(),
+                &mut inner.list,
+                index,
+                o,
+                ObjectState::Live,
+            ),
             TransitionTarget::Unpatched => callback::run_post_unpatch(
+                inner.direction(),
                 &mut inner.list,
                 index,
                 o,
