@@ -167,12 +167,16 @@ fn a_failed_enable_names_each_cause_of_the_callback_error_once() {
     assert!(source.get_ref().is_some_and(|e| e.is::<RateTableError>()));
 }
 
-/// The runtime's events with their structured fields, as `message {name=value, ...}`.
+/// The runtime's events with their structured fields and the span they are in, as
+/// `span: message {name=value, ...}`.
 #[derive(Clone, Default)]
 struct Fields(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Fields {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+impl<S> tracing_subscriber::Layer<S> for Fields
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, cx: tracing_subscriber::layer::Context<'_, S>) {
         #[derive(Default)]
         struct Visit(String, Vec<String>);
         impl tracing::field::Visit for Visit {
@@ -192,14 +196,15 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Fields {
         if event.metadata().target() == livepatch::TARGET {
             let mut visit = Visit::default();
             event.record(&mut visit);
-            let line = format!("{} {{{}}}", visit.0, visit.1.join(", "));
+            let span = cx.event_span(event).map_or("-", |span| span.name());
+            let line = format!("{span}: {} {{{}}}", visit.0, visit.1.join(", "));
             self.0.lock().unwrap().push(line);
         }
     }
 }
 
 #[test]
-fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error() {
+fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error_in_a_span() {
     use tracing_subscriber::layer::SubscriberExt;
     let fields = Fields::default();
     let subscriber = tracing_subscriber::registry().with(fields.clone());
@@ -212,9 +217,9 @@ fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error() {
     assert_eq!(
         &lines[..3],
         [
-            "enabling patch 'p' {patch=p}",
-            "'p': initializing patching transition {patch=p, direction=patching}",
-            "pre-patch callback failed for object 'vmlinux' {patch=p, object=vmlinux, \
+            "enable: enabling patch 'p' {patch=p}",
+            "enable: 'p': initializing patching transition {patch=p, direction=patching}",
+            "enable: pre-patch callback failed for object 'vmlinux' {patch=p, object=vmlinux, \
              error=the rate table could not be allocated: cannot allocate 4096 bytes}",
         ]
     );

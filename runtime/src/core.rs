@@ -319,6 +319,7 @@ impl Runtime {
     /// enable is cancelled: objects whose `pre_patch` succeeded get `post_unpatch`, and the patch
     /// leaves the list.
     pub fn enable(&self, desc: &'static PatchDesc) -> Result<(), EnableError> {
+        let _span = crate::messages::operation("enable", desc.name);
         self.locked(|inner| enable_locked(inner, desc))?
     }
 
@@ -326,6 +327,7 @@ impl Runtime {
     /// enabled patch starts its disable; the opposite of the current value on the patch in
     /// transition reverses that transition.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
+        let _span = crate::messages::operation("set_enabled", name);
         self.locked(|inner| set_enabled_locked(inner, name, enabled))?
     }
 

@@ -23,6 +23,40 @@ macro_rules! event {
 }
 pub(crate) use event;
 
+/// The span of one operation of the runtime (`enable`, `set_enabled`, `load_object`,
+/// `unload_object`, `force`), entered until the guard is dropped, so that the operation's events
+/// (and its callbacks' own) are seen inside it. Like events, the span is contained: a subscriber
+/// that panics loses the span, not the operation.
+pub(crate) struct Operation(Option<tracing::Span>);
+
+pub(crate) fn operation(name: &'static str, subject: &str) -> Operation {
+    let span = crate::callback::contained(|| match name {
+        "enable" => tracing::info_span!(target: TARGET, "enable", patch = subject),
+        "set_enabled" => tracing::info_span!(target: TARGET, "set_enabled", patch = subject),
+        "load_object" => tracing::info_span!(target: TARGET, "load_object", object = subject),
+        "unload_object" => tracing::info_span!(target: TARGET, "unload_object", object = subject),
+        "force" => tracing::info_span!(target: TARGET, "force"),
+        _ => tracing::Span::none(),
+    })
+    .ok();
+    let entered = span.filter(|span| {
+        crate::callback::contained(|| span.with_subscriber(|(id, dispatch)| dispatch.enter(id)))
+            .is_ok()
+    });
+    Operation(entered)
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            let _ = crate::callback::contained(move || {
+                span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
+                drop(span);
+            });
+        }
+    }
+}
+
 /// Runs `log`, containing a panic of the subscriber.
 pub(crate) fn emit(log: impl FnOnce()) {
     // Nowhere is left to report such a panic: the subscriber is what panicked.

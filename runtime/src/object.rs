@@ -16,6 +16,7 @@ impl Runtime {
     /// If a patch's `pre_patch` fails, the load is refused: the patches already applied to the
     /// object are reverted and the object stays unloaded.
     pub fn load_object(&self, name: &str) -> Result<(), LoadObjectError> {
+        let _span = crate::messages::operation("load_object", name);
         if !crate::descriptor::is_loadable_name(name) {
             return Err(LoadObjectError::InvalidName(name.to_owned()));
         }
@@ -25,6 +26,7 @@ impl Runtime {
     /// Unloads a named object: every patch applied to it is reverted, in list order, with its
     /// `pre_unpatch` (unless the patch is in transition) and `post_unpatch` callbacks.
     pub fn unload_object(&self, name: &str) -> Result<(), UnloadObjectError> {
+        let _span = crate::messages::operation("unload_object", name);
         if !crate::descriptor::is_loadable_name(name) {
             return Err(UnloadObjectError::InvalidName(name.to_owned()));
         }

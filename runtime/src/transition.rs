@@ -474,6 +474,7 @@ impl crate::core::Runtime {
     /// (SPEC §6; see [`Runtime::forced_patches`](crate::Runtime::forced_patches)); use it only
     /// when the threads that block the transition are known not to mix old and new code.
     pub fn force(&self) -> Result<(), crate::TransitionError> {
+        let _span = crate::messages::operation("force", "");
         self.locked(|inner| {
             if inner.transition.is_none() {
                 return Err(crate::TransitionError::NoTransition);
