@@ -10,6 +10,7 @@
 mod callback;
 mod core;
 mod descriptor;
+#[cfg(feature = "dmesg")]
 mod dmesg;
 mod error;
 mod func;
@@ -33,6 +34,7 @@ pub use crate::descriptor::{
     AnyPatch, Callbacks, DataType, ObjectDesc, ObjectName, OwnState, PROGRAM_OBJECT_NAME,
     PatchDesc, StateDesc, StateHandle, StateLabel,
 };
+#[cfg(feature = "dmesg")]
 pub use crate::dmesg::Dmesg;
 pub use crate::error::{
     CallbackError, Chain, DescriptorError, EnableError, ErrorKind, LoadObjectError, Reentered,
