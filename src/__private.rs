@@ -233,6 +233,31 @@ pub const fn object_verdict(belongs: ObjectName, listed: ObjectName, path: &str)
     Verdict(msg)
 }
 
+/// Checks that the objects of a patch, named by the expressions written as `written` (literals
+/// and constants), have distinct names: two ways of naming one object would make two entries for
+/// it. The verdict names both ways.
+pub const fn distinct_objects_verdict(names: &[&str], written: &[&str]) -> Verdict {
+    let mut msg = Message::new();
+    let mut i = 0;
+    while i < names.len() {
+        let mut j = 0;
+        while j < i {
+            if same_str(names[i], names[j]) && msg.is_empty() {
+                msg.push("object `");
+                msg.push(names[i]);
+                msg.push("` is named two ways in this patch, as `");
+                msg.push(written[j]);
+                msg.push("` and as `");
+                msg.push(written[i]);
+                msg.push("`: name each object one way, so that its callbacks and functions are one entry");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    Verdict(msg)
+}
+
 const fn same_str(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {

@@ -128,27 +128,62 @@ pub mod shared {
     }
 }
 
-#[test]
-fn a_callback_may_serve_a_list_of_objects() {
-    let names = object_names(&shared::PATCH);
-    assert_eq!(
-        names,
-        [
-            ObjectName::Program,
-            ObjectName::Named("net"),
-            ObjectName::Named("disk"),
-        ]
-    );
+const PROGRAM_NET_DISK: [ObjectName; 3] = [
+    ObjectName::Program,
+    ObjectName::Named("net"),
+    ObjectName::Named("disk"),
+];
+
+/// Enables `patch` on a runtime with `net` loaded, then runs `then`: the log of both.
+fn enabled_with_net(patch: &'static livepatch::PatchDesc, then: impl FnOnce(&Runtime)) -> Dmesg {
     let rt = Runtime::new();
     let log = Dmesg::new();
     rt.load_object("net").unwrap();
     log.capture(|| {
-        rt.enable(&shared::PATCH).unwrap();
-        rt.load_object("disk").unwrap();
+        rt.enable(patch).unwrap();
+        then(&rt);
     });
+    log
+}
+
+#[test]
+fn a_callback_may_serve_a_list_of_objects() {
+    assert_eq!(object_names(&shared::PATCH), PROGRAM_NET_DISK);
+    let log = enabled_with_net(&shared::PATCH, |rt| rt.load_object("disk").unwrap());
     let ours = lines_of(&log, "shared");
     assert_eq!(
         ours,
         ["shared: post_patch: net", "shared: post_patch: disk"]
+    );
+}
+
+/// The program's name for an object, declared once: a misspelled constant does not compile.
+pub const NET: &str = "net";
+
+#[livepatch]
+pub mod by_constant {
+    use super::*;
+
+    #[post_patch(object = NET)]
+    fn attach(cx: &mut PostPatch<'_>) {
+        tracing::info!(target: "by_constant", "post_patch: {}", cx.object());
+    }
+
+    #[post_unpatch(object = [NET, "disk"])]
+    fn detach(cx: &mut PostUnpatch<'_>) {
+        tracing::info!(target: "by_constant", "post_unpatch: {}", cx.object());
+    }
+}
+
+#[test]
+fn a_callback_may_name_its_object_by_a_constant() {
+    assert_eq!(object_names(&by_constant::PATCH), PROGRAM_NET_DISK);
+    let log = enabled_with_net(&by_constant::PATCH, |rt| rt.disable("by_constant").unwrap());
+    assert_eq!(
+        lines_of(&log, "by_constant"),
+        [
+            "by_constant: post_patch: net",
+            "by_constant: post_unpatch: net"
+        ]
     );
 }

@@ -65,7 +65,10 @@ use proc_macro::TokenStream;
 ///
 /// Functions directly in the module marked `#[pre_patch]`, `#[post_patch]`, `#[pre_unpatch]` or
 /// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object, or
-/// with `(object = ["net", "disk"])` for one function serving several objects:
+/// with `(object = ["net", "disk"])` for one function serving several objects. An object may be
+/// named by a constant `&str` of the program's (`object = app::NET`), so that a misspelled name
+/// does not compile; a patch names each object one way (a literal and a constant of the same
+/// name are refused at compile time):
 ///
 /// | attribute | signature |
 /// |---|---|

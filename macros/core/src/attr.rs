@@ -135,7 +135,22 @@ pub fn callback_objects(
             return program;
         }
     };
-    let parser = |input: ParseStream| -> syn::Result<Vec<LitStr>> {
+    /// One object's name: a literal, or the path of a constant.
+    fn one(input: ParseStream) -> syn::Result<(ObjectRef, Option<LitStr>)> {
+        if input.peek(LitStr) {
+            let lit = input.parse::<LitStr>()?;
+            return Ok((ObjectRef::Named(lit.value()), Some(lit)));
+        }
+        let path = input.parse::<Path>().map_err(|_| {
+            input.error(
+                "the object's name is a string literal, `object = \"net\"`, or a constant of the \
+                 program's, `object = app::NET`",
+            )
+        })?;
+        let text = crate::docs::path_string(&path);
+        Ok((ObjectRef::Const(crate::ast::ConstName { text, path }), None))
+    }
+    let parser = |input: ParseStream| -> syn::Result<Vec<(ObjectRef, Option<LitStr>)>> {
         if input.is_empty() {
             return Ok(Vec::new());
         }
@@ -145,20 +160,11 @@ pub fn callback_objects(
         }
         input.parse::<kw::object>()?;
         input.parse::<Token![=]>()?;
-        let lits = if input.peek(LitStr) {
-            vec![input.parse::<LitStr>()?]
-        } else if input.peek(syn::token::Bracket) {
+        let objects = if input.peek(syn::token::Bracket) {
             let content;
             let brackets = syn::bracketed!(content in input);
-            let lits = content.parse_terminated(
-                |input: ParseStream| {
-                    input.parse::<LitStr>().map_err(|_| {
-                        input.error("each object's name is a string literal: `object = [\"net\"]`")
-                    })
-                },
-                Token![,],
-            )?;
-            if lits.is_empty() {
+            let objects = content.parse_terminated(one, Token![,])?;
+            if objects.is_empty() {
                 return Err(syn::Error::new(
                     brackets.span.join(),
                     format!(
@@ -167,12 +173,9 @@ pub fn callback_objects(
                     ),
                 ));
             }
-            lits.into_iter().collect()
+            objects.into_iter().collect()
         } else {
-            return Err(input.error(
-                "the object's name is a string literal: `object = \"net\"`, or a list of them: \
-                 `object = [\"net\", \"disk\"]`",
-            ));
+            vec![one(input)?]
         };
         input.parse::<Option<Token![,]>>()?;
         if !input.is_empty() {
@@ -181,14 +184,11 @@ pub fn callback_objects(
                 kind.attr_name()
             )));
         }
-        Ok(lits)
+        Ok(objects)
     };
     match parser.parse2(list.tokens.clone()) {
-        Ok(lits) if lits.is_empty() => program,
-        Ok(lits) => lits
-            .into_iter()
-            .map(|lit| (ObjectRef::Named(lit.value()), Some(lit)))
-            .collect(),
+        Ok(objects) if objects.is_empty() => program,
+        Ok(objects) => objects,
         Err(error) => {
             cx.syn_error(error);
             program

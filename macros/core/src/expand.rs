@@ -234,7 +234,10 @@ fn descriptor(patch: &Patch) -> TokenStream {
     let object_descs = objects.iter().enumerate().map(|(i, object)| {
         let mut desc = match object {
             ObjectRef::Program => quote!(#private::ObjectDesc::program()),
-            ObjectRef::Named(name) => quote!(#private::ObjectDesc::named(#name)),
+            ObjectRef::Named(_) | ObjectRef::Const(_) => {
+                let name = object.name_tokens();
+                quote!(#private::ObjectDesc::named(#name))
+            }
         };
         for kind in CallbackKind::ALL {
             if let Some(i) = index.get(&(kind, *object)) {
@@ -261,10 +264,27 @@ fn descriptor(patch: &Patch) -> TokenStream {
     });
     let object_descs: Vec<TokenStream> = object_descs.collect();
     let object_count = objects.len();
+    // Named objects, some maybe through constants: one name, one entry.
+    let named: Vec<&&ObjectRef> = objects
+        .iter()
+        .filter(|o| !matches!(o, ObjectRef::Program))
+        .collect();
+    let distinct = if named.iter().any(|o| matches!(o, ObjectRef::Const(_))) {
+        let names = named.iter().map(|o| o.name_tokens());
+        let written = named.iter().map(|o| match o {
+            ObjectRef::Named(name) => format!("\"{name}\""),
+            other => other.display_name().to_owned(),
+        });
+        let verdict = quote!(#private::distinct_objects_verdict(&[#(#names),*], &[#(#written),*]));
+        verdict_const(verdict, Span::call_site())
+    } else {
+        TokenStream::new()
+    };
 
     quote! {
         #[doc = #doc]
         pub static PATCH: #private::PatchDesc = {
+            #distinct
             #(#callback_consts)*
             #(#function_arrays)*
             static __LIVEPATCH_STATES: [#private::StateDesc; #state_count] = [#(#state_descs),*];
@@ -289,7 +309,10 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let args = slot_lookup(patch, function, target)?;
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
-        ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+        ObjectRef::Named(_) | ObjectRef::Const(_) => {
+            let name = function.object.name_tokens();
+            quote!(#private::ObjectName::Named(#name))
+        }
     };
     let text = docs::path_string(target);
     let span = match (&function.object_lit, target.segments.last()) {
@@ -407,6 +430,7 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
     let attr = match &function.object {
         ObjectRef::Program => "#[livepatch::patchable]".to_owned(),
         ObjectRef::Named(name) => format!("#[livepatch::patchable(object = \"{name}\")]"),
+        ObjectRef::Const(name) => format!("#[livepatch::patchable(object = {})]", name.text),
     };
     let (message, label) = if is_type {
         (

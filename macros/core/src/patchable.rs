@@ -136,9 +136,13 @@ fn private(args: &Args) -> TokenStream {
 
 fn object_expr(args: &Args) -> TokenStream {
     let private = private(args);
-    match args.object() {
+    let object = args.object();
+    match object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
-        ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+        ObjectRef::Named(_) | ObjectRef::Const(_) => {
+            let name = object.name_tokens();
+            quote!(#private::ObjectName::Named(#name))
+        }
     }
 }
 
