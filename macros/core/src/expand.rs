@@ -317,6 +317,7 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let text = docs::path_string(target);
     let span = match (&function.object_lit, target.segments.last()) {
         (Some(lit), _) => lit.span(),
+        (None, _) if let ObjectRef::Const(name) = &function.object => first_span(&name.path),
         (None, Some(last)) => last.ident.span(),
         (None, None) => first_span(target),
     };
