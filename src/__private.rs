@@ -3,8 +3,39 @@
 
 pub use livepatch_runtime::{
     FuncDesc, FuncSlot, ObjectDesc, ObjectName, PatchDesc, PostPatchFn, PostUnpatchFn, PrePatchFn,
-    PreUnpatchFn, Replacement, StateDesc, StateHandle,
+    PreUnpatchFn, Replacement, SameType, StateDesc, StateHandle,
 };
+
+use livepatch_runtime::{CallbackError, PostPatch, PostUnpatch, PrePatch, PreUnpatch};
+
+/// A `pre_patch` callback of the patch marked `P`.
+pub type PrePatchOf<P> = for<'a, 'b> fn(&'a mut PrePatch<'b, P>) -> Result<(), CallbackError>;
+/// A `post_patch` callback of the patch marked `P`.
+pub type PostPatchOf<P> = for<'a, 'b> fn(&'a mut PostPatch<'b, P>);
+/// A `pre_unpatch` callback of the patch marked `P`.
+pub type PreUnpatchOf<P> = for<'a, 'b> fn(&'a mut PreUnpatch<'b, P>);
+/// A `post_unpatch` callback of the patch marked `P`.
+pub type PostUnpatchOf<P> = for<'a, 'b> fn(&'a mut PostUnpatch<'b, P>);
+
+/// Runs the `pre_patch` callback `f` of the patch marked `P` with its marked context.
+pub fn pre_patch<P>(cx: &mut PrePatch<'_>, f: PrePatchOf<P>) -> Result<(), CallbackError> {
+    f(&mut cx.marked())
+}
+
+/// Runs the `post_patch` callback `f` of the patch marked `P` with its marked context.
+pub fn post_patch<P>(cx: &mut PostPatch<'_>, f: PostPatchOf<P>) {
+    f(&mut cx.marked())
+}
+
+/// Runs the `pre_unpatch` callback `f` of the patch marked `P` with its marked context.
+pub fn pre_unpatch<P>(cx: &mut PreUnpatch<'_>, f: PreUnpatchOf<P>) {
+    f(&mut cx.marked())
+}
+
+/// Runs the `post_unpatch` callback `f` of the patch marked `P` with its marked context.
+pub fn post_unpatch<P>(cx: &mut PostUnpatch<'_>, f: PostUnpatchOf<P>) {
+    f(&mut cx.marked())
+}
 
 /// What `livepatch::program!()` and `livepatch::patch_library!` generate.
 pub mod library {
@@ -87,7 +118,7 @@ pub trait StateData: Send + Sync + 'static {}
 impl<T: Send + Sync + 'static> StateData for T {}
 
 /// The descriptor entry of a state, with the data bound checked under the user's type.
-pub const fn state_desc<T: StateData>(handle: StateHandle<T>) -> StateDesc {
+pub const fn state_desc<T: StateData, P>(handle: StateHandle<T, P>) -> StateDesc {
     handle.desc()
 }
 
@@ -113,11 +144,29 @@ pub struct LineageState {
     pub version: u32,
 }
 
+/// What a compile-time check found: nothing, or the message to stop the build with. The code
+/// `#[livepatch]` generates panics with the message in a constant of its own, at the user's
+/// tokens, so that the compiler shows the message and where it applies, and nothing of the
+/// check's insides.
+pub struct Verdict(Message);
+
+impl Verdict {
+    /// Whether the check passed.
+    pub const fn is_ok(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message of a failed check; empty when it passed.
+    pub const fn message(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// Checks, at compile time, that `new` may be enabled while `old` is installed (SPEC §2): every
 /// state of `old` is declared by `new` with the same or a higher version, or, when `new` is not
-/// cumulative, left alone. Panics with a message naming each offending state, the older patch
-/// and both versions.
-pub const fn check_follows(new: &Lineage, old: &Lineage) {
+/// cumulative, left alone. The verdict names each offending state, the older patch and both
+/// versions.
+pub const fn follows_verdict(new: &Lineage, old: &Lineage) -> Verdict {
     let mut msg = Message::new();
     let mut i = 0;
     while i < old.states.len() {
@@ -173,9 +222,7 @@ pub const fn check_follows(new: &Lineage, old: &Lineage) {
         }
         i += 1;
     }
-    if !msg.is_empty() {
-        panic!("{}", msg.as_str());
-    }
+    Verdict(msg)
 }
 
 /// A `#[patchable]` function as its replacements reach it: the hidden constant
@@ -192,27 +239,15 @@ pub struct PatchableFn<F: 'static> {
 #[derive(Clone, Copy, Debug)]
 pub struct NotPatchable;
 
-/// The slot of the function at `path`, for a replacement listed under the object `listed`;
-/// evaluated at compile time, it panics with a message naming the right object when `listed` is
-/// not the function's.
-pub const fn replaced_slot<F>(
-    function: PatchableFn<F>,
-    listed: ObjectName,
-    path: &str,
-) -> &'static FuncSlot<F> {
-    check_object(function.object, listed, path);
-    function.slot
-}
-
 /// Checks that the function at `path`, which belongs to `belongs`, is listed by its replacement
-/// under that object (`listed`). Panics with a message naming the right object.
-pub const fn check_object(belongs: ObjectName, listed: ObjectName, path: &str) {
+/// under that object (`listed`); the verdict names the right object.
+pub const fn object_verdict(belongs: ObjectName, listed: ObjectName, path: &str) -> Verdict {
+    let mut msg = Message::new();
     if same_str(belongs.as_str(), listed.as_str())
         && matches!(belongs, ObjectName::Program) == matches!(listed, ObjectName::Program)
     {
-        return;
+        return Verdict(msg);
     }
-    let mut msg = Message::new();
     msg.push("`");
     msg.push(path);
     match belongs {
@@ -241,7 +276,32 @@ pub const fn check_object(belongs: ObjectName, listed: ObjectName, path: &str) {
             msg.push("\")]`");
         }
     }
-    panic!("{}", msg.as_str());
+    Verdict(msg)
+}
+
+/// Checks that the objects of a patch, named by the expressions written as `written` (literals
+/// and constants), have distinct names: two ways of naming one object would make two entries for
+/// it. The verdict names both ways.
+pub const fn distinct_objects_verdict(names: &[&str], written: &[&str]) -> Verdict {
+    let mut msg = Message::new();
+    let mut i = 0;
+    while i < names.len() {
+        let mut j = 0;
+        while j < i {
+            if same_str(names[i], names[j]) && msg.is_empty() {
+                msg.push("object `");
+                msg.push(names[i]);
+                msg.push("` is named two ways in this patch, as `");
+                msg.push(written[j]);
+                msg.push("` and as `");
+                msg.push(written[i]);
+                msg.push("`: name each object one way, so that its callbacks and functions are one entry");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    Verdict(msg)
 }
 
 const fn same_str(a: &str, b: &str) -> bool {

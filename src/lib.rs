@@ -82,19 +82,22 @@ pub use livepatch_control as control;
 #[doc(hidden)]
 pub mod __private;
 
-/// The README's code blocks, compiled and run as this crate's doctests.
+/// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// What patch authors need, in one import.
+/// What an author of patches written with the macros needs, in one import: the macros, the
+/// callback contexts and what they give, the errors, the runtime and shadow variables. The
+/// builders of hand-written descriptors (`PatchDesc`, `ObjectDesc`, `StateDesc`, `StateHandle`)
+/// are at the crate's root.
 pub mod prelude {
     pub use livepatch_macros::{
         livepatch, patchable, post_patch, post_unpatch, pre_patch, pre_unpatch, replaces,
     };
     pub use livepatch_runtime::shadow::{Shadow, ShadowId, ShadowTable};
     pub use livepatch_runtime::{
-        CallbackError, ObjectDesc, PatchDesc, PostPatch, PostUnpatch, PrePatch, PreUnpatch,
-        Runtime, StateDesc, StateHandle, UnpatchReason,
+        CallbackError, Chain, EnableError, ErrorKind, PostPatch, PostUnpatch, PrePatch, PreUnpatch,
+        PrevState, Runtime, StateDataError, StateMut, UnpatchReason,
     };
 }

@@ -14,6 +14,7 @@ use livepatch::prelude::*;
 use livepatch::{
     CallbackContext, FuncDesc, FuncSlot, ObjectName, ObjectState, Replacement, TransitionPhase,
 };
+use livepatch::{ObjectDesc, PatchDesc};
 
 const BUSY: &str = "test_klp_callbacks_busy";
 const MOD: &str = "test_klp_callbacks_mod";

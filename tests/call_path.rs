@@ -4,6 +4,7 @@
 
 use livepatch::prelude::*;
 use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
+use livepatch::{ObjectDesc, PatchDesc};
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;

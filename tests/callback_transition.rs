@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use livepatch::prelude::*;
-use livepatch::{CallbackContext, CallbackError};
+use livepatch::{CallbackContext, CallbackError, ObjectDesc, PatchDesc};
 
 /// What each callback saw: `object kind transition`.
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());

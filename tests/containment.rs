@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::Harness;
+use common::{Harness, chain};
 use livepatch::prelude::*;
 use livepatch::{CallbackError, EnableError, ObjectName};
+use livepatch::{ObjectDesc, PatchDesc};
 
 /// A panic payload whose own `Drop` panics.
 struct Bomb;
@@ -55,9 +56,11 @@ fn a_pre_patch_panic_whose_payload_panics_on_drop_is_a_failed_pre_patch() {
             }
         ));
         assert_eq!(
-            err.to_string(),
-            "pre_patch of patch 'bomb' failed for object 'vmlinux': pre_patch callback panicked: \
-             a panic payload that is not a string"
+            chain(&err),
+            [
+                "pre_patch of patch 'bomb' failed for object 'vmlinux'",
+                "pre_patch callback panicked: a panic payload that is not a string"
+            ]
         );
         assert!(h.rt.patches().is_empty());
         assert!(h.rt.transition().is_none());

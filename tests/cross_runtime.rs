@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::gate::{Gate, PATIENCE};
 use livepatch::prelude::*;
 use livepatch::{EnableError, FuncDesc, FuncSlot, ObjectName, Replacement, SetEnabledError};
+use livepatch::{ObjectDesc, PatchDesc};
 
 type Outer = fn(&Gate) -> (&'static str, &'static str);
 type Inner = fn() -> &'static str;

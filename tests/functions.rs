@@ -11,9 +11,10 @@ use common::selftest::SelfTest;
 use common::{assert_log, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{
-    DescriptorError, EnableError, FuncDesc, FuncSlot, ObjectName, Replacement, SetEnabledError,
-    TransitionError, TransitionPhase, TransitionTarget,
+    DescriptorError, EnableError, ErrorKind, FuncDesc, FuncSlot, ObjectName, Replacement,
+    SetEnabledError, TransitionError, TransitionPhase, TransitionTarget,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateHandle};
 
 type Labeled = fn(&Gate) -> &'static str;
 
@@ -412,6 +413,7 @@ fn enable_and_disable_are_busy_while_a_transition_runs() {
         err.to_string(),
         "patch 'p' is in transition; wait for it to complete, then enable 'other'"
     );
+    let enable_err = err;
     let err = t.run(|t| t.rt.disable("first").unwrap_err());
     assert_eq!(
         err,
@@ -420,12 +422,18 @@ fn enable_and_disable_are_busy_while_a_transition_runs() {
             in_transition: "p"
         }
     );
+    // One kind for both operations' busy errors.
+    assert_eq!(
+        (enable_err.kind(), err.kind()),
+        (ErrorKind::Busy, ErrorKind::Busy)
+    );
     // Busy errors print nothing and change nothing.
     assert_eq!(t.log.lines(), Vec::<String>::new());
     let err =
         t.rt.wait_transition(std::time::Duration::from_millis(20))
             .unwrap_err();
     assert!(matches!(err, TransitionError::TimedOut { patch: "p", .. }));
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
     gate.release();
     parked.join().unwrap();
     t.wait_transition();
@@ -556,6 +564,7 @@ fn patching_fails_when_another_runtime_is_changing_the_function() {
         "patch 'second' could not patch object 'vmlinux': function 'f' is in transition in \
          another runtime; wait for that transition to complete"
     );
+    assert_eq!(err.kind(), ErrorKind::FunctionBusy);
     // Object k's pre_patch succeeded, so it gets post_unpatch too.
     assert_log(
         &t.log.lines(),
@@ -670,6 +679,7 @@ fn loading_an_object_whose_function_another_runtime_is_changing_is_refused() {
         "patch 'p' could not be applied to object 'net': function 'f' is in transition in \
          another runtime"
     );
+    assert_eq!(err.kind(), ErrorKind::FunctionBusy);
     assert_log(
         &t.log.lines(),
         "

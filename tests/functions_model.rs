@@ -6,6 +6,7 @@
 
 use livepatch::prelude::*;
 use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
+use livepatch::{ObjectDesc, PatchDesc};
 use proptest::prelude::*;
 
 mod common;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use common::gate::{Gate, PATIENCE};
 use livepatch::prelude::*;
 use livepatch::{EnableError, FuncDesc, FuncSlot, ObjectName, Replacement, SetEnabledError};
+use livepatch::{ObjectDesc, PatchDesc};
 
 type Parking = fn(&Gate);
 

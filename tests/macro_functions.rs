@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use livepatch::PatchDesc;
 use livepatch::prelude::*;
 use livepatch::{FuncDesc, ObjectName};
 

@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 
+use livepatch::PatchDesc;
 use livepatch::prelude::*;
 use livepatch::{Dmesg, EnableError, ObjectName};
 

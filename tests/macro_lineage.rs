@@ -2,9 +2,7 @@
 //! messages: SPEC §2's compatibility rules, applied to a patch enabled after the one it follows.
 //! (`tests/ui/fail/follows_*.rs` show the same messages as compiler errors.)
 
-use std::panic::catch_unwind;
-
-use livepatch::__private::{Lineage, LineageState, check_follows};
+use livepatch::__private::{Lineage, LineageState, follows_verdict};
 
 const fn state(name: &'static str, id: u64, version: u32) -> LineageState {
     LineageState { name, id, version }
@@ -18,17 +16,10 @@ const fn lineage(name: &'static str, replace: bool, states: &'static [LineageSta
     }
 }
 
-/// The check's panic message, or `None` if `new` may follow `old`.
+/// The check's message, or `None` if `new` may follow `old`.
 fn verdict(new: Lineage, old: Lineage) -> Option<String> {
-    catch_unwind(|| check_follows(&new, &old))
-        .err()
-        .map(|payload| match payload.downcast::<String>() {
-            Ok(text) => *text,
-            Err(payload) => payload
-                .downcast::<&str>()
-                .map(|s| (*s).to_owned())
-                .unwrap_or_default(),
-        })
+    let verdict = follows_verdict(&new, &old);
+    (!verdict.is_ok()).then(|| verdict.message().to_owned())
 }
 
 static V1: [LineageState; 2] = [state("LOGLEVEL", 1, 1), state("CONSOLE", 2, 3)];

@@ -7,6 +7,7 @@ use livepatch::{
     CallbackKind, ConflictReason, EnableError, FuncDesc, FuncSlot, FunctionChange, ObjectName,
     PlannedCallback, PlannedFunction, PlannedState, Replacement, StateVerdict,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 type Work = fn() -> u32;
 

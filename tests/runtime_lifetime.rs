@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::gate::{Gate, PATIENCE};
 use livepatch::prelude::*;
 use livepatch::{EnableError, FuncDesc, FuncSlot, ObjectName, Reentered, Replacement};
+use livepatch::{ObjectDesc, PatchDesc};
 
 type Labeled = fn(&Gate) -> &'static str;
 

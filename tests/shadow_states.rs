@@ -14,7 +14,7 @@ use livepatch::{
 };
 
 /// The state every patch here modifies, and a second one.
-const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
+const AUDIT: StateHandle<()> = StateHandle::new(1, 1).named("AUDIT");
 const AUDIT_V2: StateHandle<()> = StateHandle::new(1, 2);
 const OTHER: StateHandle<()> = StateHandle::new(2, 1);
 
@@ -214,18 +214,35 @@ fn a_state_no_patch_declares_is_refused_before_the_constructor_runs() {
         Ok::<_, String>(f.data())
     };
     let refused = tied.get_or_alloc_with(&*f.obj, SV, ctor).map(|_| ());
-    assert_eq!(refused, Err(ShadowError::StateNotDeclared { state: 1 }));
+    assert_eq!(
+        refused,
+        Err(ShadowError::StateNotDeclared {
+            state: AUDIT.label()
+        })
+    );
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "state AUDIT (id 1) is not declared by any patch on the runtime: tie shadow variables to \
+         a state of an installed patch (or allocate them untied)"
+    );
 
     // Declared, then released: refused again.
     f.rt.enable(&P).unwrap();
     f.rt.disable("p").unwrap();
     let refused = tied.alloc(&*f.obj, SV, f.data()).map(|_| ());
-    assert_eq!(refused, Err(ShadowError::StateNotDeclared { state: 1 }));
+    assert_eq!(
+        refused,
+        Err(ShadowError::StateNotDeclared {
+            state: AUDIT.label()
+        })
+    );
     let zero = StateHandle::<()>::new(0, 1);
     let refused = f.table.tied(&f.rt, zero).alloc(&*f.obj, SV, f.data());
     assert_eq!(
         refused.map(|_| ()),
-        Err(ShadowError::StateNotDeclared { state: 0 })
+        Err(ShadowError::StateNotDeclared {
+            state: zero.label()
+        })
     );
 
     assert_eq!(ran.load(Ordering::SeqCst), 0);
@@ -246,7 +263,9 @@ fn released_while_the_constructor_runs_keeps_nothing() {
     });
     assert_eq!(
         result.map(|_| ()),
-        Err(ShadowError::StateNotDeclared { state: 1 })
+        Err(ShadowError::StateNotDeclared {
+            state: AUDIT.label()
+        })
     );
     assert!(f.table.is_empty());
     assert_eq!(f.drops(), 1);

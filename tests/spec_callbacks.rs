@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Harness, assert_log, leak, record, slice};
+use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{EnableError, LoadObjectError, ObjectName};
+use livepatch::{ObjectDesc, PatchDesc, StateHandle};
 
 fn program() -> ObjectDesc {
     record::all(ObjectDesc::program())
@@ -85,8 +86,11 @@ fn failing_pre_patch_of_object_k_cancels_and_unpatches_objects_before_it() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'b': out of memory"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'b'",
+            "out of memory"
+        ]
     );
     assert_log(
         &h.log.lines(),
@@ -114,6 +118,164 @@ fn failing_pre_patch_of_object_k_cancels_and_unpatches_objects_before_it() {
     ));
 }
 
+/// A callback's own error with a cause of its own.
+#[derive(Debug)]
+struct RateTableError(std::io::Error);
+
+impl std::fmt::Display for RateTableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the rate table could not be allocated")
+    }
+}
+
+impl std::error::Error for RateTableError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn pre_patch_with_a_cause(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    let io = std::io::Error::other("cannot allocate 4096 bytes");
+    Err(CallbackError::from_error(RateTableError(io)))
+}
+
+#[test]
+fn a_failed_enable_names_each_cause_of_the_callback_error_once() {
+    let h = Harness::new();
+    let p = patch("p", vec![program().pre_patch(pre_patch_with_a_cause)]);
+    let err = h.rt.enable(p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pre_patch of patch 'p' failed for object 'vmlinux'"
+    );
+    assert_eq!(
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "the rate table could not be allocated",
+            "cannot allocate 4096 bytes",
+        ]
+    );
+    assert_eq!(
+        livepatch::Chain(&err).to_string(),
+        "pre_patch of patch 'p' failed for object 'vmlinux': the rate table could not be \
+         allocated: cannot allocate 4096 bytes"
+    );
+    let EnableError::PrePatchFailed { source, .. } = &err else {
+        panic!("unexpected {err:?}")
+    };
+    assert!(source.get_ref().is_some_and(|e| e.is::<RateTableError>()));
+}
+
+/// The runtime's events with their structured fields and the span they are in, as
+/// `span: message {name=value, ...}`.
+#[derive(Clone, Default)]
+struct Fields(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S> tracing_subscriber::Layer<S> for Fields
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, cx: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Visit(String, Vec<String>);
+        impl tracing::field::Visit for Visit {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.0 = format!("{value:?}"),
+                    name => self.1.push(format!("{name}={value:?}")),
+                }
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "message" => self.0 = value.to_owned(),
+                    name => self.1.push(format!("{name}={value}")),
+                }
+            }
+        }
+        if event.metadata().target() == livepatch::TARGET {
+            let mut visit = Visit::default();
+            event.record(&mut visit);
+            let span = cx.event_span(event).map_or("-", |span| span.name());
+            let line = format!("{span}: {} {{{}}}", visit.0, visit.1.join(", "));
+            self.0.lock().unwrap().push(line);
+        }
+    }
+}
+
+#[test]
+fn events_carry_the_patch_the_object_the_direction_and_the_callback_s_error_in_a_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields = Fields::default();
+    let subscriber = tracing_subscriber::registry().with(fields.clone());
+    let p = patch("p", vec![program().pre_patch(pre_patch_with_a_cause)]);
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = Runtime::new();
+        rt.enable(p).unwrap_err();
+    });
+    let lines = fields.0.lock().unwrap().clone();
+    assert_eq!(
+        &lines[..3],
+        [
+            "enable: enabling patch 'p' {patch=p}",
+            // The transition's own span: a root of its own, since a transition outlives the
+            // operation that started it.
+            "transition: 'p': initializing patching transition {patch=p, direction=patching}",
+            "enable: pre-patch callback failed for object 'vmlinux' {patch=p, object=vmlinux, \
+             error=the rate table could not be allocated: cannot allocate 4096 bytes}",
+        ]
+    );
+}
+
+fn direction_pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    tracing::info!(target: "test", "pre_patch {}: {:?}", cx.object(), cx.transition());
+    Ok(())
+}
+
+fn direction_post_patch(cx: &mut PostPatch<'_>) {
+    tracing::info!(target: "test", "post_patch {}: {:?}", cx.object(), cx.transition());
+}
+
+fn direction_pre_unpatch(cx: &mut PreUnpatch<'_>) {
+    tracing::info!(target: "test", "pre_unpatch {}: {:?}", cx.object(), cx.transition());
+}
+
+fn direction_post_unpatch(cx: &mut PostUnpatch<'_>) {
+    tracing::info!(target: "test", "post_unpatch {}: {:?}", cx.object(), cx.transition());
+}
+
+#[test]
+fn a_callback_knows_the_direction_of_the_transition_it_runs_in() {
+    let h = Harness::new();
+    let all = |o: ObjectDesc| {
+        o.pre_patch(direction_pre_patch)
+            .post_patch(direction_post_patch)
+            .pre_unpatch(direction_pre_unpatch)
+            .post_unpatch(direction_post_unpatch)
+    };
+    let p = patch("p", vec![all(program()), all(named("net"))]);
+    h.run(|h| {
+        h.rt.enable(p).unwrap();
+        // Outside any transition.
+        h.rt.load_object("net").unwrap();
+        h.rt.unload_object("net").unwrap();
+        h.rt.disable("p").unwrap();
+    });
+    assert_log(
+        &common::test_lines(&h.log),
+        "
+        test: pre_patch vmlinux: Some(Patched)
+        test: post_patch vmlinux: Some(Patched)
+        test: pre_patch net: None
+        test: post_patch net: None
+        test: pre_unpatch net: None
+        test: post_unpatch net: None
+        test: pre_unpatch vmlinux: Some(Unpatched)
+        test: post_unpatch vmlinux: Some(Unpatched)
+        ",
+    );
+}
+
 fn panicking_pre_patch(_: &mut PrePatch<'_>) -> Result<(), CallbackError> {
     panic!("allocation invariant broken")
 }
@@ -130,9 +292,11 @@ fn panicking_pre_patch_cancels_like_a_failing_one() {
         h.rt.enable(p).unwrap_err()
     });
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'vmlinux': pre_patch callback panicked: \
-         allocation invariant broken"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "pre_patch callback panicked: allocation invariant broken"
+        ]
     );
     assert_log(
         &h.log.lines(),
@@ -393,8 +557,8 @@ fn a_failing_pre_patch_refuses_the_load_and_reverts_patches_already_applied() {
         LoadObjectError::Refused { patch: "p2", object, .. } if object == "net"
     ));
     assert_eq!(
-        err.to_string(),
-        "patch 'p2' refused object 'net': out of memory"
+        chain(&err),
+        ["patch 'p2' refused object 'net'", "out of memory"]
     );
     assert_log(
         &h.log.lines(),

@@ -5,12 +5,13 @@ mod common;
 
 use std::sync::LazyLock;
 
-use common::{Harness, assert_log, leak, record, slice};
+use common::{Harness, assert_log, chain, leak, record, slice};
 use livepatch::prelude::*;
 use livepatch::{
-    DescriptorError, EnableError, LoadObjectError, ObjectName, ObjectStatus, PatchStatus,
-    Reentered, SetEnabledError, StateStatus, UnloadObjectError,
+    DescriptorError, EnableError, ErrorKind, LoadObjectError, ObjectName, ObjectStatus,
+    PatchStatus, Reentered, SetEnabledError, StateLabel, StateStatus, UnloadObjectError,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 fn patch(name: &'static str) -> &'static PatchDesc {
     leak(PatchDesc::new(name).objects(slice(vec![record::all(ObjectDesc::program())])))
@@ -147,18 +148,44 @@ fn the_enabled_switch_refuses_its_current_value_and_unknown_patches() {
         "patch 'p' is already enabled; nothing to do"
     );
     let err = h.run(|h| h.rt.disable("nope").unwrap_err());
-    assert_eq!(err, SetEnabledError::NotFound("nope".into()));
+    assert_eq!(
+        err,
+        SetEnabledError::NotFound {
+            name: "nope".into(),
+            did_you_mean: None
+        }
+    );
     assert_eq!(
         err.to_string(),
         "no patch named 'nope' is enabled; see Runtime::patches for the list"
     );
+    // A name one typo away from an enabled patch's is suggested.
+    h.rt.enable(patch("fix_fee")).unwrap();
+    h.log.take();
+    let err = h.run(|h| h.rt.disable("fix_fe").unwrap_err());
+    assert_eq!(
+        err,
+        SetEnabledError::NotFound {
+            name: "fix_fe".into(),
+            did_you_mean: Some("fix_fee")
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "no patch named 'fix_fe' is enabled; did you mean 'fix_fee'?"
+    );
+    h.rt.disable("fix_fee").unwrap();
+    h.log.take();
     assert_eq!(h.log.lines(), Vec::<String>::new());
     // set_enabled(false) is the disable.
     h.rt.set_enabled("p", false).unwrap();
     assert!(h.rt.patches().is_empty());
     assert_eq!(
         h.rt.disable("p"),
-        Err(SetEnabledError::NotFound("p".into()))
+        Err(SetEnabledError::NotFound {
+            name: "p".into(),
+            did_you_mean: None
+        })
     );
 }
 
@@ -168,7 +195,7 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
     static DUP: [StateDesc; 3] = [
         StateHandle::<()>::new(4, 1).desc(),
         StateHandle::<u8>::new(9, 1).desc(),
-        StateHandle::<u16>::new(4, 2).desc(),
+        StateHandle::<u16>::new(4, 2).named("SECOND").desc(),
     ];
     static TWICE: [ObjectDesc; 2] = [ObjectDesc::named("net"), ObjectDesc::named("net")];
     static VMLINUX: [ObjectDesc; 1] = [ObjectDesc::named("vmlinux")];
@@ -183,9 +210,12 @@ fn hand_built_descriptors_with_bad_ids_or_objects_are_refused_at_enable() {
             leak(PatchDesc::new("dup").states(&DUP)),
             DescriptorError::DuplicateStateId {
                 patch: "dup",
-                id: 4,
+                state: StateLabel {
+                    id: 4,
+                    name: Some("SECOND"),
+                },
             },
-            "patch 'dup' declares state 4 twice; give each state its own id",
+            "patch 'dup' declares state SECOND (id 4) twice; give each state its own id",
         ),
         (
             leak(PatchDesc::new("twice").objects(&TWICE)),
@@ -297,15 +327,72 @@ fn calling_the_runtime_from_its_own_callback_is_refused_not_deadlocked() {
     static P: PatchDesc = PatchDesc::new("reentrant").objects(&OBJECTS);
     let err = SHARED.enable(&P).unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'reentrant' failed for object 'vmlinux': the runtime was called from \
-         inside one of its own callbacks; do the work after the callback returns"
+        chain(&err),
+        [
+            "pre_patch of patch 'reentrant' failed for object 'vmlinux'",
+            "the runtime was called from inside one of its own callbacks; do the work after the \
+             callback returns"
+        ]
     );
     assert!(SHARED.patches().is_empty());
     // Outside callbacks the same runtime works.
     static PLAIN: PatchDesc = PatchDesc::new("plain");
     SHARED.enable(&PLAIN).unwrap();
     SHARED.disable("plain").unwrap();
+}
+
+#[test]
+fn every_operation_says_the_kind_of_its_failure_and_its_errors_compare() {
+    let h = Harness::new();
+    h.rt.enable(patch("p")).unwrap();
+    let exists = h.rt.enable(patch("p")).unwrap_err();
+    assert_eq!(exists.kind(), ErrorKind::AlreadyExists);
+    // Errors clone and compare, the ones carrying a callback's error too.
+    assert_eq!(exists.clone(), EnableError::AlreadyExists("p"));
+    static REFUSING: [ObjectDesc; 1] = [ObjectDesc::program().pre_patch(record::failing_pre_patch)];
+    let refused = h.rt.enable(leak(PatchDesc::new("q").objects(&REFUSING)));
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CallbackFailed);
+    assert_eq!(
+        refused.clone(),
+        EnableError::PrePatchFailed {
+            patch: "q",
+            object: ObjectName::Program,
+            source: CallbackError::new("out of memory"),
+        }
+    );
+    assert_ne!(
+        refused,
+        EnableError::PrePatchFailed {
+            patch: "q",
+            object: ObjectName::Program,
+            source: CallbackError::new("out of disk"),
+        }
+    );
+    let kinds = [
+        h.rt.disable("nope").unwrap_err().kind(),
+        h.rt.set_enabled("p", true).unwrap_err().kind(),
+        h.rt.load_object("").unwrap_err().kind(),
+        h.rt.unload_object("vmlinux").unwrap_err().kind(),
+        h.rt.unload_object("net").unwrap_err().kind(),
+        h.rt.force().unwrap_err().kind(),
+    ];
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::NotFound,
+            ErrorKind::Unchanged,
+            ErrorKind::InvalidName,
+            ErrorKind::InvalidName,
+            ErrorKind::NotLoaded,
+            ErrorKind::NoTransition,
+        ]
+    );
+    h.rt.load_object("net").unwrap();
+    assert_eq!(
+        h.rt.load_object("net").unwrap_err().kind(),
+        ErrorKind::AlreadyLoaded
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use livepatch::prelude::*;
 use livepatch::{
     CallbackKind, ConflictReason, EnableError, ObjectName, SetEnabledError, StateVerdict,
 };
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 use proptest::prelude::*;
 
 mod common;
@@ -296,7 +297,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                         model.remove(&specs, at);
                     }
                     None => prop_assert!(
-                        matches!(&result, Err(SetEnabledError::NotFound(n)) if n == name),
+                        matches!(&result, Err(SetEnabledError::NotFound { name: n, .. }) if n == name),
                         "{:?}",
                         result
                     ),

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Counted, Harness, assert_log, leak, slice};
+use common::{Counted, Harness, assert_log, chain, leak, slice, test_lines};
 use livepatch::prelude::*;
 use livepatch::{ConflictReason, EnableError, StateConflict};
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 /// A patch with states of no data, given as (id, version).
 fn with_states(name: &'static str, replace: bool, states: &[(u64, u32)]) -> &'static PatchDesc {
@@ -46,6 +47,7 @@ fn same_or_higher_versions_are_allowed_lower_ones_are_not() {
         conflicts,
         &[StateConflict {
             id: 1,
+            name: None,
             installed_patch: "higher",
             installed_version: 3,
             reason: ConflictReason::VersionLowered { new_version: 2 },
@@ -69,6 +71,7 @@ fn non_cumulative_patches_may_leave_installed_states_alone_cumulative_ones_may_n
         &err,
         EnableError::Incompatible { conflicts, .. } if conflicts == &[StateConflict {
             id: 1,
+            name: None,
             installed_patch: "a",
             installed_version: 1,
             reason: ConflictReason::DroppedByCumulative,
@@ -108,12 +111,14 @@ fn an_incompatible_patch_names_every_offending_state_and_changes_nothing() {
         &[
             StateConflict {
                 id: 1,
+                name: None,
                 installed_patch: "first",
                 installed_version: 4,
                 reason: ConflictReason::VersionLowered { new_version: 3 },
             },
             StateConflict {
                 id: 3,
+                name: None,
                 installed_patch: "second",
                 installed_version: 2,
                 reason: ConflictReason::DroppedByCumulative,
@@ -196,17 +201,26 @@ fn get_state_is_typed_and_prev_state_is_the_last_earlier_patch_with_the_id() {
         h.log.take();
         h.rt.enable(c).unwrap();
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
             "test: c: own Some(3), other type false, undeclared false, prev Some((\"b\", 2)), \
              prev undeclared false"
+        ]
+    );
+    // A handle of another data type finds nothing, and is told so.
+    let warned: Vec<_> = h
+        .log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("asks for"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "livepatch: 'c': state 1 holds data of type &str, and the handle asks for u64: the \
+             callback finds no state; use a handle of the declared type"
         ]
     );
 }
@@ -236,16 +250,12 @@ fn previous_state_data_is_readable_with_its_own_type_only() {
         h.rt.enable(leak(PatchDesc::new("reader").objects(&READ)))
             .unwrap()
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
-            "test: prev data Ok(Some(\"a\")); as u64 Err(TypeMismatch { id: 1, patch: \"a\", \
+            "test: prev data Ok(Some(\"a\")); as u64 Err(TypeMismatch { \
+             state: StateLabel { id: 1, name: None }, patch: \"a\", \
              found: \"&str\", expected: \"u64\" })"
         ]
     );
@@ -319,14 +329,7 @@ fn data_taken_over_by_a_newer_patch_goes_back_when_that_patch_is_disabled() {
     assert_eq!(Counted::counts(), (1, 0));
     h.rt.disable("old").unwrap();
     assert_eq!(Counted::counts(), (1, 1));
-    assert_log(
-        &h.log
-            .lines()
-            .into_iter()
-            .filter(|l| l.starts_with("test:"))
-            .collect::<Vec<_>>(),
-        "test: new: take over: Ok(())",
-    );
+    assert_log(&test_lines(&h.log), "test: new: take over: Ok(())");
 }
 
 #[test]
@@ -442,8 +445,11 @@ fn data_of_a_cancelled_enable_that_took_over_goes_back() {
     h.rt.enable(v1("old")).unwrap();
     let err = h.rt.enable(&P).unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "pre_patch of patch 'p' failed for object 'vmlinux': changed my mind"
+        chain(&err),
+        [
+            "pre_patch of patch 'p' failed for object 'vmlinux'",
+            "changed my mind"
+        ]
     );
     assert_eq!(has_data(&h), [("old", true)]);
     assert_eq!(Counted::counts(), (1, 0));
@@ -471,22 +477,20 @@ fn take_over_checks_type_presence_and_ownership() {
     static P: PatchDesc = PatchDesc::new("p").states(&STATES).objects(&OBJECTS);
     h.rt.enable(v1("old")).unwrap();
     h.run(|h| h.rt.enable(&P).unwrap());
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     // WRONG_TYPE has this patch's id but another type: the type check refuses it. (The first
     // mismatch found is the taker's own declared type.)
     assert_eq!(
         lines,
         [
-            "test: p: Err(TypeMismatch { id: 7, patch: \"p\", found: \"spec_states::common::Counted\", \
+            "test: p: Err(TypeMismatch { state: StateLabel { id: 7, name: None }, patch: \"p\", \
+             found: \"spec_states::common::Counted\", \
              expected: \"alloc::string::String\" })",
-            "test: p: Err(NotDeclared { id: 99, patch: \"p\" })",
+            "test: p: Err(NotDeclared { state: StateLabel { id: 99, name: None }, \
+             patch: \"p\" })",
             "test: p: Ok(())",
-            "test: p: Err(AlreadyHasData { id: 7, patch: \"p\" })",
+            "test: p: Err(AlreadyHasData { state: StateLabel { id: 7, name: None }, \
+             patch: \"p\" })",
         ]
     );
     assert_eq!(has_data(&h), [("old", false), ("p", true)]);
@@ -514,12 +518,7 @@ fn take_over_refuses_data_of_another_type_in_the_previous_patch() {
     static NEW: PatchDesc = PatchDesc::new("new").states(&STATES).objects(&OBJECTS);
     h.rt.enable(&OLD).unwrap();
     h.run(|h| h.rt.enable(&NEW).unwrap());
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [
@@ -548,12 +547,7 @@ fn take_over_without_previous_state_or_data_fails() {
         h.rt.enable(&FIRST).unwrap();
         h.rt.enable(&SECOND).unwrap();
     });
-    let lines: Vec<_> = h
-        .log
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("test:"))
-        .collect();
+    let lines = test_lines(&h.log);
     assert_eq!(
         lines,
         [

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use livepatch::prelude::*;
 use livepatch::{FuncDesc, FuncSlot, ObjectName, Replacement};
+use livepatch::{ObjectDesc, PatchDesc};
 
 type Versioned = fn() -> (u32, u32, u32);
 type Version = fn() -> u32;

@@ -8,7 +8,7 @@ use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 
 use livepatch::prelude::*;
-use livepatch::{CallbackError, Dmesg};
+use livepatch::{CallbackError, Dmesg, ObjectDesc, PatchDesc};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};

@@ -181,7 +181,10 @@ fn a_session_reads_as_the_kernel_and_sysfs_would_tell_it() {
         )
     );
     let (code, out, _) = livepatch(socket, &["disable", "nope"]);
-    let not_found = livepatch_runtime::SetEnabledError::NotFound("nope".into());
+    let not_found = livepatch_runtime::SetEnabledError::NotFound {
+        name: "nope".into(),
+        did_you_mean: None,
+    };
     assert_eq!((code, out), (1, format!("error (disable): {not_found}\n")));
     assert_eq!(
         livepatch(socket, &["disable", "fix", "--json"]).1,
@@ -681,10 +684,19 @@ fn plans_give_the_verdicts_callbacks_functions_and_removals_that_enable_then_fol
     );
     // The enable that follows does what was planned: `newer` replaces `base`.
     // No thread is inside a function it changes: its transition completes at once, and
-    // `base` leaves the list silently, as the kernel's replaced patches do.
+    // `base` leaves the list without callbacks, as the kernel's replaced patches do; the data of
+    // state 3, which `newer` did not take over, is dropped with it, as the plan said, and a
+    // warning says so.
+    let dropped = "livepatch: 'newer' replaces 'base' without taking over the data of state 3, \
+                   of type u64: the data is dropped; take it over in a patching callback \
+                   (take_over or take_over_or_init)\n";
+    let enabled = enabled_at_once("newer").replace(
+        "patching complete\n",
+        &format!("patching complete\n{dropped}"),
+    );
     assert_eq!(
         livepatch(socket, &["enable", "newer"]),
-        (0, enabled_at_once("newer"), String::new())
+        (0, enabled, String::new())
     );
     assert_eq!(
         livepatch(socket, &["list"]).1,

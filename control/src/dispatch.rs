@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use livepatch_loader::{PatchLibrary, Program};
-use livepatch_runtime::{Dmesg, PatchDesc, PatchStatus, Runtime, TransitionTarget};
+use livepatch_runtime::{Chain, Dmesg, PatchDesc, PatchStatus, Runtime, TransitionTarget};
 
 use crate::patch_file;
 use crate::protocol::{
@@ -71,7 +71,7 @@ impl Control {
                 if enable {
                     self.runtime
                         .enable(desc)
-                        .map_err(|e| ("enable", e.to_string()))?;
+                        .map_err(|e| ("enable", Chain(&e).to_string()))?;
                 }
                 json(desc.name())
             }
@@ -79,13 +79,13 @@ impl Control {
                 let desc = self.known(&name)?;
                 self.runtime
                     .enable(desc)
-                    .map_err(|e| ("enable", e.to_string()))?;
+                    .map_err(|e| ("enable", Chain(&e).to_string()))?;
                 json(desc.name())
             }
             Request::Disable { name } => {
                 self.runtime
                     .disable(&name)
-                    .map_err(|e| ("disable", e.to_string()))?;
+                    .map_err(|e| ("disable", Chain(&e).to_string()))?;
                 json(&name)
             }
             Request::Transition { wait_ms } => {
@@ -108,7 +108,7 @@ impl Control {
                 }
                 self.runtime
                     .force()
-                    .map_err(|e| ("transition", e.to_string()))?;
+                    .map_err(|e| ("transition", Chain(&e).to_string()))?;
                 json(self.list())
             }
             Request::Info { name } => {
@@ -135,7 +135,7 @@ impl Control {
                 let plan = self
                     .runtime
                     .plan(desc)
-                    .map_err(|e| ("busy", e.to_string()))?;
+                    .map_err(|e| ("busy", Chain(&e).to_string()))?;
                 let mut view = PlanView::from(&plan);
                 view.loaded_from = path;
                 json(view)
@@ -203,12 +203,13 @@ impl Control {
                     .to_owned(),
             ));
         };
-        let file = patch_file::open(path, self.service_uid).map_err(|e| ("file", e.to_string()))?;
+        let file = patch_file::open(path, self.service_uid)
+            .map_err(|e| ("file", Chain(&e).to_string()))?;
         // SAFETY: the file passed the ownership and mode checks of `patch_file`; the program
         // that started the control socket accepted, by doing so, that its user and root decide
         // which patch libraries run in it (see `ControlServer`).
         let library = unsafe { PatchLibrary::open_file(path, file.into_file(), program) }
-            .map_err(|e| ("load", e.to_string()))?;
+            .map_err(|e| ("load", Chain(&e).to_string()))?;
         let desc = library.patch();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if !known.iter().any(|d| std::ptr::eq(*d, desc)) {

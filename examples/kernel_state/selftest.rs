@@ -10,6 +10,7 @@ use std::cell::Cell;
 
 use livepatch::prelude::*;
 use livepatch::{CallbackContext, Dmesg, EnableError};
+use livepatch::{ObjectDesc, PatchDesc, StateDesc, StateHandle};
 
 /// A runtime with its own kernel log, driven like the kernel selftests drive theirs.
 pub struct SelfTest {

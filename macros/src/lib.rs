@@ -64,7 +64,11 @@ use proc_macro::TokenStream;
 /// # Callbacks
 ///
 /// Functions directly in the module marked `#[pre_patch]`, `#[post_patch]`, `#[pre_unpatch]` or
-/// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object:
+/// `#[post_unpatch]`, for the program itself, or with `(object = "name")` for a named object, or
+/// with `(object = ["net", "disk"])` for one function serving several objects. An object may be
+/// named by a constant `&str` of the program's (`object = app::NET`), so that a misspelled name
+/// does not compile; a patch names each object one way (a literal and a constant of the same
+/// name are refused at compile time):
 ///
 /// | attribute | signature |
 /// |---|---|
@@ -325,7 +329,7 @@ macro_rules! callback_attribute {
     ($name:ident, $context:literal, $returns:literal, $when:literal) => {
         #[doc = concat!("Marks a `", stringify!($name), "` callback of a `#[livepatch]` module: runs ", $when, ".")]
         ///
-        #[doc = concat!("Signature: `fn(cx: &mut ", $context, "<'_>)", $returns, "`. Write `#[", stringify!($name), "]` for the program itself or `#[", stringify!($name), "(object = \"name\")]` for a named object.")]
+        #[doc = concat!("Signature: `fn(cx: &mut ", $context, "<'_>)", $returns, "`. Write `#[", stringify!($name), "]` for the program itself or `#[", stringify!($name), "(object = \"name\")]` for a named object, or `object = [\"net\", \"disk\"]` for several.")]
         /// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes
         /// the attribute; anywhere else it is an error.
         #[proc_macro_attribute]

@@ -106,14 +106,9 @@ impl Inner {
             .is_some_and(|t| t.patch == instance)
     }
 
-    /// The direction of the transition of the patch at `index`, when it is the patch in
-    /// transition.
-    pub(crate) fn transition_of(&self, index: usize) -> Option<TransitionTarget> {
-        let instance = self.list[index].instance;
-        self.transition
-            .as_ref()
-            .filter(|t| t.patch == instance)
-            .map(|t| t.target)
+    /// The direction of the transition in progress, if any.
+    pub(crate) fn direction(&self) -> Option<TransitionTarget> {
+        self.transition.as_ref().map(|t| t.target)
     }
 
     /// The name of the patch in transition, if any.
@@ -437,7 +432,7 @@ fn validate(desc: &'static PatchDesc) -> Result<(), DescriptorError> {
         if desc.states[..i].iter().any(|s| s.id == state.id) {
             return Err(DescriptorError::DuplicateStateId {
                 patch: desc.name,
-                id: state.id,
+                state: state.label(),
             });
         }
     }
@@ -541,29 +536,32 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
         if !inner.is_loaded(object.name) {
             continue;
         }
-        let transition = inner.transition_of(index);
-        let failed =
-            match callback::run_pre_patch(&mut inner.list, index, o, ObjectState::Live, transition)
-            {
-                Err(source) => {
-                    messages::pre_patch_failed(desc.name, object.name, &source);
-                    Some(EnableError::PrePatchFailed {
+        let failed = match callback::run_pre_patch(
+            inner.direction(),
+            &mut inner.list,
+            index,
+            o,
+            ObjectState::Live,
+        ) {
+            Err(source) => {
+                messages::pre_patch_failed(desc.name, object.name, &source);
+                Some(EnableError::PrePatchFailed {
+                    patch: desc.name,
+                    object: object.name,
+                    source,
+                })
+            }
+            Ok(()) => crate::object::patch_object(inner, index, o)
+                .err()
+                .map(|function| {
+                    messages::failed_to_patch(desc.name, object.name);
+                    EnableError::PatchFailed {
                         patch: desc.name,
                         object: object.name,
-                        source,
-                    })
-                }
-                Ok(()) => crate::object::patch_object(inner, index, o)
-                    .err()
-                    .map(|function| {
-                        messages::failed_to_patch(desc.name, object.name);
-                        EnableError::PatchFailed {
-                            patch: desc.name,
-                            object: object.name,
-                            function,
-                        }
-                    }),
-            };
+                        function,
+                    }
+                }),
+        };
         if let Some(error) = failed {
             messages::enable_failed(desc.name);
             Transition::cancel(inner);
@@ -590,7 +588,10 @@ fn enable_locked(inner: &mut Inner, desc: &'static PatchDesc) -> Result<(), Enab
 fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<(), SetEnabledError> {
     let index = inner
         .index_by_name(name)
-        .ok_or_else(|| SetEnabledError::NotFound(name.to_owned()))?;
+        .ok_or_else(|| SetEnabledError::NotFound {
+            name: name.to_owned(),
+            did_you_mean: crate::error::closest(name, inner.list.iter().map(|p| p.desc.name)),
+        })?;
     let patch = &inner.list[index];
     let patch_name = patch.desc.name;
     if patch.enabled == enabled {
@@ -624,8 +625,13 @@ fn set_enabled_locked(inner: &mut Inner, name: &str, enabled: bool) -> Result<()
     Transition::init(inner, instance, TransitionTarget::Unpatched, lane);
     for o in 0..inner.list[index].objects.len() {
         if inner.list[index].objects[o].patched {
-            let transition = inner.transition_of(index);
-            callback::run_pre_unpatch(&mut inner.list, index, o, ObjectState::Live, transition);
+            callback::run_pre_unpatch(
+                inner.direction(),
+                &mut inner.list,
+                index,
+                o,
+                ObjectState::Live,
+            );
         }
     }
     inner.list[index].enabled = false;

@@ -141,12 +141,24 @@ pub struct StateDesc {
     pub(crate) id: u64,
     pub(crate) version: u32,
     pub(crate) data: DataType,
+    pub(crate) name: Option<&'static str>,
 }
 
 impl StateDesc {
     /// The state's id: non-zero, unique within the patch.
     pub const fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The name of the state's handle, if it was given one ([`StateHandle::named`]); messages
+    /// name the state by it.
+    pub const fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// How messages name this state: `state NAME (id N)`, or `state N` when it has no name.
+    pub const fn label(&self) -> StateLabel {
+        StateLabel::new(self.id, self.name)
     }
 
     /// The variant of the state change this patch makes; newer patches may only raise it.
@@ -160,24 +172,67 @@ impl StateDesc {
     }
 }
 
-/// A typed handle to a state: its id and version, and the type of its data.
+/// How messages name a state: by its handle's name and its id (`state FEE_RATE (id 1)`), or by
+/// its id alone (`state 1`) when its handle has no name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StateLabel {
+    /// The state's id.
+    pub id: u64,
+    /// The name of its handle, if any.
+    pub name: Option<&'static str>,
+}
+
+impl StateLabel {
+    /// The label of state `id`, named `name` if it has a name.
+    pub const fn new(id: u64, name: Option<&'static str>) -> Self {
+        StateLabel { id, name }
+    }
+}
+
+impl fmt::Display for StateLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(name) => write!(f, "state {name} (id {})", self.id),
+            None => write!(f, "state {}", self.id),
+        }
+    }
+}
+
+/// The patch marker of handles and callback contexts built by hand: such a handle may be used in
+/// the callbacks of any hand-built descriptor, as before `#[livepatch]` marked its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnyPatch {}
+
+/// A typed handle to a state: its id and version, the type of its data, and the patch it belongs
+/// to.
 ///
 /// Callbacks reach their patch's states through handles, so the data type is known at compile time
-/// and nothing is looked up by a bare number (`cx.state(CONSOLE_LOGLEVEL)`).
+/// and nothing is looked up by a bare number (`cx.state(CONSOLE_LOGLEVEL)`). A handle's name
+/// ([`StateHandle::named`], which `#[livepatch]` sets to the handle's own name) is how run-time
+/// errors name the state.
+///
+/// `P` marks the patch: `#[livepatch]` gives each patch a marker type and marks its handles and
+/// its callbacks' contexts with it, so that one patch's callback cannot reach its own states
+/// through another patch's handle (it would find nothing). Handles built by hand are marked
+/// [`AnyPatch`], as are the contexts of hand-built callbacks. Any handle may be passed to
+/// `prev_state`, which reads an earlier patch's state.
 ///
 /// ```
 /// use livepatch_runtime::{PatchDesc, StateDesc, StateHandle};
 ///
 /// pub struct SavedLoglevel(pub i32);
-/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> = StateHandle::new(1, 2);
+/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> =
+///     StateHandle::new(1, 2).named("CONSOLE_LOGLEVEL");
 /// static STATES: [StateDesc; 1] = [CONSOLE_LOGLEVEL.desc()];
 /// static PATCH: PatchDesc = PatchDesc::new("fix_loglevel").replace(true).states(&STATES);
 /// assert_eq!(PATCH.state(1).map(|s| s.version()), Some(2));
+/// assert_eq!(STATES[0].label().to_string(), "state CONSOLE_LOGLEVEL (id 1)");
 /// ```
-pub struct StateHandle<T> {
+pub struct StateHandle<T, P = AnyPatch> {
     id: u64,
     version: u32,
-    _data: PhantomData<fn() -> T>,
+    name: Option<&'static str>,
+    _data: PhantomData<fn() -> (T, P)>,
 }
 
 impl<T> StateHandle<T> {
@@ -186,6 +241,26 @@ impl<T> StateHandle<T> {
         StateHandle {
             id,
             version,
+            name: None,
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T, P> StateHandle<T, P> {
+    /// The same handle, named `name` in messages (`state NAME (id N)`).
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// The same handle, marked as one of the patch whose marker is `Q` (see the type's
+    /// documentation); `#[livepatch]` marks the handles it generates so.
+    pub const fn for_patch<Q>(self) -> StateHandle<T, Q> {
+        StateHandle {
+            id: self.id,
+            version: self.version,
+            name: self.name,
             _data: PhantomData,
         }
     }
@@ -195,38 +270,75 @@ impl<T> StateHandle<T> {
         self.id
     }
 
+    /// The handle's name, if it has one.
+    pub const fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// How messages name this state.
+    pub const fn label(&self) -> StateLabel {
+        StateLabel::new(self.id, self.name)
+    }
+
     /// The state's version.
     pub const fn version(&self) -> u32 {
         self.version
     }
 }
 
-impl<T: Send + Sync + 'static> StateHandle<T> {
+impl<T: Send + Sync + 'static, P> StateHandle<T, P> {
     /// The descriptor entry for this state, to put in a patch's `states`.
     pub const fn desc(&self) -> StateDesc {
         StateDesc {
             id: self.id,
             version: self.version,
             data: DataType::of::<T>(),
+            name: self.name,
         }
     }
 }
 
-impl<T> Clone for StateHandle<T> {
+impl<T, P> Clone for StateHandle<T, P> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<T> Copy for StateHandle<T> {}
+impl<T, P> Copy for StateHandle<T, P> {}
 
-impl<T> fmt::Debug for StateHandle<T> {
+impl<T, P> fmt::Debug for StateHandle<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateHandle")
             .field("id", &self.id)
             .field("version", &self.version)
+            .field("name", &self.name)
             .field("data", &std::any::type_name::<T>())
             .finish()
+    }
+}
+
+/// A handle of the patch marked `P`: what a callback of that patch passes to `cx.state(..)`,
+/// `cx.take_over(..)` and `cx.take_over_or_init(..)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a state handle of this callback's patch",
+    label = "a handle of another patch's state",
+    note = "this callback's patch is marked `{P}`: a callback reaches its own patch's states \
+            through the handles generated in its own module",
+    note = "to read an earlier patch's state, pass a handle with its id to `cx.prev_state(..)`"
+)]
+pub trait OwnState<P>: Copy {
+    /// The type of the state's data.
+    type Data: Send + Sync + 'static;
+
+    /// The handle itself.
+    fn handle(self) -> StateHandle<Self::Data, P>;
+}
+
+impl<T: Send + Sync + 'static, P> OwnState<P> for StateHandle<T, P> {
+    type Data = T;
+
+    fn handle(self) -> StateHandle<T, P> {
+        self
     }
 }
 

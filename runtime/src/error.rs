@@ -1,15 +1,25 @@
 //! Errors, one enum per operation; each message says what was wrong and what to do.
+//!
+//! Every error follows one rule for its cause, as the Rust API guidelines ask: an error whose
+//! cause is an error of its own returns that cause from [`std::error::Error::source`] and does
+//! not repeat it in its message, so that a report walking the chain ([`Chain`]) says each cause
+//! once.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
-use crate::descriptor::ObjectName;
+use crate::descriptor::{ObjectName, StateLabel};
 use crate::state::StateConflict;
 
 /// The error a `pre_patch` callback returns to stop an enable or an object's load.
+///
+/// Clones share the wrapped error; two callback errors are equal when they say the same, causes
+/// included.
+#[derive(Clone)]
 pub struct CallbackError {
     message: String,
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
 impl CallbackError {
@@ -21,17 +31,25 @@ impl CallbackError {
         }
     }
 
-    /// An error caused by `source`; its message is the source's.
-    pub fn from_error(source: impl StdError + Send + Sync + 'static) -> Self {
+    /// The error `error`, passed through as it is: its message is this error's message, and
+    /// its source is this error's source (as `#[error(transparent)]` does), so a chain names its
+    /// causes once. [`CallbackError::get_ref`] gives `error` back.
+    pub fn from_error(error: impl StdError + Send + Sync + 'static) -> Self {
         CallbackError {
-            message: source.to_string(),
-            source: Some(Box::new(source)),
+            message: error.to_string(),
+            source: Some(Arc::new(error)),
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error given to [`CallbackError::from_error`], if the callback gave one, to inspect or
+    /// downcast.
+    pub fn get_ref(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.source.as_deref()
     }
 }
 
@@ -43,6 +61,37 @@ impl fmt::Debug for CallbackError {
     }
 }
 
+impl PartialEq for CallbackError {
+    fn eq(&self, other: &Self) -> bool {
+        messages(self) == messages(other)
+    }
+}
+
+/// The candidate nearest to `word` in edits (an insertion, a deletion, a change, or a swap of two
+/// neighbours each count one), if it is at most a third of the word's length away: what a
+/// mistyped name was likely meant to be.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::osa_distance(word, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// The message of `error` and of each of its causes.
+fn messages(error: &(dyn StdError + 'static)) -> Vec<String> {
+    std::iter::successors(Some(error), |e| (*e).source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+impl Eq for CallbackError {}
+
 impl fmt::Display for CallbackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -51,9 +100,39 @@ impl fmt::Display for CallbackError {
 
 impl StdError for CallbackError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
+        // Transparent: the wrapped error's message is this one's, so its cause comes next.
+        self.source.as_deref().and_then(StdError::source)
+    }
+}
+
+/// An error and each of its causes, in one line: the messages joined by `: `.
+///
+/// ```
+/// use livepatch_runtime::{CallbackError, Chain, EnableError, ObjectName};
+///
+/// let io = std::io::Error::other("cannot allocate 4096 bytes");
+/// let err = EnableError::PrePatchFailed {
+///     patch: "fix",
+///     object: ObjectName::Program,
+///     source: CallbackError::from_error(io),
+/// };
+/// assert_eq!(
+///     Chain(&err).to_string(),
+///     "pre_patch of patch 'fix' failed for object 'vmlinux': cannot allocate 4096 bytes"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Chain<'a>(pub &'a (dyn StdError + 'a));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -70,12 +149,12 @@ pub enum DescriptorError {
         patch: &'static str,
     },
     /// Two states share an id.
-    #[error("patch '{patch}' declares state {id} twice; give each state its own id")]
+    #[error("patch '{patch}' declares {state} twice; give each state its own id")]
     DuplicateStateId {
         /// The patch.
         patch: &'static str,
-        /// The repeated id.
-        id: u64,
+        /// The second state with the repeated id.
+        state: StateLabel,
     },
     /// A function is listed under an object it does not belong to.
     #[error(
@@ -147,8 +226,45 @@ fn list_conflicts(conflicts: &[StateConflict]) -> String {
         .join("; ")
 }
 
+/// The kind of a failure, the same for every operation's error: what a test or a tool matches on
+/// when it does not care which operation failed. Each error enum gives its own with `kind()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A patch of that name is already on the list.
+    AlreadyExists,
+    /// A hand-built descriptor is invalid.
+    InvalidDescriptor,
+    /// The patch's states are not compatible with the installed patches' states.
+    Incompatible,
+    /// Another patch of the same runtime is in transition.
+    Busy,
+    /// Every lane for concurrent transitions in this process is taken.
+    NoLane,
+    /// A function is in transition in another runtime.
+    FunctionBusy,
+    /// A `pre_patch` callback failed or panicked.
+    CallbackFailed,
+    /// No patch of that name is on the list.
+    NotFound,
+    /// The patch's `enabled` switch already has that value.
+    Unchanged,
+    /// The object's name is empty or the program's own.
+    InvalidName,
+    /// The object is loaded already.
+    AlreadyLoaded,
+    /// The object is not loaded.
+    NotLoaded,
+    /// No transition is in progress.
+    NoTransition,
+    /// The transition did not complete in time.
+    TimedOut,
+    /// Called from inside a callback when waiting for the runtime would never end.
+    Reentered,
+}
+
 /// Why [`crate::Runtime::enable`] failed. Nothing is left behind by a failed enable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnableError {
     /// A patch of that name is already on the list.
     #[error("patch '{0}' is already enabled; disable it first, or give the new patch another name")]
@@ -201,7 +317,7 @@ pub enum EnableError {
         function: &'static str,
     },
     /// A `pre_patch` callback failed (or panicked); the enable was cancelled.
-    #[error("pre_patch of patch '{patch}' failed for object '{object}': {source}")]
+    #[error("pre_patch of patch '{patch}' failed for object '{object}'")]
     PrePatchFailed {
         /// The patch.
         patch: &'static str,
@@ -212,7 +328,7 @@ pub enum EnableError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -227,8 +343,19 @@ pub enum SetEnabledError {
     )]
     NoLane(&'static str),
     /// No patch of that name is on the list.
-    #[error("no patch named '{0}' is enabled; see Runtime::patches for the list")]
-    NotFound(String),
+    #[error(
+        "no patch named '{name}' is enabled; {}",
+        match did_you_mean {
+            Some(near) => format!("did you mean '{near}'?"),
+            None => "see Runtime::patches for the list".to_owned(),
+        }
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The name of a patch on the list near enough to be what was meant.
+        did_you_mean: Option<&'static str>,
+    },
     /// The switch already has that value.
     #[error("patch '{patch}' is already {}; nothing to do", if *.enabled { "enabled" } else { "disabled" })]
     Unchanged {
@@ -261,12 +388,12 @@ pub enum SetEnabledError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
 /// Why [`crate::Runtime::load_object`] failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadObjectError {
     /// The name is empty or is the program's own name.
     #[error("'{0}' cannot be loaded: name a loadable object, not the program itself")]
@@ -276,7 +403,7 @@ pub enum LoadObjectError {
     AlreadyLoaded(String),
     /// A patch's `pre_patch` callback failed for the object; the load was refused and every patch
     /// already applied to it was reverted.
-    #[error("patch '{patch}' refused object '{object}': {source}")]
+    #[error("patch '{patch}' refused object '{object}'")]
     Refused {
         /// The patch whose callback failed.
         patch: &'static str,
@@ -301,7 +428,7 @@ pub enum LoadObjectError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -324,7 +451,7 @@ pub enum TransitionError {
     },
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -339,7 +466,7 @@ pub enum UnloadObjectError {
     NotLoaded(String),
     /// Called from inside a callback or a state-data destructor when waiting for the runtime
     /// would never end.
-    #[error("{0}")]
+    #[error(transparent)]
     Reentered(#[from] Reentered),
 }
 
@@ -367,35 +494,35 @@ pub enum Reentered {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateDataError {
     /// The calling patch does not declare the state.
-    #[error("patch '{patch}' does not declare state {id}; add it to the patch's states")]
+    #[error("patch '{patch}' does not declare {state}; add it to the patch's states")]
     NotDeclared {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The calling patch.
         patch: &'static str,
     },
     /// No earlier patch on the list declares the state.
-    #[error("no earlier patch declares state {id}; check prev_state before taking over")]
+    #[error("no earlier patch declares {state}; check prev_state before taking over")]
     NoPreviousState {
         /// The state.
-        id: u64,
+        state: StateLabel,
     },
     /// The earlier patch's state holds no data.
-    #[error("state {id} of patch '{patch}' holds no data to take over")]
+    #[error("{state} of patch '{patch}' holds no data to take over")]
     NoData {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The earlier patch.
         patch: &'static str,
     },
     /// The data is of another type than asked for.
     #[error(
-        "state {id} of patch '{patch}' holds {found}, not {expected}; read it as {found} and \
+        "{state} of patch '{patch}' holds {found}, not {expected}; read it as {found} and \
          convert it"
     )]
     TypeMismatch {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The patch whose state was read.
         patch: &'static str,
         /// The state's declared data type.
@@ -405,12 +532,77 @@ pub enum StateDataError {
     },
     /// This patch's state already holds data; taking over would drop it silently.
     #[error(
-        "state {id} of patch '{patch}' already holds data; take it out first if it should be replaced"
+        "{state} of patch '{patch}' already holds data; take it out first if it should be replaced"
     )]
     AlreadyHasData {
         /// The state.
-        id: u64,
+        state: StateLabel,
         /// The calling patch.
         patch: &'static str,
     },
+}
+
+impl EnableError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EnableError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            EnableError::InvalidDescriptor(_) => ErrorKind::InvalidDescriptor,
+            EnableError::Incompatible { .. } => ErrorKind::Incompatible,
+            EnableError::Busy { .. } => ErrorKind::Busy,
+            EnableError::NoLane(_) => ErrorKind::NoLane,
+            EnableError::PatchFailed { .. } => ErrorKind::FunctionBusy,
+            EnableError::PrePatchFailed { .. } => ErrorKind::CallbackFailed,
+            EnableError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl SetEnabledError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SetEnabledError::NoLane(_) => ErrorKind::NoLane,
+            SetEnabledError::NotFound { .. } => ErrorKind::NotFound,
+            SetEnabledError::Unchanged { .. } => ErrorKind::Unchanged,
+            SetEnabledError::FunctionBusy { .. } => ErrorKind::FunctionBusy,
+            SetEnabledError::Busy { .. } => ErrorKind::Busy,
+            SetEnabledError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl LoadObjectError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LoadObjectError::InvalidName(_) => ErrorKind::InvalidName,
+            LoadObjectError::AlreadyLoaded(_) => ErrorKind::AlreadyLoaded,
+            LoadObjectError::Refused { .. } => ErrorKind::CallbackFailed,
+            LoadObjectError::PatchFailed { .. } => ErrorKind::FunctionBusy,
+            LoadObjectError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl TransitionError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TransitionError::NoTransition => ErrorKind::NoTransition,
+            TransitionError::TimedOut { .. } => ErrorKind::TimedOut,
+            TransitionError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
+}
+
+impl UnloadObjectError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            UnloadObjectError::InvalidName(_) => ErrorKind::InvalidName,
+            UnloadObjectError::NotLoaded(_) => ErrorKind::NotLoaded,
+            UnloadObjectError::Reentered(_) => ErrorKind::Reentered,
+        }
+    }
 }

@@ -23,21 +23,25 @@ mod status;
 mod transition;
 mod waits;
 
+#[doc(hidden)]
+pub use crate::callback::OnlyPatchingCallbacksTakeOver;
 pub use crate::callback::{
     CallbackContext, ObjectState, PostPatch, PostPatchFn, PostUnpatch, PostUnpatchFn, PrePatch,
     PrePatchFn, PreUnpatch, PreUnpatchFn, UnpatchReason,
 };
 pub use crate::core::Runtime;
 pub use crate::descriptor::{
-    Callbacks, DataType, ObjectDesc, ObjectName, PROGRAM_OBJECT_NAME, PatchDesc, StateDesc,
-    StateHandle,
+    AnyPatch, Callbacks, DataType, ObjectDesc, ObjectName, OwnState, PROGRAM_OBJECT_NAME,
+    PatchDesc, StateDesc, StateHandle, StateLabel,
 };
 #[cfg(feature = "dmesg")]
 pub use crate::dmesg::{Dmesg, DmesgLayer};
 pub use crate::error::{
-    CallbackError, DescriptorError, EnableError, LoadObjectError, Reentered, SetEnabledError,
-    StateDataError, TransitionError, UnloadObjectError,
+    CallbackError, Chain, DescriptorError, EnableError, ErrorKind, LoadObjectError, Reentered,
+    SetEnabledError, StateDataError, TransitionError, UnloadObjectError,
 };
+#[doc(hidden)]
+pub use crate::func::SameType;
 pub use crate::func::{FuncDesc, FuncSlot, Replacement, uses_membarrier};
 pub use crate::messages::TARGET;
 pub use crate::plan::{

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use tracing::Span;
 
-use crate::descriptor::ObjectName;
+use crate::descriptor::{DataType, ObjectName, StateDesc};
+use crate::error::{CallbackError, Chain};
 use crate::transition::TransitionTarget;
 
 /// The `tracing` target of every runtime message.
@@ -144,8 +145,14 @@ pub(crate) fn reversing(patch: &str, from: TransitionTarget) {
     event!(debug, patch, direction = %from.opposite(), "'{patch}': reversing transition from {path}");
 }
 
-pub(crate) fn pre_patch_failed(patch: &str, object: ObjectName, error: &dyn std::error::Error) {
-    event!(warn, patch, object = %object, error = %error, "pre-patch callback failed for object '{object}'");
+pub(crate) fn pre_patch_failed(patch: &str, object: ObjectName, error: &CallbackError) {
+    event!(
+        warn,
+        patch,
+        object = %object,
+        error = %Chain(error),
+        "pre-patch callback failed for object '{object}'"
+    );
 }
 
 pub(crate) fn enable_failed(patch: &str) {
@@ -195,6 +202,32 @@ pub(crate) fn callback_panicked(callback: &str, patch: &str, object: ObjectName,
         object = %object,
         error = panic,
         "'{patch}': {callback} callback for object '{object}' panicked: {panic}"
+    );
+}
+
+pub(crate) fn data_not_taken_over(patch: &str, replaced: &str, state: &StateDesc) {
+    event!(
+        warn,
+        patch,
+        replaced,
+        state = state.id(),
+        "'{patch}' replaces '{replaced}' without taking over the data of {}, of type {}: the \
+         data is dropped; take it over in a patching callback (take_over or take_over_or_init)",
+        state.label(),
+        state.data_type().name()
+    );
+}
+
+pub(crate) fn state_type_differs(patch: &str, state: &StateDesc, wanted: DataType) {
+    event!(
+        warn,
+        patch,
+        state = state.id(),
+        "'{patch}': {} holds data of type {}, and the handle asks for {}: the callback finds no \
+         state; use a handle of the declared type",
+        state.label(),
+        state.data_type().name(),
+        wanted.name()
     );
 }
 

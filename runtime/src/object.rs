@@ -129,44 +129,48 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let patch = inner.list[p].desc.name;
         let object = inner.list[p].desc.objects[o].name;
         messages::applying_to_loading(patch, object);
-        let transition = inner.transition_of(p);
-        let refused =
-            match callback::run_pre_patch(&mut inner.list, p, o, ObjectState::Coming, transition) {
-                Err(source) => {
-                    messages::pre_patch_failed(patch, object, &source);
-                    Some(LoadObjectError::Refused {
+        let refused = match callback::run_pre_patch(
+            inner.direction(),
+            &mut inner.list,
+            p,
+            o,
+            ObjectState::Coming,
+        ) {
+            Err(source) => {
+                messages::pre_patch_failed(patch, object, &source);
+                Some(LoadObjectError::Refused {
+                    patch,
+                    object: name.to_owned(),
+                    source,
+                })
+            }
+            Ok(()) => patch_object(inner, p, o)
+                .and_then(|()| {
+                    add_replace_nops(inner, p).map_err(|(_, function)| {
+                        unpatch_object(inner, p, o);
+                        function
+                    })
+                })
+                .err()
+                .map(|function| {
+                    messages::failed_to_apply(patch, object);
+                    // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
+                    // its post_unpatch, as a cancelled enable does and as the kernel does here.
+                    callback::run_post_unpatch(
+                        inner.direction(),
+                        &mut inner.list,
+                        p,
+                        o,
+                        ObjectState::Coming,
+                        UnpatchReason::LoadRefused,
+                    );
+                    LoadObjectError::PatchFailed {
                         patch,
                         object: name.to_owned(),
-                        source,
-                    })
-                }
-                Ok(()) => patch_object(inner, p, o)
-                    .and_then(|()| {
-                        add_replace_nops(inner, p).map_err(|(_, function)| {
-                            unpatch_object(inner, p, o);
-                            function
-                        })
-                    })
-                    .err()
-                    .map(|function| {
-                        messages::failed_to_apply(patch, object);
-                        // Nothing of this patch was applied, but its pre_patch succeeded: undo that with
-                        // its post_unpatch, as a cancelled enable does and as the kernel does here.
-                        callback::run_post_unpatch(
-                            &mut inner.list,
-                            p,
-                            o,
-                            ObjectState::Coming,
-                            transition,
-                            UnpatchReason::LoadRefused,
-                        );
-                        LoadObjectError::PatchFailed {
-                            patch,
-                            object: name.to_owned(),
-                            function,
-                        }
-                    }),
-            };
+                        function,
+                    }
+                }),
+        };
         if let Some(error) = refused {
             messages::load_refused(patch, object);
             revert_object(
@@ -182,7 +186,13 @@ fn load_locked(inner: &mut Inner, name: &str) -> Result<(), LoadObjectError> {
         let instance = inner.list[p].instance;
         applied.push(instance);
         if !inner.in_transition(instance) {
-            callback::run_post_patch(&mut inner.list, p, o, ObjectState::Coming, None);
+            callback::run_post_patch(
+                inner.direction(),
+                &mut inner.list,
+                p,
+                o,
+                ObjectState::Coming,
+            );
         }
     }
     Ok(())
@@ -203,13 +213,12 @@ fn revert_object(
         let Some(o) = object_index(inner, p, name) else {
             continue;
         };
-        let transition = inner.transition_of(p);
-        if transition.is_none() {
-            callback::run_pre_unpatch(&mut inner.list, p, o, state, None);
+        if !inner.in_transition(instance) {
+            callback::run_pre_unpatch(inner.direction(), &mut inner.list, p, o, state);
         }
         let object = inner.list[p].desc.objects[o].name;
         messages::reverting_on_unload(inner.list[p].desc.name, object);
         unpatch_object(inner, p, o);
-        callback::run_post_unpatch(&mut inner.list, p, o, state, transition, reason);
+        callback::run_post_unpatch(inner.direction(), &mut inner.list, p, o, state, reason);
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::core::PatchEntry;
-use crate::descriptor::{DataType, PatchDesc, StateDesc, StateHandle};
+use crate::descriptor::{DataType, PatchDesc, StateDesc, StateHandle, StateLabel};
 use crate::error::StateDataError;
 
 /// Data owned by a state, as stored: typed by the state's declared [`DataType`].
@@ -121,7 +121,7 @@ impl PrevState<'_> {
     /// The earlier patch's data, read as `U`: `Ok(None)` when it holds none, an error when it is of
     /// another type.
     pub fn data<U: Send + Sync + 'static>(&self) -> Result<Option<&U>, StateDataError> {
-        check_type::<U>(self.patch, self.desc)?;
+        check_type::<U>(self.patch, self.desc, self.desc.label())?;
         Ok(self.slot.data.as_deref().and_then(|d| d.downcast_ref()))
     }
 }
@@ -137,16 +137,18 @@ impl fmt::Debug for PrevState<'_> {
     }
 }
 
+/// Checks that `desc`'s data is a `U`; the error names the state `state`.
 fn check_type<U: Send + Sync + 'static>(
     patch: &PatchDesc,
     desc: &StateDesc,
+    state: StateLabel,
 ) -> Result<(), StateDataError> {
     let wanted = DataType::of::<U>();
     if desc.data == wanted {
         Ok(())
     } else {
         Err(StateDataError::TypeMismatch {
-            id: desc.id,
+            state,
             patch: patch.name(),
             found: desc.data.name(),
             expected: wanted.name(),
@@ -156,13 +158,19 @@ fn check_type<U: Send + Sync + 'static>(
 
 impl PatchEntry {
     /// This patch's state for `handle`, if it declares one with the handle's id and data type.
-    pub(crate) fn state_mut<T: Send + Sync + 'static>(
+    pub(crate) fn state_mut<T: Send + Sync + 'static, P>(
         &mut self,
-        handle: StateHandle<T>,
+        handle: StateHandle<T, P>,
     ) -> Option<StateMut<'_, T>> {
         let index = self.state_index(handle.id())?;
         let desc = &self.desc.states[index];
-        (desc.data == DataType::of::<T>()).then(|| StateMut::new(desc, &mut self.states[index]))
+        let wanted = DataType::of::<T>();
+        if desc.data != wanted {
+            // Only a handle built by hand can differ from its patch's declaration.
+            crate::messages::state_type_differs(self.desc.name(), desc, wanted);
+            return None;
+        }
+        Some(StateMut::new(desc, &mut self.states[index]))
     }
 
     /// This patch's state with `id`, as seen by a later patch.
@@ -189,24 +197,26 @@ pub(crate) fn prev_state(list: &[PatchEntry], index: usize, id: u64) -> Option<P
 }
 
 /// Moves the data of the previous patch's state `handle.id()` into patch `taker`'s own state.
-pub(crate) fn take_over<T: Send + Sync + 'static>(
+pub(crate) fn take_over<T: Send + Sync + 'static, P>(
     list: &mut [PatchEntry],
     taker: usize,
-    handle: StateHandle<T>,
+    handle: StateHandle<T, P>,
 ) -> Result<(), StateDataError> {
     let id = handle.id();
     let (before, rest) = list.split_at_mut(taker);
     let me = &mut rest[0];
     let Some(own) = me.state_index(id) else {
         return Err(StateDataError::NotDeclared {
-            id,
+            state: handle.label(),
             patch: me.desc.name(),
         });
     };
-    check_type::<T>(me.desc, &me.desc.states[own])?;
+    // Errors name the state as this patch does: by the handle's name, else by the declaration's.
+    let state = StateLabel::new(id, handle.name().or(me.desc.states[own].name));
+    check_type::<T>(me.desc, &me.desc.states[own], state)?;
     if me.states[own].data.is_some() {
         return Err(StateDataError::AlreadyHasData {
-            id,
+            state,
             patch: me.desc.name(),
         });
     }
@@ -215,14 +225,14 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
         .rev()
         .find_map(|entry| entry.state_index(id).map(|i| (entry, i)))
     else {
-        return Err(StateDataError::NoPreviousState { id });
+        return Err(StateDataError::NoPreviousState { state });
     };
-    check_type::<T>(prev.desc, &prev.desc.states[prev_index])?;
+    check_type::<T>(prev.desc, &prev.desc.states[prev_index], state)?;
     // No version check is needed here: the compatibility check of enable guarantees that every
     // earlier patch's version of a state this patch declares is at most this patch's own.
     let Some(data) = prev.states[prev_index].data.take() else {
         return Err(StateDataError::NoData {
-            id,
+            state,
             patch: prev.desc.name(),
         });
     };
@@ -231,6 +241,35 @@ pub(crate) fn take_over<T: Send + Sync + 'static>(
         origin: Some(prev.instance),
     };
     Ok(())
+}
+
+/// Moves the previous patch's data for `handle` into patch `taker`'s own state, as [`take_over`];
+/// when no earlier patch declares the state or its state holds no data, stores `init()` instead.
+pub(crate) fn take_over_or_init<T: Send + Sync + 'static, P>(
+    list: &mut [PatchEntry],
+    taker: usize,
+    handle: StateHandle<T, P>,
+    init: impl FnOnce() -> T,
+) -> Result<StateMut<'_, T>, StateDataError> {
+    match take_over(list, taker, handle) {
+        Ok(()) => {}
+        Err(StateDataError::NoPreviousState { .. } | StateDataError::NoData { .. }) => {
+            let me = &mut list[taker];
+            if let Some(own) = me.state_index(handle.id()) {
+                me.states[own] = StateSlot {
+                    data: Some(Box::new(init())),
+                    origin: None,
+                };
+            }
+        }
+        Err(other) => return Err(other),
+    }
+    let me = &mut list[taker];
+    let patch = me.desc.name();
+    me.state_mut(handle).ok_or(StateDataError::NotDeclared {
+        state: handle.label(),
+        patch,
+    })
 }
 
 /// Takes patch `leaving` off the state books as it leaves the list: data that was taken over from
@@ -289,6 +328,8 @@ pub enum ConflictReason {
 pub struct StateConflict {
     /// The state's id.
     pub id: u64,
+    /// The name of the installed patch's handle for the state, if it has one.
+    pub name: Option<&'static str>,
     /// The installed patch that declares it.
     pub installed_patch: &'static str,
     /// The installed patch's version of the state.
@@ -297,19 +338,27 @@ pub struct StateConflict {
     pub reason: ConflictReason,
 }
 
+impl StateConflict {
+    /// How messages name the state.
+    pub fn label(&self) -> StateLabel {
+        StateLabel::new(self.id, self.name)
+    }
+}
+
 impl fmt::Display for StateConflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.label();
         match self.reason {
             ConflictReason::VersionLowered { new_version } => write!(
                 f,
-                "state {} is at version {} in patch '{}' and the new patch lowers it to {}",
-                self.id, self.installed_version, self.installed_patch, new_version
+                "{state} is at version {} in patch '{}' and the new patch lowers it to {}",
+                self.installed_version, self.installed_patch, new_version
             ),
             ConflictReason::DroppedByCumulative => write!(
                 f,
-                "state {} (version {} in patch '{}') is dropped by the new cumulative patch, \
+                "{state} (version {} in patch '{}') is dropped by the new cumulative patch, \
                  which must declare it",
-                self.id, self.installed_version, self.installed_patch
+                self.installed_version, self.installed_patch
             ),
         }
     }
@@ -334,6 +383,7 @@ pub(crate) fn conflicts<'a>(
             };
             found.push(StateConflict {
                 id: state.id,
+                name: state.name,
                 installed_patch: old.name,
                 installed_version: state.version,
                 reason,

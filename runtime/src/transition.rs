@@ -293,15 +293,19 @@ fn complete(inner: &mut Inner) {
             continue;
         }
         match target {
-            TransitionTarget::Patched => {
-                callback::run_post_patch(&mut inner.list, index, o, ObjectState::Live, Some(target))
-            }
-            TransitionTarget::Unpatched => callback::run_post_unpatch(
+            TransitionTarget::Patched => callback::run_post_patch(
+                inner.direction(),
                 &mut inner.list,
                 index,
                 o,
                 ObjectState::Live,
-                Some(target),
+            ),
+            TransitionTarget::Unpatched => callback::run_post_unpatch(
+                inner.direction(),
+                &mut inner.list,
+                index,
+                o,
+                ObjectState::Live,
                 unpatch_reason,
             ),
         }
@@ -313,8 +317,16 @@ fn complete(inner: &mut Inner) {
     match target {
         TransitionTarget::Unpatched => inner.remove_patch(index),
         TransitionTarget::Patched if replacing => {
-            // The replaced patches leave silently: no callbacks for them.
+            // The replaced patches leave silently: no callbacks for them. Their data goes with
+            // them; the replacing patch is told of each piece of data it declares but did not
+            // take over.
             for _ in 0..index {
+                let replaced = &inner.list[0];
+                for (state, slot) in replaced.desc.states.iter().zip(&replaced.states) {
+                    if slot.data.is_some() && desc.state(state.id).is_some() {
+                        messages::data_not_taken_over(desc.name, replaced.desc.name, state);
+                    }
+                }
                 inner.remove_patch(0);
             }
         }
@@ -393,7 +405,10 @@ impl TransitionGuard<'_> {
 
     /// The state with the handle's id of the last patch before the patch in transition that
     /// declares it (the kernel's `klp_get_prev_state`).
-    pub fn prev_state<T>(&self, handle: crate::StateHandle<T>) -> Option<crate::PrevState<'_>> {
+    pub fn prev_state<T, P>(
+        &self,
+        handle: crate::StateHandle<T, P>,
+    ) -> Option<crate::PrevState<'_>> {
         crate::state::prev_state(self.list, self.patch, handle.id())
     }
 }

@@ -35,6 +35,21 @@ pub fn assert_log(actual: &[String], expected: &str) {
     }
 }
 
+/// The message of `err` and of each of its causes, in order: each cause should appear once.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The lines a log captured under the target `test`: what the tests' own callbacks said.
+pub fn test_lines(log: &livepatch::Dmesg) -> Vec<String> {
+    log.lines()
+        .into_iter()
+        .filter(|l| l.starts_with("test:"))
+        .collect()
+}
+
 thread_local! {
     static CREATED: Cell<usize> = const { Cell::new(0) };
     static DROPPED: Cell<usize> = const { Cell::new(0) };
@@ -75,6 +90,7 @@ pub fn slice<T>(items: Vec<T>) -> &'static [T] {
 
 /// Callbacks that log what runs, under the target `test`, as `patch: callback: object`.
 pub mod record {
+    use livepatch::ObjectDesc;
     use livepatch::prelude::*;
 
     pub fn pre_patch(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {

@@ -197,6 +197,16 @@ impl CallbackKind {
         }
     }
 
+    /// The name of the facade's type of a callback of this kind of one patch (`PrePatchOf<P>`).
+    pub fn marked_fn_type(self) -> &'static str {
+        match self {
+            CallbackKind::PrePatch => "PrePatchOf",
+            CallbackKind::PostPatch => "PostPatchOf",
+            CallbackKind::PreUnpatch => "PreUnpatchOf",
+            CallbackKind::PostUnpatch => "PostUnpatchOf",
+        }
+    }
+
     /// Whether the callback returns `Result<(), CallbackError>` (only `pre_patch` can fail).
     pub fn can_fail(self) -> bool {
         self == CallbackKind::PrePatch
@@ -220,17 +230,65 @@ pub enum ObjectRef {
     Program,
     /// `object = "name"`.
     Named(String),
+    /// `object = NET`: a constant `&str` of the program's, so that a misspelled name does not
+    /// compile (callbacks only).
+    Const(ConstName),
+}
+
+/// The path of a constant that names an object, compared by its text.
+#[derive(Clone)]
+pub struct ConstName {
+    /// The path as written, `crate::objects::NET`.
+    pub text: String,
+    /// The path itself, with the user's spans.
+    pub path: syn::Path,
+}
+
+impl std::fmt::Debug for ConstName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for ConstName {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ConstName {}
+
+impl std::hash::Hash for ConstName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl ObjectRef {
-    /// The name the runtime prints for this object.
+    /// The name the runtime prints for this object (the constant's path, for a constant).
     pub fn display_name(&self) -> &str {
         match self {
             ObjectRef::Program => "vmlinux",
             ObjectRef::Named(name) => name,
+            ObjectRef::Const(name) => &name.text,
+        }
+    }
+
+    /// The expression of the object's name, for the descriptor: a literal, or the constant.
+    pub fn name_tokens(&self) -> proc_macro2::TokenStream {
+        match self {
+            ObjectRef::Program => quote::quote!(""),
+            ObjectRef::Named(name) => quote::quote!(#name),
+            ObjectRef::Const(name) => {
+                let path = &name.path;
+                quote::quote!(#path)
+            }
         }
     }
 }
+
+/// The name of the type that marks a patch's handles and its callbacks' contexts.
+pub const MARKER: &str = "__Patch";
 
 /// A function of the module marked as a callback.
 pub struct Callback {

@@ -68,57 +68,64 @@ pub fn replaces_args(attr: &Attribute, cx: &mut Ctxt) -> (Option<Path>, ObjectRe
             if !lookahead.peek(kw::object) {
                 return Err(lookahead.error());
             }
-            object_argument(
-                input,
-                "#[replaces(path, object = \"net\")]",
-                &mut object,
-                cx,
-            )?;
+            object_argument(input, &mut object, cx)?;
         }
         Ok(())
     };
     if let Err(error) = parser.parse2(list.tokens.clone()) {
         cx.syn_error(error);
     }
-    let named = object
-        .as_ref()
-        .map_or(ObjectRef::Program, |lit| ObjectRef::Named(lit.value()));
-    (target, named, object)
+    let (named, lit) = object.unwrap_or((ObjectRef::Program, None));
+    (target, named, lit)
 }
 
-/// `object = "name"`, when `input` is at `object`: the literal goes into `object`, or is reported
-/// as a repetition when it holds one already. `example` shows the argument in its attribute.
+/// `object = "name"` or `object = CONST`, when `input` is at `object`: the object, with the
+/// literal that named it, goes into `object`, or is reported as a repetition when it holds one
+/// already.
 pub fn object_argument(
     input: ParseStream,
-    example: &str,
-    object: &mut Option<LitStr>,
+    object: &mut Option<(ObjectRef, Option<LitStr>)>,
     cx: &mut Ctxt,
 ) -> syn::Result<()> {
     let key: kw::object = input.parse()?;
     input.parse::<Token![=]>()?;
-    if !input.peek(LitStr) {
-        return Err(input.error(format!(
-            "the object's name is a string literal: `{example}`"
-        )));
-    }
-    let lit: LitStr = input.parse()?;
+    let named = object_name(input)?;
     if object.is_some() {
         cx.error_spanned_by(key, "`object` is given twice: keep one of them");
     } else {
-        *object = Some(lit);
+        *object = Some(named);
     }
     Ok(())
 }
 
-/// The object a callback attribute names, with the literal that named it. Errors are recorded in
-/// `cx`; the program itself is assumed then.
-pub fn callback_object(
+/// One object's name: a literal, or the path of a constant.
+pub fn object_name(input: ParseStream) -> syn::Result<(ObjectRef, Option<LitStr>)> {
+    if input.peek(LitStr) {
+        let lit = input.parse::<LitStr>()?;
+        return Ok((ObjectRef::Named(lit.value()), Some(lit)));
+    }
+    let path = input.parse::<Path>().map_err(|_| {
+        input.error(
+            "the object's name is a string literal, `object = \"net\"`, or a constant of the \
+             program's, `object = app::NET`",
+        )
+    })?;
+    let text = crate::docs::path_string(&path);
+    Ok((ObjectRef::Const(crate::ast::ConstName { text, path }), None))
+}
+
+/// The objects a callback attribute names, each with the literal that named it: the program
+/// itself when it names none, one object for `object = "net"`, each of a list for
+/// `object = ["net", "disk"]` (one function serving several objects, as the kernel shares
+/// callbacks). Errors are recorded in `cx`; the program itself is assumed then.
+pub fn callback_objects(
     attr: &Attribute,
     kind: CallbackKind,
     cx: &mut Ctxt,
-) -> (ObjectRef, Option<LitStr>) {
+) -> Vec<(ObjectRef, Option<LitStr>)> {
+    let program = vec![(ObjectRef::Program, None)];
     let list = match &attr.meta {
-        Meta::Path(_) => return (ObjectRef::Program, None),
+        Meta::Path(_) => return program,
         Meta::List(list) => list,
         Meta::NameValue(nv) => {
             cx.error_spanned_by(
@@ -129,12 +136,12 @@ pub fn callback_object(
                     kind.attr_name()
                 ),
             );
-            return (ObjectRef::Program, None);
+            return program;
         }
     };
-    let parser = |input: ParseStream| -> syn::Result<Option<LitStr>> {
+    let parser = |input: ParseStream| -> syn::Result<Vec<(ObjectRef, Option<LitStr>)>> {
         if input.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let lookahead = input.lookahead1();
         if !lookahead.peek(kw::object) {
@@ -142,10 +149,22 @@ pub fn callback_object(
         }
         input.parse::<kw::object>()?;
         input.parse::<Token![=]>()?;
-        let lit = if input.peek(LitStr) {
-            input.parse::<LitStr>()?
+        let objects = if input.peek(syn::token::Bracket) {
+            let content;
+            let brackets = syn::bracketed!(content in input);
+            let objects = content.parse_terminated(object_name, Token![,])?;
+            if objects.is_empty() {
+                return Err(syn::Error::new(
+                    brackets.span.join(),
+                    format!(
+                        "name at least one object, or write `#[{}]` for the program itself",
+                        kind.attr_name()
+                    ),
+                ));
+            }
+            objects.into_iter().collect()
         } else {
-            return Err(input.error("the object's name is a string literal: `object = \"net\"`"));
+            vec![object_name(input)?]
         };
         input.parse::<Option<Token![,]>>()?;
         if !input.is_empty() {
@@ -154,14 +173,14 @@ pub fn callback_object(
                 kind.attr_name()
             )));
         }
-        Ok(Some(lit))
+        Ok(objects)
     };
     match parser.parse2(list.tokens.clone()) {
-        Ok(Some(lit)) => (ObjectRef::Named(lit.value()), Some(lit)),
-        Ok(None) => (ObjectRef::Program, None),
+        Ok(objects) if objects.is_empty() => program,
+        Ok(objects) => objects,
         Err(error) => {
             cx.syn_error(error);
-            (ObjectRef::Program, None)
+            program
         }
     }
 }

@@ -8,7 +8,7 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
-use crate::ast::{CallbackKind, Function, ObjectRef, Patch, State, ident_string};
+use crate::ast::{CallbackKind, Function, MARKER, ObjectRef, Patch, State, ident_string};
 use crate::docs;
 
 /// The span of the first token of `tokens`, where an error about them is best placed. (A span
@@ -74,6 +74,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
         (descriptor(patch), follows_checks(patch))
     };
     if let Some((_, items)) = module.content.as_mut() {
+        mark_contexts(patch, items);
         if fallback {
             // The callbacks and replacements are not referenced by the descriptor: do not warn
             // about them.
@@ -91,7 +92,11 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
                 }
             }
         }
+        let marker = format_ident!("{}", MARKER);
         items.push(Item::Verbatim(quote! {
+            /// The marker of this patch's state handles and of its callbacks' contexts.
+            #[doc(hidden)]
+            pub enum #marker {}
             #handles
             #descriptor
             #lineage
@@ -100,6 +105,46 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
         }));
     }
     quote!(#module)
+}
+
+/// Marks the context of each callback with the patch's marker: `&mut PrePatch<'_>` becomes
+/// `&mut PrePatch<'_, __Patch>`, whatever path names `PrePatch`, so that the callback reaches its
+/// own states only through this patch's handles. A context of another type is left as it is, for
+/// the compiler to report.
+fn mark_contexts(patch: &Patch, items: &mut [Item]) {
+    for callback in &patch.callbacks {
+        let Some(Item::Fn(f)) = items.get_mut(callback.item) else {
+            continue;
+        };
+        let Some(syn::FnArg::Typed(arg)) = f.sig.inputs.first_mut() else {
+            continue;
+        };
+        let syn::Type::Reference(reference) = &mut *arg.ty else {
+            continue;
+        };
+        let span = first_span(&reference.elem);
+        let syn::Type::Path(path) = &mut *reference.elem else {
+            continue;
+        };
+        let Some(last) = path.path.segments.last_mut() else {
+            continue;
+        };
+        if last.ident != callback.kind.context() {
+            continue;
+        }
+        let marker = format_ident!("{}", MARKER, span = span);
+        match &mut last.arguments {
+            syn::PathArguments::None => {
+                let lifetime = syn::Lifetime::new("'_", span);
+                last.arguments =
+                    syn::PathArguments::AngleBracketed(parse_quote!(<#lifetime, self::#marker>));
+            }
+            syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => {
+                args.args.push(parse_quote!(self::#marker));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The states to generate handles for: each name once, never `PATCH`.
@@ -130,10 +175,13 @@ fn state_handles(patch: &Patch) -> TokenStream {
         let ty = data_type(state);
         let id = state.id.as_ref().map_or(0, |id| id.value);
         let version = state.version.as_ref().map_or(0, |v| v.value);
+        let label = name.to_string();
+        let marker = format_ident!("{}", MARKER);
         quote! {
             #(#docs)*
             #[doc = #generated]
-            pub const #name: #private::StateHandle<#ty> = #private::StateHandle::new(#id, #version);
+            pub const #name: #private::StateHandle<#ty, #marker> =
+                #private::StateHandle::new(#id, #version).named(#label).for_patch();
         }
     });
     quote!(#(#handles)*)
@@ -148,14 +196,27 @@ fn descriptor(patch: &Patch) -> TokenStream {
          documentation for what it contains."
     );
 
-    // One constant per callback, typed with the runtime's function pointer type and placed at
-    // the user's signature: a wrong signature is reported there, naming the expected type.
+    // One constant per callback, typed with the function pointer type of this patch's callbacks
+    // and placed at the user's signature: a wrong signature is reported there, naming the
+    // expected type. The runtime stores a function that calls it with its marked context.
+    let marker = format_ident!("{}", MARKER);
     let callback_consts = patch.callbacks.iter().enumerate().map(|(i, callback)| {
         let span = callback.sig.ident.span();
         let konst = format_ident!("__LIVEPATCH_CALLBACK_{}", i);
-        let fn_type = format_ident!("{}", callback.kind.fn_type(), span = span);
+        let fn_type = format_ident!("{}", callback.kind.fn_type());
+        let marked = format_ident!("{}", callback.kind.marked_fn_type(), span = span);
+        let call = format_ident!("{}", callback.kind.attr_name());
         let function = &callback.sig.ident;
-        respan(quote!(const #konst: #private::#fn_type = #function;), span)
+        let typed = respan(
+            quote!(const __LIVEPATCH_CALLBACK: #private::#marked<#marker> = #function;),
+            span,
+        );
+        quote! {
+            const #konst: #private::#fn_type = {
+                #typed
+                |cx| #private::#call(cx, __LIVEPATCH_CALLBACK)
+            };
+        }
     });
 
     let state_descs = patch.states.iter().map(|state| {
@@ -165,7 +226,7 @@ fn descriptor(patch: &Patch) -> TokenStream {
             .data
             .as_ref()
             .map_or_else(|| state.name.span(), first_span);
-        respan(quote!(#private::state_desc::<#ty>(#name)), span)
+        respan(quote!(#private::state_desc::<#ty, _>(#name)), span)
     });
     let state_count = patch.states.len();
 
@@ -175,7 +236,10 @@ fn descriptor(patch: &Patch) -> TokenStream {
     let object_descs = objects.iter().enumerate().map(|(i, object)| {
         let mut desc = match object {
             ObjectRef::Program => quote!(#private::ObjectDesc::program()),
-            ObjectRef::Named(name) => quote!(#private::ObjectDesc::named(#name)),
+            ObjectRef::Named(_) | ObjectRef::Const(_) => {
+                let name = object.name_tokens();
+                quote!(#private::ObjectDesc::named(#name))
+            }
         };
         for kind in CallbackKind::ALL {
             if let Some(i) = index.get(&(kind, *object)) {
@@ -202,10 +266,27 @@ fn descriptor(patch: &Patch) -> TokenStream {
     });
     let object_descs: Vec<TokenStream> = object_descs.collect();
     let object_count = objects.len();
+    // Named objects, some maybe through constants: one name, one entry.
+    let named: Vec<&&ObjectRef> = objects
+        .iter()
+        .filter(|o| !matches!(o, ObjectRef::Program))
+        .collect();
+    let distinct = if named.iter().any(|o| matches!(o, ObjectRef::Const(_))) {
+        let names = named.iter().map(|o| o.name_tokens());
+        let written = named.iter().map(|o| match o {
+            ObjectRef::Named(name) => format!("\"{name}\""),
+            other => other.display_name().to_owned(),
+        });
+        let verdict = quote!(#private::distinct_objects_verdict(&[#(#names),*], &[#(#written),*]));
+        verdict_const(verdict, Span::call_site())
+    } else {
+        TokenStream::new()
+    };
 
     quote! {
         #[doc = #doc]
         pub static PATCH: #private::PatchDesc = {
+            #distinct
             #(#callback_consts)*
             #(#function_arrays)*
             static __LIVEPATCH_STATES: [#private::StateDesc; #state_count] = [#(#state_descs),*];
@@ -227,25 +308,87 @@ fn descriptor(patch: &Patch) -> TokenStream {
 fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     let private = private(patch);
     let target = function.target.as_ref()?;
-    let mut args = slot_lookup(patch, function, target)?;
+    let args = slot_lookup(patch, function, target)?;
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
-        ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+        ObjectRef::Named(_) | ObjectRef::Const(_) => {
+            let name = function.object.name_tokens();
+            quote!(#private::ObjectName::Named(#name))
+        }
     };
     let text = docs::path_string(target);
     let span = match (&function.object_lit, target.segments.last()) {
         (Some(lit), _) => lit.span(),
+        (None, _) if let ObjectRef::Const(name) = &function.object => first_span(&name.path),
         (None, Some(last)) => last.ident.span(),
         (None, None) => first_span(target),
     };
-    let lookup = respan(quote!(#private::replaced_slot), span);
-    args.extend(respan(quote!(, #listed, #text), span));
-    let mut args = Group::new(Delimiter::Parenthesis, args);
-    args.set_span(span);
+    let verdict = respan(
+        quote!(#private::object_verdict(__livepatch_target.object, #listed, #text)),
+        span,
+    );
+    let fail = respan(
+        quote! {
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        },
+        span,
+    );
+    // An inline constant, so that the descriptor entry stays a constant expression that the
+    // static can borrow for good.
+    // The bindings carry the span of their uses, which decides where they resolve (inside
+    // `macro_rules!`, a local binding is only found from tokens of the same context).
+    let (target, verdict_binding) = (
+        format_ident!("__livepatch_target", span = span),
+        format_ident!("__livepatch_verdict", span = span),
+    );
+    let slot = quote! {
+        {
+            let #target = #args;
+            let #verdict_binding = #verdict;
+            #fail
+            #target.slot
+        }
+    };
+    // The replacement, as a function pointer of its own signature, must have the target's
+    // type: a local trait says so in words, naming the target and both types, at the
+    // replacement's name.
     let ident = &function.sig.ident;
-    let replacement = respan(quote!(#ident), ident.span());
+    let name = ident_string(ident);
+    let own_type = crate::signature::fn_pointer_type(&function.sig, None);
+    let message =
+        format!("`{name}` replaces `{text}`, which is `{{F}}`, but `{name}` is `{{Self}}`");
+    let label = format!("not the signature of `{text}`");
+    let note = format!(
+        "a replacement has exactly the signature of the function it replaces: write `{name}` \
+         with the arguments and the return type of `{text}`"
+    );
+    let slot_binding = format_ident!("__livepatch_slot", span = ident.span());
+    let check = respan(
+        quote!(__livepatch_replacement(#slot_binding, #ident as #own_type)),
+        ident.span(),
+    );
+    // An inline constant, so that the descriptor entry stays a constant expression that the
+    // static can borrow for good.
     Some(quote! {
-        #private::FuncDesc::new(&#private::Replacement::new(#lookup #args, #replacement))
+        #private::FuncDesc::new(&const {
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            trait __LivepatchReplaces<F>: #private::SameType<F> {}
+            impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+            const fn __livepatch_replacement<F, G>(
+                slot: &'static #private::FuncSlot<F>,
+                func: G,
+            ) -> #private::Replacement<F>
+            where
+                F: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync + 'static,
+                G: __LivepatchReplaces<F>,
+            {
+                #private::Replacement::of_same_type(slot, func)
+            }
+            let #slot_binding = #slot;
+            #check
+        })
     })
 }
 
@@ -290,6 +433,7 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
     let attr = match &function.object {
         ObjectRef::Program => "#[livepatch::patchable]".to_owned(),
         ObjectRef::Named(name) => format!("#[livepatch::patchable(object = \"{name}\")]"),
+        ObjectRef::Const(name) => format!("#[livepatch::patchable(object = {})]", name.text),
     };
     let (message, label) = if is_type {
         (
@@ -468,10 +612,31 @@ fn follows_checks(patch: &Patch) -> TokenStream {
         let theirs = quote_spanned!(last=> __LIVEPATCH_LINEAGE);
         let mut args = Group::new(Delimiter::Parenthesis, quote!(#ours &#path::#theirs));
         args.set_span(last);
-        let check = respan(quote!(const _: () = #private::check_follows), first);
-        quote!(#check #args;)
+        let verdict = respan(quote!(#private::follows_verdict), first);
+        verdict_const(quote!(#verdict #args), last)
     });
     quote!(#(#checks)*)
+}
+
+/// A constant that stops the build with `verdict`'s message, reported at `span`, when the check
+/// it evaluates to fails.
+fn verdict_const(verdict: TokenStream, span: Span) -> TokenStream {
+    let fail = respan(
+        quote! {
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        },
+        span,
+    );
+    // The binding carries the span of its uses (see `function_desc`).
+    let binding = format_ident!("__livepatch_verdict", span = span);
+    quote! {
+        const _: () = {
+            let #binding = #verdict;
+            #fail
+        };
+    }
 }
 
 /// A callback attribute that `#[livepatch]` did not consume: an error at the attribute, and the

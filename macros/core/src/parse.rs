@@ -596,15 +596,17 @@ fn collect_callbacks(patch: &mut Patch, cx: &mut Ctxt) {
                 ),
             );
         }
-        let (object, object_lit) = attr::callback_object(&attr, kind, cx);
-        patch.callbacks.push(Callback {
-            kind,
-            attr,
-            object,
-            object_lit,
-            sig: function.sig.clone(),
-            cfgs,
-            item: position,
-        });
+        // One callback per object it serves.
+        for (object, object_lit) in attr::callback_objects(&attr, kind, cx) {
+            patch.callbacks.push(Callback {
+                kind,
+                attr: attr.clone(),
+                object,
+                object_lit,
+                sig: function.sig.clone(),
+                cfgs: cfgs.clone(),
+                item: position,
+            });
+        }
     }
 }

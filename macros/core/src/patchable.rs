@@ -35,7 +35,7 @@ mod kw {
 /// The arguments of `#[patchable(...)]`.
 #[derive(Default)]
 struct Args {
-    object: Option<LitStr>,
+    object: Option<(ObjectRef, Option<LitStr>)>,
     krate: Option<Path>,
 }
 
@@ -43,7 +43,7 @@ impl Args {
     fn object(&self) -> ObjectRef {
         self.object
             .as_ref()
-            .map_or(ObjectRef::Program, |lit| ObjectRef::Named(lit.value()))
+            .map_or(ObjectRef::Program, |(object, _)| object.clone())
     }
 }
 
@@ -84,12 +84,7 @@ fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Args {
         while !input.is_empty() {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::object) {
-                attr::object_argument(
-                    input,
-                    "#[patchable(object = \"net\")]",
-                    &mut parsed.object,
-                    cx,
-                )?;
+                attr::object_argument(input, &mut parsed.object, cx)?;
             } else if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -118,7 +113,7 @@ fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Args {
         cx.syn_error(error);
     }
     validate::check_object_name(
-        parsed.object.as_ref(),
+        parsed.object.as_ref().and_then(|(_, lit)| lit.as_ref()),
         "`#[patchable(object = \"net\")]`",
         "write `#[patchable]` for a function of the program itself",
         "write `#[patchable]` without `object` for its functions",
@@ -136,9 +131,13 @@ fn private(args: &Args) -> TokenStream {
 
 fn object_expr(args: &Args) -> TokenStream {
     let private = private(args);
-    match args.object() {
+    let object = args.object();
+    match object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
-        ObjectRef::Named(name) => quote!(#private::ObjectName::Named(#name)),
+        ObjectRef::Named(_) | ObjectRef::Const(_) => {
+            let name = object.name_tokens();
+            quote!(#private::ObjectName::Named(#name))
+        }
     }
 }
 

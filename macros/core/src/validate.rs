@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use quote::ToTokens;
 use syn::{FnArg, GenericParam, ReturnType, Type};
 
 use crate::ast::{Callback, CallbackKind, Function, ObjectRef, Patch, ident_string};
@@ -146,15 +147,31 @@ fn names_itself(path: &syn::Path, module: &syn::Ident) -> bool {
 
 fn check_callbacks(patch: &Patch, cx: &mut Ctxt) {
     let mut seen: HashMap<(CallbackKind, &ObjectRef), &Callback> = HashMap::new();
+    // A function serving several objects is one callback per object: its own checks run once.
+    let mut functions = std::collections::HashSet::new();
     for callback in &patch.callbacks {
-        check_not_compiled_out(&callback.cfgs, "a callback", &callback.sig.ident, cx);
+        if functions.insert(callback.item) {
+            check_not_compiled_out(&callback.cfgs, "a callback", &callback.sig.ident, cx);
+            check_signature(callback, cx);
+        }
         check_object(callback, cx);
-        check_signature(callback, cx);
         match seen.entry((callback.kind, &callback.object)) {
             Entry::Occupied(first) => {
                 let first = first.get();
                 let kind = callback.kind.attr_name();
                 let object = callback.object.display_name();
+                if first.item == callback.item {
+                    // The same function's list names the object twice.
+                    let at = callback.object_lit.as_ref().map_or_else(
+                        || callback.attr.to_token_stream(),
+                        ToTokens::to_token_stream,
+                    );
+                    cx.error_spanned_by(
+                        at,
+                        format!("`{object}` is listed twice; name each object once"),
+                    );
+                    continue;
+                }
                 cx.error_spanned_by(
                     &callback.attr,
                     format!(
@@ -283,6 +300,7 @@ fn check_signature(callback: &Callback, cx: &mut Ctxt) {
                  `Result<(), CallbackError>`; return `Ok(())` to go on"
             ),
         ),
+        (ReturnType::Type(_, ty), true) => check_error_type(ty, &fix, cx),
         (ReturnType::Type(_, ty), false) if !is_unit(ty) => cx.error_spanned_by(
             ty,
             format!(
@@ -298,19 +316,34 @@ fn is_unit(ty: &Type) -> bool {
     matches!(ty, Type::Tuple(tuple) if tuple.elems.is_empty())
 }
 
-/// Catches a context of another kind (`&mut PostPatch` on a `#[pre_patch]`) and a missing `mut`;
-/// other types are left to the compiler.
+/// Catches a context of another kind (`&mut PostPatch` on a `#[pre_patch]`), a context taken by
+/// value or without `mut`, and `CallbackContext` in place of the kind's context; other types are
+/// left to the compiler.
 fn check_context_type(ty: &Type, kind: CallbackKind, fix: &str, cx: &mut Ctxt) {
-    let Type::Reference(reference) = ty else {
-        return;
-    };
-    let Type::Path(path) = &*reference.elem else {
-        return;
+    let context = kind.context();
+    let (reference, path) = match ty {
+        Type::Reference(reference) => match &*reference.elem {
+            Type::Path(path) => (Some(reference), path),
+            _ => return,
+        },
+        Type::Path(path) => (None, path),
+        _ => return,
     };
     let Some(last) = path.path.segments.last() else {
         return;
     };
     let name = last.ident.to_string();
+    if name == "CallbackContext" {
+        cx.error_spanned_by(
+            ty,
+            format!(
+                "{fix}: `CallbackContext` is what every context reads as, not a callback's \
+                 argument; take `&mut {context}<'_>`, which also says when the callback runs \
+                 and what it may do"
+            ),
+        );
+        return;
+    }
     let Some(other) = CallbackKind::ALL.into_iter().find(|k| k.context() == name) else {
         return;
     };
@@ -319,15 +352,66 @@ fn check_context_type(ty: &Type, kind: CallbackKind, fix: &str, cx: &mut Ctxt) {
             ty,
             format!(
                 "{fix}: `{name}` is the context of `#[{}]` callbacks; either take \
-                 `&mut {}<'_>` or mark the function `#[{}]`",
+                 `&mut {context}<'_>` or mark the function `#[{}]`",
                 other.attr_name(),
-                kind.context(),
                 other.attr_name()
             ),
         );
-    } else if reference.mutability.is_none() {
-        cx.error_spanned_by(ty, format!("{fix}: the context is taken as `&mut`"));
+        return;
     }
+    match reference {
+        None => cx.error_spanned_by(
+            ty,
+            format!(
+                "{fix}: the context is borrowed, not taken by value; the runtime keeps it, \
+                 write `&mut {context}<'_>`"
+            ),
+        ),
+        Some(reference) if reference.mutability.is_none() => {
+            cx.error_spanned_by(ty, format!("{fix}: the context is taken as `&mut`"));
+        }
+        Some(_) => {}
+    }
+}
+
+/// Catches a `pre_patch` that returns `Result<(), E>` with an error type of its own: the runtime
+/// stores and reports a `CallbackError`.
+fn check_error_type(ty: &Type, fix: &str, cx: &mut Ctxt) {
+    let Type::Path(path) = ty else {
+        return;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    if last.ident != "Result" {
+        return;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return;
+    };
+    let [_, syn::GenericArgument::Type(error)] = &args.args.iter().collect::<Vec<_>>()[..] else {
+        return;
+    };
+    let Type::Path(error_path) = error else {
+        return;
+    };
+    if error_path
+        .path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "CallbackError")
+    {
+        return;
+    }
+    let written = crate::docs::type_string(error);
+    cx.error_spanned_by(
+        error,
+        format!(
+            "{fix}: its error is a `CallbackError`, not `{written}`; build one with \
+             `CallbackError::new(message)`, or convert an error with \
+             `.map_err(CallbackError::from_error)?`"
+        ),
+    );
 }
 
 fn check_functions(patch: &Patch, cx: &mut Ctxt) {

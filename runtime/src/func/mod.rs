@@ -21,7 +21,7 @@ mod tests;
 pub(crate) mod thread;
 
 pub use barrier::uses_membarrier;
-pub use slot::{FuncDesc, FuncSlot, Replacement};
+pub use slot::{FuncDesc, FuncSlot, Replacement, SameType};
 
 use slot::{InTransition, Owner, SlotOps};
 use thread::Lane;

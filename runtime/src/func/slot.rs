@@ -486,7 +486,30 @@ impl<F: Copy + Send + Sync + 'static> Replacement<F> {
     pub const fn new(slot: &'static FuncSlot<F>, func: F) -> Self {
         Replacement { slot, func }
     }
+
+    /// As [`Replacement::new`], for a `func` whose type is `F` by a bound rather than by its
+    /// written type: `#[livepatch]` checks the bound under a message of its own, naming the
+    /// target and both signatures.
+    #[doc(hidden)]
+    pub const fn of_same_type<G: SameType<F>>(slot: &'static FuncSlot<F>, func: G) -> Self {
+        // SAFETY: `SameType` is sealed and implemented only for `F` itself, so `G` is `F`; both
+        // are `Copy`, so reading the value out leaves nothing to drop.
+        let func = unsafe { std::ptr::read((&raw const func).cast::<F>()) };
+        Replacement { slot, func }
+    }
 }
+
+mod sealed {
+    pub trait Sealed<F> {}
+
+    impl<F> Sealed<F> for F {}
+}
+
+/// Implemented only by `F` itself: the bound that says two function types are one. Sealed.
+#[doc(hidden)]
+pub trait SameType<F>: sealed::Sealed<F> + Copy {}
+
+impl<F: Copy> SameType<F> for F {}
 
 /// The transition side's view of a replacement, whatever its function type.
 pub(crate) trait ReplacementOps: Sync {

@@ -41,6 +41,47 @@
 //! # Ok::<(), livepatch_runtime::shadow::ShadowError>(())
 //! ```
 //!
+//! # Keys: an address is only as stable as the object's place
+//!
+//! A variable is keyed by where its object is, as in the kernel, and Rust moves values: after a
+//! move (into a `Vec` that grows, out of a function, into a `Box`) a lookup with the object's new
+//! place finds nothing, and a new object that comes to live at a freed place finds the old
+//! object's variable. Key a variable by something that cannot move while it is attached:
+//!
+//! - an object behind a pointer: the address inside an `Arc` or a `Box` (`&*arc`), which stays
+//!   while the allocation lives, or a `&'static` object;
+//! - a pinned object (`Pin<&T>`, `&*pinned`), which by its contract does not move;
+//! - an explicit id of your own (a connection number, a file descriptor), as
+//!   [`ObjAddr::from_addr`];
+//!
+//! and free the variable when the object goes ([`ShadowTable::free`], or tie it to a state with
+//! [`ShadowTable::tied`]), so that no later object inherits it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use livepatch_runtime::shadow::{ObjAddr, ShadowId, ShadowTable};
+//!
+//! const SEEN: ShadowId<u32> = ShadowId::new(0x1);
+//! struct Conn { id: u64 }
+//! let table = ShadowTable::new();
+//!
+//! // A value on the stack moves, and its variable stays behind at the old place.
+//! let conn = Conn { id: 7 };
+//! table.alloc(&conn, SEEN, 1).expect("a new variable");
+//! let moved = Box::new(conn);
+//! assert!(table.get(&*moved, SEEN).is_none());
+//!
+//! // The address inside an `Arc` stays put, whoever holds the `Arc`.
+//! let shared = Arc::new(Conn { id: 8 });
+//! table.alloc(&*shared, SEEN, 2).expect("a new variable");
+//! let elsewhere = Arc::clone(&shared);
+//! assert_eq!(table.get(&*elsewhere, SEEN).as_deref(), Some(&2));
+//!
+//! // An id of one's own does not depend on places at all.
+//! table.alloc(ObjAddr::from_addr(elsewhere.id as usize), SEEN, 3).expect("a new variable");
+//! assert_eq!(table.get(ObjAddr::from_addr(8), SEEN).as_deref(), Some(&3));
+//! ```
+//!
 //! # Design
 //!
 //! A table is 64 shards. A shard is an open-addressing array of pointers to variables, which
@@ -83,6 +124,8 @@ mod tests;
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
+
+use crate::descriptor::StateLabel;
 
 pub use self::node::Shadow;
 pub use self::table::ShadowTable;
@@ -206,7 +249,8 @@ impl ObjAddr {
         ObjAddr(std::ptr::from_ref(obj).cast::<()>() as usize)
     }
 
-    /// A raw address, for objects known only by address.
+    /// A raw address, for objects known only by address, or an explicit id of one's own, which
+    /// unlike an address does not change when the object moves (see the module's "Keys").
     pub const fn from_addr(addr: usize) -> Self {
         ObjAddr(addr)
     }
@@ -281,24 +325,26 @@ pub enum ShadowError<E = Infallible> {
         /// The id.
         id: u64,
     },
-    /// The constructor failed; nothing was inserted.
-    #[error("failed to construct shadow variable <{obj}, {id:x}>: {source}")]
+    /// The constructor failed; nothing was inserted. The constructor's error need not be an
+    /// [`std::error::Error`], so the message says it, and [`std::error::Error::source`] does not
+    /// return it again.
+    #[error("failed to construct shadow variable <{obj}, {id:x}>: {error}")]
     Constructor {
         /// The object.
         obj: ObjAddr,
         /// The id.
         id: u64,
         /// The constructor's error.
-        source: E,
+        error: E,
     },
     /// The variable was to be tied to a state that no patch on the runtime's list declares, so it
     /// would never be released; nothing was inserted.
     #[error(
-        "state {state} is not declared by any patch on the runtime: tie shadow variables to a \
+        "{state} is not declared by any patch on the runtime: tie shadow variables to a \
          state of an installed patch (or allocate them untied)"
     )]
     StateNotDeclared {
-        /// The state's id.
-        state: u64,
+        /// The state.
+        state: StateLabel,
     },
 }

@@ -729,10 +729,10 @@ where
     move |inner, class, miss| {
         inner
             .insert_with(key, class, miss, ctor)
-            .map_err(|source| ShadowError::Constructor {
+            .map_err(|error| ShadowError::Constructor {
                 obj: key.obj,
                 id: key.id,
-                source,
+                error,
             })
     }
 }

@@ -85,7 +85,7 @@ fn failed_constructor_inserts_nothing_and_logs() {
         Err(ShadowError::Constructor {
             obj: ObjAddr::of(&obj),
             id: 0x1234,
-            source: "out of memory"
+            error: "out of memory"
         })
     );
     assert!(table.get(&obj, SV_NUM).is_none());
@@ -721,7 +721,9 @@ mod generations {
         });
         assert_eq!(
             made.map(|_| ()),
-            Err(ShadowError::StateNotDeclared { state: 1 })
+            Err(ShadowError::StateNotDeclared {
+                state: AUDIT.label()
+            })
         );
         assert!(table.is_empty());
         assert_eq!(drops.load(Ordering::SeqCst), 1);

@@ -29,7 +29,7 @@ use super::shard::Miss;
 use super::table::{Insert, ShadowTable, TableInner, key, with_ctor};
 use super::{ObjAddr, ShadowError, ShadowId};
 use crate::core::Runtime;
-use crate::descriptor::StateHandle;
+use crate::descriptor::{StateHandle, StateLabel};
 
 /// Every table that has held a tied variable; a release searches them.
 static TABLES: Mutex<Vec<Weak<TableInner>>> = Mutex::new(Vec::new());
@@ -127,6 +127,8 @@ pub struct Tied<'a> {
     table: &'a ShadowTable,
     runtime: &'a Runtime,
     state: u64,
+    /// How errors name the state.
+    label: StateLabel,
 }
 
 impl ShadowTable {
@@ -168,11 +170,12 @@ impl ShadowTable {
     /// assert!(table.get(&obj, SV_SEEN).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn tied<'a, S>(&'a self, runtime: &'a Runtime, state: StateHandle<S>) -> Tied<'a> {
+    pub fn tied<'a, S, P>(&'a self, runtime: &'a Runtime, state: StateHandle<S, P>) -> Tied<'a> {
         Tied {
             table: self,
             runtime,
             state: state.id(),
+            label: state.label(),
         }
     }
 }
@@ -259,7 +262,7 @@ impl Tied<'_> {
     where
         T: Send + Sync + 'static,
     {
-        let not_declared = ShadowError::StateNotDeclared { state: self.state };
+        let not_declared = ShadowError::StateNotDeclared { state: self.label };
         let runtime = self.runtime.id();
         // Read before the check, so that a release announced after it ends this generation.
         let current = generation(runtime, self.state);

@@ -1,6 +1,6 @@
 // Every argument of #[livepatch] and every kind of callback, on the program and on objects.
 use livepatch::prelude::*;
-use livepatch::ObjectName;
+use livepatch::{ObjectName, StateHandle};
 
 /// The saved log level.
 pub struct SavedLoglevel(pub i32);
@@ -68,12 +68,13 @@ fn main() {
         objects,
         [ObjectName::Program, ObjectName::Named("net"), ObjectName::Named("disk")]
     );
-    let handle: StateHandle<SavedLoglevel> = fix_loglevel::CONSOLE_LOGLEVEL;
+    // Handles are typed with their data, and marked as handles of their own patch.
+    let handle: StateHandle<SavedLoglevel, _> = fix_loglevel::CONSOLE_LOGLEVEL;
     assert_eq!((handle.id(), handle.version()), (1, 2));
-    let flag: StateHandle<()> = fix_loglevel::FLAG;
+    let flag: StateHandle<(), _> = fix_loglevel::FLAG;
     assert_eq!(flag.id(), 16);
-    // A callback may be public, and is still an ordinary function.
-    let _: fn(&mut PreUnpatch<'_>) = fix_loglevel::stop;
+    // A callback may be public, and is still an ordinary function, of its patch's context.
+    let _: fn(&mut PreUnpatch<'_, _>) = fix_loglevel::stop;
     let rt = Runtime::new();
     rt.enable(&older::PATCH).unwrap();
     rt.enable(patch).unwrap();

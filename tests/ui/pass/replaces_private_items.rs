@@ -6,6 +6,7 @@
 #![deny(warnings)]
 
 use livepatch::prelude::*;
+use livepatch::PatchDesc;
 
 pub mod billing {
     #[livepatch::patchable]

@@ -26,31 +26,45 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 This patch replaces no functions.*/
 pub mod fix_loglevel {
     use super::*;
-    fn prepare(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+    fn prepare(cx: &mut PrePatch<'_, self::__Patch>) -> Result<(), CallbackError> {
         Ok(())
     }
-    fn apply(cx: &mut PostPatch<'_>) {
+    fn apply(cx: &mut PostPatch<'_, self::__Patch>) {
         if cx.prev_state(CONSOLE_LOGLEVEL).is_some() {
             let _ = cx.take_over(CONSOLE_LOGLEVEL);
         }
     }
-    fn cleanup(cx: &mut PostUnpatch<'_>) {
+    fn cleanup(cx: &mut PostUnpatch<'_, self::__Patch>) {
         let _ = cx.reason();
     }
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// The console log level this patch raises.
     /**
  System state 1, version 2, data `SavedLoglevel`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
-    pub const CONSOLE_LOGLEVEL: ::livepatch::__private::StateHandle<SavedLoglevel> = ::livepatch::__private::StateHandle::new(
-        1u64,
-        2u32,
-    );
+    pub const CONSOLE_LOGLEVEL: ::livepatch::__private::StateHandle<
+        SavedLoglevel,
+        __Patch,
+    > = ::livepatch::__private::StateHandle::new(1u64, 2u32)
+        .named("CONSOLE_LOGLEVEL")
+        .for_patch();
     /// The descriptor of live patch `fix_loglevel`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
-        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = prepare;
-        const __LIVEPATCH_CALLBACK_1: ::livepatch::__private::PostPatchFn = apply;
-        const __LIVEPATCH_CALLBACK_2: ::livepatch::__private::PostUnpatchFn = cleanup;
+        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PrePatchOf<__Patch> = prepare;
+            |cx| ::livepatch::__private::pre_patch(cx, __LIVEPATCH_CALLBACK)
+        };
+        const __LIVEPATCH_CALLBACK_1: ::livepatch::__private::PostPatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PostPatchOf<__Patch> = apply;
+            |cx| ::livepatch::__private::post_patch(cx, __LIVEPATCH_CALLBACK)
+        };
+        const __LIVEPATCH_CALLBACK_2: ::livepatch::__private::PostUnpatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PostUnpatchOf<__Patch> = cleanup;
+            |cx| ::livepatch::__private::post_unpatch(cx, __LIVEPATCH_CALLBACK)
+        };
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 1usize] = [
-            ::livepatch::__private::state_desc::<SavedLoglevel>(CONSOLE_LOGLEVEL),
+            ::livepatch::__private::state_desc::<SavedLoglevel, _>(CONSOLE_LOGLEVEL),
         ];
         static __LIVEPATCH_OBJECTS: [::livepatch::__private::ObjectDesc; 2usize] = [
             ::livepatch::__private::ObjectDesc::program()

@@ -135,21 +135,45 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 | `super::checksum` | `vmlinux` | `checksum` |*/
 pub mod fix {
     use super::*;
-    fn cleanup(_cx: &mut PostUnpatch<'_>) {}
+    fn cleanup(_cx: &mut PostUnpatch<'_, self::__Patch>) {}
     fn sent<'a>(conn: &'a Conn, _extra: &u32) -> &'a u32 {
         &conn.sent
     }
     fn checksum(buf: &[u8]) -> u32 {
         buf.len() as u32
     }
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// The descriptor of live patch `fix`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
-        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PostUnpatchFn = cleanup;
+        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PostUnpatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PostUnpatchOf<__Patch> = cleanup;
+            |cx| ::livepatch::__private::post_unpatch(cx, __LIVEPATCH_CALLBACK)
+        };
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
-                &::livepatch::__private::Replacement::new(
-                    ::livepatch::__private::replaced_slot(
-                        {
+                &const {
+                    #[diagnostic::on_unimplemented(
+                        message = "`checksum` replaces `super::checksum`, which is `{F}`, but `checksum` is `{Self}`",
+                        label = "not the signature of `super::checksum`",
+                        note = "a replacement has exactly the signature of the function it replaces: write `checksum` with the arguments and the return type of `super::checksum`"
+                    )]
+                    trait __LivepatchReplaces<F>: ::livepatch::__private::SameType<F> {}
+                    impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+                    const fn __livepatch_replacement<F, G>(
+                        slot: &'static ::livepatch::__private::FuncSlot<F>,
+                        func: G,
+                    ) -> ::livepatch::__private::Replacement<F>
+                    where
+                        F: ::core::marker::Copy + ::core::marker::Send
+                            + ::core::marker::Sync + 'static,
+                        G: __LivepatchReplaces<F>,
+                    {
+                        ::livepatch::__private::Replacement::of_same_type(slot, func)
+                    }
+                    let __livepatch_slot = {
+                        let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
                                 label = "not a `#[patchable]` function"
@@ -173,19 +197,47 @@ pub mod fix {
                                 use super::*;
                                 __livepatch_slot_checksum
                             })
-                        },
-                        ::livepatch::__private::ObjectName::Program,
-                        "super::checksum",
-                    ),
-                    checksum,
-                ),
+                        };
+                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                            __livepatch_target.object,
+                            ::livepatch::__private::ObjectName::Program,
+                            "super::checksum",
+                        );
+                        if !__livepatch_verdict.is_ok() {
+                            ::core::panic!("{}", __livepatch_verdict.message())
+                        }
+                        __livepatch_target.slot
+                    };
+                    __livepatch_replacement(
+                        __livepatch_slot,
+                        checksum as fn(&[u8]) -> u32,
+                    )
+                },
             ),
         ];
         static __LIVEPATCH_FUNCTIONS_1: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
-                &::livepatch::__private::Replacement::new(
-                    ::livepatch::__private::replaced_slot(
-                        {
+                &const {
+                    #[diagnostic::on_unimplemented(
+                        message = "`sent` replaces `crate::Conn::sent`, which is `{F}`, but `sent` is `{Self}`",
+                        label = "not the signature of `crate::Conn::sent`",
+                        note = "a replacement has exactly the signature of the function it replaces: write `sent` with the arguments and the return type of `crate::Conn::sent`"
+                    )]
+                    trait __LivepatchReplaces<F>: ::livepatch::__private::SameType<F> {}
+                    impl<F: ::core::marker::Copy> __LivepatchReplaces<F> for F {}
+                    const fn __livepatch_replacement<F, G>(
+                        slot: &'static ::livepatch::__private::FuncSlot<F>,
+                        func: G,
+                    ) -> ::livepatch::__private::Replacement<F>
+                    where
+                        F: ::core::marker::Copy + ::core::marker::Send
+                            + ::core::marker::Sync + 'static,
+                        G: __LivepatchReplaces<F>,
+                    {
+                        ::livepatch::__private::Replacement::of_same_type(slot, func)
+                    }
+                    let __livepatch_slot = {
+                        let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
                                 label = "not a method of a `#[patchable]` impl block"
@@ -209,12 +261,22 @@ pub mod fix {
                             }
                             impl<T: ?Sized> __LivepatchNotPatchable for T {}
                             __livepatch_patchable(crate::Conn::__livepatch_slot_sent)
-                        },
-                        ::livepatch::__private::ObjectName::Named("net"),
-                        "crate::Conn::sent",
-                    ),
-                    sent,
-                ),
+                        };
+                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                            __livepatch_target.object,
+                            ::livepatch::__private::ObjectName::Named("net"),
+                            "crate::Conn::sent",
+                        );
+                        if !__livepatch_verdict.is_ok() {
+                            ::core::panic!("{}", __livepatch_verdict.message())
+                        }
+                        __livepatch_target.slot
+                    };
+                    __livepatch_replacement(
+                        __livepatch_slot,
+                        sent as for<'a> fn(&'a Conn, &u32) -> &'a u32,
+                    )
+                },
             ),
         ];
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 0usize] = [];

@@ -24,21 +24,31 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 This patch replaces no functions.*/
 pub mod net_v1 {
-    fn check(cx: &mut livepatch::PrePatch<'_>) -> Result<(), livepatch::CallbackError> {
+    fn check(
+        cx: &mut livepatch::PrePatch<'_, self::__Patch>,
+    ) -> Result<(), livepatch::CallbackError> {
         Ok(())
     }
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// Checksums are computed in software.
     /**
  System state 7, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
-    pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
-        7u64,
-        1u32,
-    );
+    pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<(), __Patch> = ::livepatch::__private::StateHandle::new(
+            7u64,
+            1u32,
+        )
+        .named("SOFT_CHECKSUM")
+        .for_patch();
     /// The descriptor of live patch `net-fix-v1`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
-        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = check;
+        const __LIVEPATCH_CALLBACK_0: ::livepatch::__private::PrePatchFn = {
+            const __LIVEPATCH_CALLBACK: ::livepatch::__private::PrePatchOf<__Patch> = check;
+            |cx| ::livepatch::__private::pre_patch(cx, __LIVEPATCH_CALLBACK)
+        };
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 1usize] = [
-            ::livepatch::__private::state_desc::<()>(SOFT_CHECKSUM),
+            ::livepatch::__private::state_desc::<(), _>(SOFT_CHECKSUM),
         ];
         static __LIVEPATCH_OBJECTS: [::livepatch::__private::ObjectDesc; 2usize] = [
             ::livepatch::__private::ObjectDesc::program(),
@@ -110,26 +120,35 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 This patch replaces no functions.*/
 pub mod net_v2 {
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// Checksums are computed in software; the table is kept.
     /**
  System state 7, version 2, data `std::sync::Mutex<Vec<u32>>`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const SOFT_CHECKSUM: ::livepatch::__private::StateHandle<
         std::sync::Mutex<Vec<u32>>,
-    > = ::livepatch::__private::StateHandle::new(7u64, 2u32);
+        __Patch,
+    > = ::livepatch::__private::StateHandle::new(7u64, 2u32)
+        .named("SOFT_CHECKSUM")
+        .for_patch();
     /// Offload is switched off on every device.
     /**
  System state 8, version 1, data `()`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
-    pub const NO_OFFLOAD: ::livepatch::__private::StateHandle<()> = ::livepatch::__private::StateHandle::new(
-        8u64,
-        1u32,
-    );
+    pub const NO_OFFLOAD: ::livepatch::__private::StateHandle<(), __Patch> = ::livepatch::__private::StateHandle::new(
+            8u64,
+            1u32,
+        )
+        .named("NO_OFFLOAD")
+        .for_patch();
     /// The descriptor of live patch `net-fix-v2`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 2usize] = [
             ::livepatch::__private::state_desc::<
                 std::sync::Mutex<Vec<u32>>,
+                _,
             >(SOFT_CHECKSUM),
-            ::livepatch::__private::state_desc::<()>(NO_OFFLOAD),
+            ::livepatch::__private::state_desc::<(), _>(NO_OFFLOAD),
         ];
         static __LIVEPATCH_OBJECTS: [::livepatch::__private::ObjectDesc; 1usize] = [
             ::livepatch::__private::ObjectDesc::program(),
@@ -170,8 +189,13 @@ pub mod net_v2 {
             },
         ],
     };
-    const _: () = ::livepatch::__private::check_follows(
-        &__LIVEPATCH_LINEAGE,
-        &super::net_v1::__LIVEPATCH_LINEAGE,
-    );
+    const _: () = {
+        let __livepatch_verdict = ::livepatch::__private::follows_verdict(
+            &__LIVEPATCH_LINEAGE,
+            &super::net_v1::__LIVEPATCH_LINEAGE,
+        );
+        if !__livepatch_verdict.is_ok() {
+            ::core::panic!("{}", __livepatch_verdict.message())
+        }
+    };
 }

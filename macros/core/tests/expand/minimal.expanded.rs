@@ -21,6 +21,9 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 This patch replaces no functions.*/
 mod empty {
+    /// The marker of this patch's state handles and of its callbacks' contexts.
+    #[doc(hidden)]
+    pub enum __Patch {}
     /// The descriptor of live patch `empty`, for `Runtime::enable(&PATCH)`; see the module's documentation for what it contains.
     pub static PATCH: ::livepatch::__private::PatchDesc = {
         static __LIVEPATCH_STATES: [::livepatch::__private::StateDesc; 0usize] = [];
