@@ -245,7 +245,7 @@ fn drive(
     println!("== 3. a patch with a lower state version");
     timeline.begin("old_rate refused", load.now(), Code::Capped, Code::Capped);
     let refusal = operator.expect(1, &["load".as_ref(), library("old_rate").as_os_str()])?;
-    for named in ["old_rate", "fee_cap", "version 2", "to 1"] {
+    for named in ["old_rate", "FEE_RATE", "fee_cap", "version 2", "to 1"] {
         if !refusal.contains(named) {
             return Err(format!(
                 "the refusal of old_rate does not name {named:?}: {refusal}"

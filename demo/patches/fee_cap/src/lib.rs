@@ -26,18 +26,13 @@ pub mod fee_cap {
     #[pre_patch]
     fn take_the_rate_over(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
         let previous = cx.prev_state(FEE_RATE).map(|state| state.patch_name());
-        let rate = match cx.take_over(FEE_RATE) {
-            Ok(()) => cx
-                .state(FEE_RATE)
-                .and_then(|rate| rate.data().copied())
-                .unwrap_or(DEFAULT_RATE_PER_MILLE),
-            Err(_) => {
-                if let Some(mut rate) = cx.state(FEE_RATE) {
-                    rate.set(DEFAULT_RATE_PER_MILLE);
-                }
-                DEFAULT_RATE_PER_MILLE
-            }
-        };
+        // The rate `fix_fee` recorded, or the default on a fresh install.
+        cx.take_over_or_init(FEE_RATE, || DEFAULT_RATE_PER_MILLE)
+            .map_err(CallbackError::from_error)?;
+        let rate = cx
+            .state(FEE_RATE)
+            .and_then(|rate| rate.data().copied())
+            .unwrap_or(DEFAULT_RATE_PER_MILLE);
         if let Some(mut cap) = cx.state(FEE_CAP) {
             cap.set(CAP_CENTS);
         }
