@@ -82,6 +82,13 @@ pub use livepatch_control as control;
 #[doc(hidden)]
 pub mod __private;
 
+// The generated code names this crate by its path, as a patch crate's would.
+#[cfg(doc)]
+extern crate self as livepatch;
+
+#[cfg(doc)]
+pub mod example;
+
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
