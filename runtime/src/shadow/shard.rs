@@ -409,13 +409,21 @@ impl Drop for Reading<'_> {
         // consistent: a writer's SeqCst load that follows a reader's increment in the single
         // total order then reads that increment or a later change, never an older value.
         if self.counter.fetch_sub(1, Ordering::SeqCst) == WAITING | 1 {
-            let sleeper = self.sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
-            if let Some(sleeper) = NonNull::new(sleeper) {
-                // SAFETY: the pointer came from `Box::into_raw` (`Shard::wait_for`), and the
-                // swap made this reader its only owner.
-                unsafe { Box::from_raw(sleeper.as_ptr()) }.unpark();
-            }
+            wake(self.sleeper);
         }
+    }
+}
+
+/// Wakes the writer that sleeps until the readers of a counter have left, if it has not been
+/// woken yet: the last reader out calls this. Rare, so kept out of every lookup's code.
+#[cold]
+#[inline(never)]
+fn wake(sleeper: &AtomicPtr<Thread>) {
+    let sleeper = sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
+    if let Some(sleeper) = NonNull::new(sleeper) {
+        // SAFETY: the pointer came from `Box::into_raw` (`Shard::wait_for`), and the swap made
+        // this reader its only owner.
+        unsafe { Box::from_raw(sleeper.as_ptr()) }.unpark();
     }
 }
 
