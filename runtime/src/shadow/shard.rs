@@ -43,6 +43,7 @@
 //! The table holds one count of every node in it; the count is given back after the grace period,
 //! so a reader that finds a node can always add its own.
 
+use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -408,13 +409,21 @@ impl Drop for Reading<'_> {
         // consistent: a writer's SeqCst load that follows a reader's increment in the single
         // total order then reads that increment or a later change, never an older value.
         if self.counter.fetch_sub(1, Ordering::SeqCst) == WAITING | 1 {
-            let sleeper = self.sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
-            if let Some(sleeper) = NonNull::new(sleeper) {
-                // SAFETY: the pointer came from `Box::into_raw` (`Shard::wait_for`), and the
-                // swap made this reader its only owner.
-                unsafe { Box::from_raw(sleeper.as_ptr()) }.unpark();
-            }
+            wake(self.sleeper);
         }
+    }
+}
+
+/// Wakes the writer that sleeps until the readers of a counter have left, if it has not been
+/// woken yet: the last reader out calls this. Rare, so kept out of every lookup's code.
+#[cold]
+#[inline(never)]
+fn wake(sleeper: &AtomicPtr<Thread>) {
+    let sleeper = sleeper.swap(ptr::null_mut(), Ordering::SeqCst);
+    if let Some(sleeper) = NonNull::new(sleeper) {
+        // SAFETY: the pointer came from `Box::into_raw` (`Shard::wait_for`), and the swap made
+        // this reader its only owner.
+        unsafe { Box::from_raw(sleeper.as_ptr()) }.unpark();
     }
 }
 
@@ -464,9 +473,8 @@ impl<W> Shard<W> {
             shard: self,
             // No user code runs under a shard's mutex, so a poisoned one only means a panic in
             // this module (out of memory); its contents are still consistent.
-            writer: Some(self.writer.lock().unwrap_or_else(PoisonError::into_inner)),
-            retired: Unlinks::default(),
-            old_slots: Vec::new(),
+            writer: ManuallyDrop::new(self.writer.lock().unwrap_or_else(PoisonError::into_inner)),
+            unlinked: ManuallyDrop::new(Unlinks::default()),
         }
     }
 
@@ -570,12 +578,11 @@ impl<W> Drop for Shard<W> {
 /// may run user code when dropped).
 pub(super) struct WriteGuard<'a, W> {
     shard: &'a Shard<W>,
-    writer: Option<MutexGuard<'a, Writer<W>>>,
-    /// Table references of nodes unlinked under this guard.
-    retired: Unlinks,
-    /// Arrays replaced under this guard, from `Box::into_raw`. They stay raw pointers until the
-    /// grace period: readers may still be reading them, and a `Box` would claim them as unique.
-    old_slots: Vec<NonNull<Slots>>,
+    writer: ManuallyDrop<MutexGuard<'a, Writer<W>>>,
+    /// Table references of nodes unlinked under this guard. (Arrays it replaces go straight to
+    /// the shard's `Retired`, as raw pointers: readers may still be reading them, and a `Box`
+    /// would claim them as unique.)
+    unlinked: ManuallyDrop<Unlinks>,
 }
 
 /// Counted references to the nodes unlinked under one guard, in the order unlinked. Most writes
@@ -587,6 +594,7 @@ pub(super) struct Unlinks {
 }
 
 impl Unlinks {
+    #[inline]
     fn push(&mut self, node: ErasedRef) {
         if self.first.is_none() {
             self.first = Some(node);
@@ -595,17 +603,33 @@ impl Unlinks {
         }
     }
 
+    #[inline]
     fn is_empty(&self) -> bool {
         self.first.is_none()
+    }
+
+    /// Drops the references, if any, without the call to drop glue when there are none and no
+    /// list was allocated (the common case after a write).
+    #[inline]
+    fn discard(self) {
+        if self.first.is_none() && self.rest.capacity() == 0 {
+            // Owns nothing: an empty option and a vector that never allocated.
+            std::mem::forget(self);
+        } else {
+            drop(self);
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = &ErasedRef> {
         self.first.iter().chain(&self.rest)
     }
 
-    /// The node unlinked last.
-    pub(super) fn pop(&mut self) -> Option<ErasedRef> {
-        self.rest.pop().or_else(|| self.first.take())
+    /// The node unlinked last; the others are given back.
+    #[inline]
+    pub(super) fn into_last(mut self) -> Option<ErasedRef> {
+        let last = self.rest.pop().or_else(|| self.first.take());
+        self.discard();
+        last
     }
 }
 
@@ -619,22 +643,13 @@ impl IntoIterator for Unlinks {
     }
 }
 
-/// What a write hands back once its guard is settled.
-#[derive(Default)]
-struct Settled {
-    /// A counted reference to each node unlinked under the guard, in the order unlinked.
-    unlinked: Unlinks,
-    /// Table references of nodes whose grace period has ended, to give back.
-    reclaimed: Vec<ErasedRef>,
-}
-
-impl<W> WriteGuard<'_, W> {
+impl<'a, W> WriteGuard<'a, W> {
     fn writer(&self) -> &Writer<W> {
-        self.writer.as_ref().expect("held until dropped")
+        &self.writer
     }
 
     fn writer_mut(&mut self) -> &mut Writer<W> {
-        self.writer.as_mut().expect("held until dropped")
+        &mut self.writer
     }
 
     /// The caller's bookkeeping.
@@ -765,7 +780,9 @@ impl<W> WriteGuard<'_, W> {
             .slots
             .swap(Box::into_raw(Box::new(new)), Ordering::SeqCst);
         if let Some(old) = NonNull::new(old) {
-            self.old_slots.push(old);
+            // Kept like anything unlinked while readers are inside: freed at this guard's settle
+            // if no reader is, after a grace period otherwise.
+            self.writer_mut().retired.push(Unlinked::Slots(old));
         }
         let writer = self.writer_mut();
         debug_assert_eq!(writer.live, live);
@@ -783,7 +800,7 @@ impl<W> WriteGuard<'_, W> {
         writer.live -= 1;
         writer.tied -= usize::from(tied);
         // SAFETY: the table's count of the node, no longer reachable from the array.
-        self.retired.push(unsafe { ErasedRef::from_raw(node) });
+        self.unlinked.push(unsafe { ErasedRef::from_raw(node) });
         self.changed();
     }
 
@@ -827,48 +844,79 @@ impl<W> WriteGuard<'_, W> {
     /// Unlocks the shard and hands over a counted reference to each node unlinked under this
     /// guard, in the order they were unlinked. Does not wait for readers: what they may still
     /// read is given back later (see [`WriteGuard`]).
-    pub(super) fn finish(mut self) -> Unlinks {
-        self.finish_settled(false)
+    pub(super) fn finish(self) -> Unlinks {
+        self.into_parts().settle(false)
     }
 
     /// As [`finish`](Self::finish), but first sleeps until the readers inside have left if
     /// there are any, so that everything unlinked in the shard so far is given back before it
     /// returns: a node's data is dropped with its last handle.
-    pub(super) fn finish_now(mut self) -> Unlinks {
-        self.finish_settled(true)
+    pub(super) fn finish_now(self) -> Unlinks {
+        self.into_parts().settle(true)
     }
 
-    fn finish_settled(&mut self, wait: bool) -> Unlinks {
-        let settled = self.settle(wait);
-        for node in settled.reclaimed {
-            node.drop_contained();
-        }
-        settled.unlinked
+    /// The guard's parts, to settle without running its `Drop`.
+    #[inline]
+    fn into_parts(self) -> Unsettled<'a, W> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used again.
+        unsafe { this.take_parts() }
     }
 
-    /// Gives back what no reader can reach any more, keeps the rest in the shard, and unlocks.
-    /// If `wait`, or if the shard would keep more than it may, first sleeps until the readers
-    /// inside have left, so that nothing is kept.
-    fn settle(&mut self, wait: bool) -> Settled {
-        let Some(mut writer) = self.writer.take() else {
-            return Settled::default();
-        };
-        let unlinked = std::mem::take(&mut self.retired);
-        let old_slots = std::mem::take(&mut self.old_slots);
-        if unlinked.is_empty() && old_slots.is_empty() && writer.retired.entries.is_empty() {
-            return Settled {
-                unlinked,
-                reclaimed: Vec::new(),
-            };
-        }
-        let mut zero = self.shard.idle();
-        let unlinked = if zero == [true, true] {
-            // No reader is inside: what was unlinked goes back at once, the table's references
-            // to the caller.
-            for old in old_slots {
-                // SAFETY: replaced before both counters were seen at zero just above.
-                unsafe { free_slots(old) };
+    /// Takes the locked writer and what was unlinked out of the guard.
+    ///
+    /// # Safety
+    ///
+    /// Called once, after which the guard is neither used nor dropped (or is being dropped).
+    #[inline]
+    unsafe fn take_parts(&mut self) -> Unsettled<'a, W> {
+        // SAFETY: the caller's promise: each part is taken out once, and not read again.
+        unsafe {
+            Unsettled {
+                shard: self.shard,
+                writer: ManuallyDrop::take(&mut self.writer),
+                unlinked: ManuallyDrop::take(&mut self.unlinked),
             }
+        }
+    }
+}
+
+/// A write guard's parts: the shard, its locked writer, and what was unlinked.
+struct Unsettled<'a, W> {
+    shard: &'a Shard<W>,
+    writer: MutexGuard<'a, Writer<W>>,
+    unlinked: Unlinks,
+}
+
+impl<W> Unsettled<'_, W> {
+    /// Gives back what no reader can reach any more, keeps the rest in the shard, and unlocks;
+    /// returns a counted reference to each node unlinked under the guard. If `wait`, or if the
+    /// shard would keep more than it may, first sleeps until the readers inside have left, so
+    /// that nothing is kept.
+    #[inline]
+    fn settle(self, wait: bool) -> Unlinks {
+        // The common cases: the shard keeps nothing, and the write unlinked nothing or no
+        // reader is inside (then the table's references go to the caller as they are).
+        if self.writer.retired.entries.is_empty()
+            && (self.unlinked.is_empty() || self.shard.idle() == [true, true])
+        {
+            return self.unlinked;
+        }
+        self.settle_kept(wait)
+    }
+
+    /// [`settle`](Self::settle) when the shard keeps something, or readers are inside.
+    #[inline(never)]
+    fn settle_kept(self, wait: bool) -> Unlinks {
+        let Unsettled {
+            shard,
+            mut writer,
+            unlinked,
+        } = self;
+        let mut zero = shard.idle();
+        let unlinked = if zero == [true, true] || unlinked.is_empty() {
+            // No reader is inside, or nothing to keep: the table's references (if any) go to
+            // the caller.
             unlinked
         } else {
             let mut counted = Unlinks::default();
@@ -878,13 +926,10 @@ impl<W> WriteGuard<'_, W> {
             for node in unlinked {
                 writer.retired.push(Unlinked::Node(node));
             }
-            for old in old_slots {
-                writer.retired.push(Unlinked::Slots(old));
-            }
             counted
         };
         if zero != [true, true] && (wait || writer.retired.full()) {
-            self.shard.synchronize();
+            shard.synchronize();
             zero = [true, true];
         }
         let mut reclaimed = Vec::new();
@@ -892,23 +937,23 @@ impl<W> WriteGuard<'_, W> {
         if !writer.retired.entries.is_empty()
             && let Some(side) = writer.retired.advance(zero, &mut reclaimed)
         {
-            self.shard.drain(side);
+            shard.drain(side);
         }
         drop(writer);
-        Settled {
-            unlinked,
-            reclaimed,
+        // Outside the mutex: a node's data may run user code when dropped.
+        for node in reclaimed {
+            node.drop_contained();
         }
+        unlinked
     }
 }
 
 impl<W> Drop for WriteGuard<'_, W> {
+    #[inline]
     fn drop(&mut self) {
+        // SAFETY: the guard is being dropped, and its parts are taken out only here.
+        let parts = unsafe { self.take_parts() };
         // What was unlinked and not handed over is given back here, outside the mutex.
-        let settled = self.settle(false);
-        drop(settled.unlinked);
-        for node in settled.reclaimed {
-            node.drop_contained();
-        }
+        parts.settle(false).discard();
     }
 }

@@ -387,7 +387,7 @@ impl TableInner {
         let mine = shadow.erased();
         let mut guard = self.write(shard, (obj, id));
         guard.remove_if(hash, (obj, id), |h| std::ptr::eq(h, mine.header()));
-        guard.finish().pop()
+        guard.finish().into_last()
     }
 
     /// Removes the pair if its data is a `T`; returns the table's reference to it.
@@ -397,7 +397,7 @@ impl TableInner {
         guard.remove_if(hash, (obj, id), |h| h.class().is::<T>());
         #[cfg(test)]
         self.mid_write(WritePoint::Unlinked, (obj, id));
-        guard.finish().pop()
+        guard.finish().into_last()
     }
 
     fn take_all<T: Send + Sync + 'static>(&self, id: u64) -> Vec<ErasedRef> {
