@@ -6,7 +6,7 @@ use proc_macro::TokenStream;
 
 /// Turns an inline module into a live patch.
 ///
-/// ```
+/// ```ignore
 /// use livepatch::prelude::*;
 ///
 /// /// What the patch saves so that it can restore it.
@@ -125,7 +125,7 @@ pub fn livepatch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Makes a function, or every method of an inherent impl block, patchable: calls go through a
 /// slot that live patches can replace, under the kernel's per-thread consistency model.
 ///
-/// ```
+/// ```ignore
 /// use livepatch::prelude::*;
 ///
 /// pub mod net {
@@ -244,7 +244,7 @@ pub fn patchable(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Only meaningful on a function directly inside a `#[livepatch]` module, which consumes the
 /// attribute; anywhere else it is an error.
 ///
-/// ```
+/// ```ignore
 /// use livepatch::prelude::*;
 ///
 /// pub struct Cache {
@@ -297,7 +297,7 @@ pub fn replaces(_args: TokenStream, item: TokenStream) -> TokenStream {
 /// library built against another build of the program is refused. See the README's "Patching a
 /// running program".
 ///
-/// ```
+/// ```ignore
 /// livepatch::program!();
 ///
 /// fn main() {
