@@ -23,6 +23,11 @@ impl Phase {
     fn is_change(&self) -> bool {
         self.before != self.after
     }
+
+    /// Whether the request was in flight at some moment of this phase.
+    fn overlaps(&self, sample: &Sample) -> bool {
+        self.from <= sample.answered && sample.sent <= self.to
+    }
 }
 
 /// The phases of the demo, one after the other.
@@ -57,7 +62,7 @@ impl Timeline {
     fn overlapping(&self, sample: &Sample) -> impl Iterator<Item = &Phase> {
         self.phases
             .iter()
-            .filter(move |phase| phase.from <= sample.answered && sample.sent <= phase.to)
+            .filter(move |phase| phase.overlaps(sample))
     }
 
     /// Whether the answer of `sample` is one that code live at some moment of it charges.
@@ -208,7 +213,7 @@ pub fn summary(samples: &[Sample], timeline: &Timeline) -> String {
         }
         let during: Vec<&Sample> = samples
             .iter()
-            .filter(|sample| phase.from <= sample.answered && sample.sent <= phase.to)
+            .filter(|sample| phase.overlaps(sample))
             .collect();
         // An answer only one side charges tells which code ran; some amounts cost the same.
         let answered_only_by = |code: Code, other: Code| {
