@@ -14,7 +14,11 @@
 //!   the others `get_or_alloc` (a hit, or the creation of a variable freed before), for
 //!   `ShadowTable`, `Mutex<HashMap>` and `DashMap`: once on a quiet machine (`mixed/quiet`), and
 //!   once while three more threads that only burn CPU share the cores (`mixed/oversubscribed`),
-//!   so that threads are often preempted in the middle of a call.
+//!   so that threads are often preempted in the middle of a call;
+//! - `mixed/{quiet,oversubscribed}/interleaved`: the same mix with the three contenders taking
+//!   turns (under the same busy loops when oversubscribed), for a ratio to `DashMap` that the
+//!   scheduler's drift from run to run does not blur (`cargo bench --bench shadow -- interleaved`
+//!   runs these alone).
 //!
 //! Times are per operation per thread: with two threads, each thread did that many operations in
 //! that time, side by side.
@@ -371,6 +375,73 @@ fn bench_mixed(c: &mut Criterion) {
     }
 }
 
+/// Rounds of each interleaved case.
+const ROUNDS: usize = 61;
+
+/// Calls per thread of one contender's turn: whole passes of the walk, each key freed once in
+/// five passes.
+const TURN: u64 = (N * 5 * 25) as u64;
+
+/// `mixed/{quiet,oversubscribed}/interleaved`: the mix again, with the contenders taking turns
+/// (under one set of busy loops when oversubscribed). Where the scheduler puts the five threads drifts over
+/// seconds, and the drift moves every contender's figure by up to 2x from one criterion run to
+/// the next; a contender measured in turns beside the others meets the same drift, so the ratio
+/// of two contenders within a round is the steadier figure. Each round gives every contender one
+/// turn of `TURN` calls per thread, in an order that rotates from round to round; the walk goes on
+/// where the contender's last turn ended. Prints each contender's median time per call per thread
+/// and each one's median ratio to `DashMap` over the rounds.
+fn bench_interleaved(load: &str, busy: usize) {
+    let objects = objects();
+    let maps: [Box<dyn Map + Send>; 3] = [
+        Box::new(ShadowTable::new()),
+        Box::new(Mutex::new(HashMap::<Key, Arc<u64>>::new())),
+        Box::new(DashMap::<Key, Arc<u64>>::new()),
+    ];
+    for map in &maps {
+        for i in 0..N {
+            map.get_or_alloc(key(&objects, i));
+        }
+    }
+    let mut walked = [0usize; 3];
+    let mut times = [const { Vec::new() }; 3];
+    let busy_loops = BusyLoops::start(busy);
+    for round in 0..ROUNDS {
+        for turn in 0..maps.len() {
+            let m = (round + turn) % maps.len();
+            let (map, base) = (&maps[m], walked[m]);
+            let time = timed(2, TURN, &|_, i| {
+                let i = base + i;
+                let k = key(&objects, i * 7);
+                if i % 5 == 4 {
+                    black_box(map.free(k));
+                } else {
+                    black_box(map.get_or_alloc(k));
+                }
+            });
+            walked[m] += TURN as usize;
+            times[m].push(time.as_secs_f64() * 1e9 / TURN as f64);
+        }
+    }
+    drop(busy_loops);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let dashmap = 2;
+    println!("mixed/{load}/interleaved: {ROUNDS} rounds, {TURN} calls per thread a turn");
+    for (m, map) in maps.iter().enumerate() {
+        let ratios = times[m].iter().zip(&times[dashmap]).map(|(a, b)| a / b);
+        println!(
+            "  {:<16} median {:>7.1} ns (range {:.1} to {:.1}), median ratio to DashMap {:.3}",
+            map.name(),
+            median(times[m].clone()),
+            times[m].iter().copied().fold(f64::INFINITY, f64::min),
+            times[m].iter().copied().fold(0.0, f64::max),
+            median(ratios.collect()),
+        );
+    }
+}
+
 // --- memory ---
 
 static PROGRAM: [ObjectDesc; 1] = [ObjectDesc::program()];
@@ -473,6 +544,20 @@ criterion_group! {
 }
 
 fn main() {
+    // A name on the command line (`cargo bench --bench shadow -- interleaved`) picks the cases
+    // that contain it, as criterion's filter does.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    for (load, busy) in [("quiet", 0), ("oversubscribed", BUSY_LOOPS)] {
+        if filter
+            .as_deref()
+            .is_none_or(|f| format!("mixed/{load}/interleaved").contains(f))
+        {
+            bench_interleaved(load, busy);
+        }
+    }
+    if filter.as_deref() == Some("interleaved") {
+        return;
+    }
     print_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();

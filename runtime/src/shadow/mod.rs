@@ -101,8 +101,10 @@
 //! once (a freed variable's data is dropped with its last handle); otherwise the shard keeps it,
 //! and later writers of the shard, which look at the reader counters without waiting, give it back
 //! once the grace period has passed, as the kernel's `klp_shadow_free` leaves its variable to
-//! `kfree_rcu`. A shard keeps at most 64 variables and 4 arrays so; a writer that would keep more
-//! sleeps until the lookups inside have left (their last one wakes it), and so do a state's
+//! `kfree_rcu`. A shard keeps at most 1024 variables and 4 arrays so, enough for the writes a
+//! shard takes while a lookup inside it waits out a time slice on a busy machine; a writer that
+//! would keep more sleeps until the lookups inside have left (their last one wakes it), and so do
+//! a state's
 //! release and [`ShadowTable::reclaim`]. A writer never spins on a lookup: a lookup preempted in
 //! the middle of its few dozen instructions costs no writer its time slice. Constructors,
 //! destructors and the data's `Drop` run outside every lock.
@@ -115,6 +117,7 @@
 
 mod node;
 mod shard;
+mod slots;
 mod table;
 mod tie;
 

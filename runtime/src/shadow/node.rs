@@ -31,13 +31,15 @@ pub(super) struct Tie {
 
 /// What a node's data is: its type, how to destroy it, and for tied variables the tie.
 pub(super) struct Class {
+    /// The data's type, here rather than in the table of operations so that the type check of
+    /// every lookup is one load fewer.
+    type_id: TypeId,
     vt: &'static VTable,
     tie: Option<Tie>,
 }
 
 /// The operations of one data type.
 struct VTable {
-    type_id: TypeId,
     type_name: fn() -> &'static str,
     /// Drops the data and frees the node; called once, when its count reaches zero.
     destroy: unsafe fn(NonNull<Header>),
@@ -48,6 +50,7 @@ impl Class {
     pub(super) fn plain<T: Send + Sync + 'static>() -> &'static Class {
         const {
             &Class {
+                type_id: TypeId::of::<T>(),
                 vt: vtable::<T>(),
                 tie: None,
             }
@@ -57,6 +60,7 @@ impl Class {
     /// A class of variables of type `T` tied to `tie`, to be shared by every such variable.
     pub(super) fn tied<T: Send + Sync + 'static>(tie: Tie) -> Class {
         Class {
+            type_id: TypeId::of::<T>(),
             vt: vtable::<T>(),
             tie: Some(tie),
         }
@@ -66,8 +70,9 @@ impl Class {
         self.tie
     }
 
+    #[inline]
     pub(super) fn is<T: 'static>(&self) -> bool {
-        self.vt.type_id == TypeId::of::<T>()
+        self.type_id == TypeId::of::<T>()
     }
 
     pub(super) fn type_name(&self) -> &'static str {
@@ -78,7 +83,6 @@ impl Class {
 const fn vtable<T: Send + Sync + 'static>() -> &'static VTable {
     const {
         &VTable {
-            type_id: TypeId::of::<T>(),
             type_name: type_name::<T>,
             destroy: destroy::<T>,
         }

@@ -50,10 +50,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::Thread;
 
 use super::node::{ErasedRef, Header};
-
-/// The low pointer bits a slot keeps a piece of the hash in, so that most probes of other keys do
-/// not read their node.
-const TAG: usize = 0b111;
+use super::slots::{
+    ArrayHead, Probe, Slot, Slots, Vacancy, decode, encode, free_array, new_array, start, tombstone,
+};
 
 /// Load limit: an insertion that would fill more than 13/16 of the slots (live and tombstones)
 /// rebuilds the array first.
@@ -64,67 +63,6 @@ const MAX_LOAD: (usize, usize) = (13, 16);
 const REBUILT_LOAD: (usize, usize) = (13, 24);
 
 const MIN_CAPACITY: usize = 4;
-
-/// Marks a slot whose variable was removed: probes go on past it.
-static TOMBSTONE_MARK: u64 = 0;
-
-fn tombstone() -> *mut Header {
-    ptr::addr_of!(TOMBSTONE_MARK).cast::<Header>().cast_mut()
-}
-
-fn tag_of(hash: u64) -> usize {
-    hash as usize & TAG
-}
-
-/// Where the probe for `hash` starts in `capacity` slots: the hash's top bits scaled to the
-/// capacity, which need not be a power of two.
-fn start(hash: u64, capacity: usize) -> usize {
-    ((u128::from(hash) * capacity as u128) >> 64) as usize
-}
-
-/// What a slot holds, once its tag is taken off.
-enum Slot {
-    Empty,
-    Removed,
-    Node { tag: usize, node: NonNull<Header> },
-}
-
-fn decode(raw: *mut Header) -> Slot {
-    if raw.is_null() {
-        Slot::Empty
-    } else if raw == tombstone() {
-        Slot::Removed
-    } else {
-        let node = raw.map_addr(|a| a & !TAG);
-        Slot::Node {
-            tag: raw.addr() & TAG,
-            // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
-            node: unsafe { NonNull::new_unchecked(node) },
-        }
-    }
-}
-
-fn encode(node: NonNull<Header>, hash: u64) -> *mut Header {
-    node.as_ptr().map_addr(|a| a | tag_of(hash))
-}
-
-/// Where a probe ended.
-enum Probe {
-    /// The key's node, and its slot.
-    Found(usize, NonNull<Header>),
-    /// The key is not in the array.
-    Missing(Vacancy),
-}
-
-/// Where an insertion of a key found missing goes: the first slot of its probe run that holds no
-/// variable (a tombstone, or the empty slot that ended the run). Valid until the writer that found
-/// it changes the array.
-pub(super) struct Vacancy {
-    /// `None` if there is no array yet (or, never in practice, no free slot in the run).
-    slot: Option<usize>,
-    /// Whether that slot is empty rather than a tombstone: filling it counts towards the load.
-    empty: bool,
-}
 
 /// What a lookup that missed its key saw: where an insertion of the key would go, if the array
 /// has not changed since. The writer that takes the shard's mutex next checks that it has not
@@ -143,85 +81,6 @@ pub(super) enum Lookup {
     Missing(Vacancy),
 }
 
-/// An array of slots.
-struct Slots {
-    slots: Box<[AtomicPtr<Header>]>,
-}
-
-impl Slots {
-    fn new(capacity: usize) -> Self {
-        Slots {
-            slots: (0..capacity)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
-        }
-    }
-
-    /// Where the probe run of `key` ends: at its node, or at the first empty slot. `order` is
-    /// `SeqCst` for readers (see the module documentation) and `Relaxed` for the writer, which
-    /// alone changes the array.
-    #[inline]
-    fn probe(&self, hash: u64, key: (usize, u64), order: Ordering) -> Probe {
-        let capacity = self.slots.len();
-        let mut i = start(hash, capacity);
-        let mut removed = None;
-        // At most a full turn: the array always has an empty slot, but a bound costs nothing.
-        for _ in 0..capacity {
-            match decode(self.slots[i].load(order)) {
-                Slot::Empty => {
-                    return Probe::Missing(Vacancy {
-                        slot: Some(removed.unwrap_or(i)),
-                        empty: removed.is_none(),
-                    });
-                }
-                Slot::Removed => {
-                    removed.get_or_insert(i);
-                }
-                Slot::Node { tag, node } => {
-                    if tag == tag_of(hash) {
-                        // SAFETY: a node in a slot is alive while the reader is counted in the
-                        // shard (the table's count is given back only after a grace period) or,
-                        // for the writer, while it is in the array.
-                        if unsafe { node.as_ref() }.key() == key {
-                            return Probe::Found(i, node);
-                        }
-                    }
-                }
-            }
-            i = if i + 1 == capacity { 0 } else { i + 1 };
-        }
-        Probe::Missing(Vacancy {
-            slot: removed,
-            empty: false,
-        })
-    }
-
-    /// The node of `key`, if in the array, and its slot.
-    #[inline]
-    fn find(
-        &self,
-        hash: u64,
-        key: (usize, u64),
-        order: Ordering,
-    ) -> Option<(usize, NonNull<Header>)> {
-        match self.probe(hash, key, order) {
-            Probe::Found(i, node) => Some((i, node)),
-            Probe::Missing(_) => None,
-        }
-    }
-
-    /// Every node in the array, with its slot.
-    fn nodes(&self) -> impl Iterator<Item = (usize, NonNull<Header>)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| match decode(s.load(Ordering::Relaxed)) {
-                Slot::Node { node, .. } => Some((i, node)),
-                Slot::Empty | Slot::Removed => None,
-            })
-    }
-}
-
 /// One shard, alone on its cache lines so that shards do not slow each other down.
 #[repr(align(128))]
 pub(super) struct Shard<W> {
@@ -233,8 +92,8 @@ pub(super) struct Shard<W> {
     /// that missed can tell whether the array is still as the lookup saw it. Only writers change
     /// it, under the mutex.
     phase: AtomicUsize,
-    /// The array, from `Box::into_raw`; null until the first insertion.
-    slots: AtomicPtr<Slots>,
+    /// The array, from [`new_array`]; null until the first insertion.
+    slots: AtomicPtr<ArrayHead>,
     /// The sleeping writer's thread (from `Box::into_raw`), for the reader that leaves last to
     /// wake; null when no writer sleeps, or once a reader took it.
     sleeper: AtomicPtr<Thread>,
@@ -257,8 +116,14 @@ const WAITING: usize = 1 << (usize::BITS - 1);
 const CHANGE: usize = 2;
 
 /// At most this many unlinked variables a shard keeps for lookups that may still be reading
-/// them; a writer that would keep more waits for those lookups instead.
-pub(super) const MAX_RETIRED_NODES: usize = 64;
+/// them; a writer that would keep more waits for those lookups instead. Sized for a lookup that is
+/// preempted inside the shard for a whole time slice while other threads go on freeing: on two
+/// cores shared by five busy threads (the `mixed` bench), a bound of 64 made a writer sleep about
+/// twenty times in four million calls (each time until the preempted lookup ran again), a bound
+/// of 1024 not once. At most about
+/// 1024 × 48 bytes plus the data per shard are held so, as the kernel lets freed shadow
+/// variables wait for RCU without a bound per writer.
+pub(super) const MAX_RETIRED_NODES: usize = 1024;
 
 /// The same for replaced arrays (a rebuild makes one).
 const MAX_RETIRED_ARRAYS: u8 = 4;
@@ -297,9 +162,8 @@ impl<W: Default> Default for Shard<W> {
 /// One thing unlinked: the table's reference to a variable, or a replaced array.
 enum Unlinked {
     Node(ErasedRef),
-    /// From `Box::into_raw`; a raw pointer until it is freed, since readers may still read it
-    /// and a `Box` would claim it as unique.
-    Slots(NonNull<Slots>),
+    /// From [`new_array`]; readers may still read it until it is freed.
+    Slots(NonNull<ArrayHead>),
 }
 
 // SAFETY: an array is atomics only, so it may be freed from any thread, and an `Unlinked` is
@@ -327,10 +191,10 @@ impl Unlinked {
 /// # Safety
 ///
 /// A grace period has passed since `old` was replaced: no reader can still reach it.
-unsafe fn free_slots(old: NonNull<Slots>) {
-    // SAFETY: the array came from `Box::into_raw` and was replaced; no reader holds it (the
+unsafe fn free_slots(old: NonNull<ArrayHead>) {
+    // SAFETY: the array came from `new_array` and was replaced; no reader holds it (the
     // caller's promise), and no writer uses a replaced array.
-    drop(unsafe { Box::from_raw(old.as_ptr()) });
+    unsafe { free_array(old) }
 }
 
 /// What a shard's writers unlinked and lookups may still be reading, oldest first, given back
@@ -455,13 +319,14 @@ impl<W> Shard<W> {
         };
         // SAFETY: an array is freed only after a grace period that follows its replacement, and
         // this reader is counted, so one it loaded is alive until it leaves.
-        let Some(array) = (unsafe { slots.as_ref() }) else {
+        let Some(array) = NonNull::new(slots) else {
             return Err(miss(Vacancy {
                 slot: None,
                 empty: true,
             }));
         };
-        match array.probe(hash, key, Ordering::SeqCst) {
+        // SAFETY: as above; the array came from `new_array`.
+        match unsafe { Slots::of(array) }.probe(hash, key, Ordering::SeqCst) {
             Probe::Found(_, node) => Ok(take(node)),
             Probe::Missing(vacancy) => Err(miss(vacancy)),
         }
@@ -557,17 +422,17 @@ impl<W> Drop for Shard<W> {
         // Both "counters" are at zero: the shard being dropped, no reader is left.
         retired.advance([true, true], &mut nodes);
         drop(nodes);
-        let slots = *self.slots.get_mut();
-        if slots.is_null() {
+        let Some(array) = NonNull::new(*self.slots.get_mut()) else {
             return;
-        }
-        // SAFETY: the array came from `Box::into_raw` and, the shard being dropped, no reader
-        // or writer can reach it any more.
-        let slots = unsafe { Box::from_raw(slots) };
-        for (_, node) in slots.nodes() {
+        };
+        // SAFETY: the array came from `new_array` and, the shard being dropped, no reader or
+        // writer can reach it any more.
+        for (_, node) in unsafe { Slots::of(array) }.nodes() {
             // SAFETY: the table holds one count of every node in its array, given back here.
             drop(unsafe { ErasedRef::from_raw(node) });
         }
+        // SAFETY: as above; the nodes were taken out just before.
+        unsafe { free_array(array) };
     }
 }
 
@@ -666,9 +531,11 @@ impl<'a, W> WriteGuard<'a, W> {
         self.writer().tied
     }
 
-    fn slots(&self) -> Option<&Slots> {
-        // SAFETY: only writers replace or free the array, and this one holds the mutex.
-        unsafe { self.shard.slots.load(Ordering::Relaxed).as_ref() }
+    fn slots(&self) -> Option<Slots<'_>> {
+        let array = NonNull::new(self.shard.slots.load(Ordering::Relaxed))?;
+        // SAFETY: the array came from `new_array`; only writers replace or free it, and this one
+        // holds the mutex.
+        Some(unsafe { Slots::of(array) })
     }
 
     /// Counts a change of the array, after it was made (see [`Miss`]).
@@ -726,7 +593,7 @@ impl<'a, W> WriteGuard<'a, W> {
     /// empty and filling it would load the array past its limit, rebuilds the array first.
     pub(super) fn insert_at(&mut self, vacancy: Vacancy, hash: u64, node: ErasedRef) {
         let (live, used) = (self.writer().live, self.writer().used);
-        let capacity = self.slots().map_or(0, |s| s.slots.len());
+        let capacity = self.slots().map_or(0, Slots::capacity);
         let fits = |v: &Vacancy| !v.empty || (used + 1) * MAX_LOAD.1 <= capacity * MAX_LOAD.0;
         let vacancy = match vacancy {
             v @ Vacancy { slot: Some(_), .. } if fits(&v) => v,
@@ -743,12 +610,14 @@ impl<'a, W> WriteGuard<'a, W> {
         let slots = self.slots().expect("a vacancy is in the array");
         let i = vacancy.slot.expect("a rebuilt array has empty slots");
         debug_assert!(!matches!(
-            decode(slots.slots[i].load(Ordering::Relaxed)),
+            decode(slots.slot(i).load(Ordering::Relaxed)),
             Slot::Node { .. }
         ));
         let tied = node.header().class().tie().is_some();
         // Release: a reader that sees the pointer sees the node it points to.
-        slots.slots[i].store(encode(node.into_raw(), hash), Ordering::Release);
+        slots
+            .slot(i)
+            .store(encode(node.into_raw(), hash), Ordering::Release);
         let writer = self.writer_mut();
         writer.live += 1;
         writer.tied += usize::from(tied);
@@ -759,26 +628,25 @@ impl<'a, W> WriteGuard<'a, W> {
     /// Moves every node into a new array of `capacity` slots (tombstones are dropped) and
     /// publishes it; the old one is freed after a grace period.
     fn rebuild(&mut self, capacity: usize) {
-        let new = Slots::new(capacity);
+        let new_head = new_array(capacity);
+        // SAFETY: just made, and not yet published: this writer alone reaches it.
+        let new = unsafe { Slots::of(new_head) };
         let mut live = 0;
         if let Some(old) = self.slots() {
             for (_, node) in old.nodes() {
                 // SAFETY: the node is in the array, so alive.
                 let hash = super::table::hash_key(unsafe { node.as_ref() }.key());
                 let mut i = start(hash, capacity);
-                while !new.slots[i].load(Ordering::Relaxed).is_null() {
+                while !new.slot(i).load(Ordering::Relaxed).is_null() {
                     i = if i + 1 == capacity { 0 } else { i + 1 };
                 }
-                new.slots[i].store(encode(node, hash), Ordering::Relaxed);
+                new.slot(i).store(encode(node, hash), Ordering::Relaxed);
                 live += 1;
             }
         }
         // SeqCst and Release: readers that load the new array see its slots filled (the
         // grace period's argument for the old one is in the module documentation).
-        let old = self
-            .shard
-            .slots
-            .swap(Box::into_raw(Box::new(new)), Ordering::SeqCst);
+        let old = self.shard.slots.swap(new_head.as_ptr(), Ordering::SeqCst);
         if let Some(old) = NonNull::new(old) {
             // Kept like anything unlinked while readers are inside: freed at this guard's settle
             // if no reader is, after a grace period otherwise.
@@ -793,7 +661,7 @@ impl<'a, W> WriteGuard<'a, W> {
     /// Unlinks the node in slot `i`; its table reference is given back after a grace period.
     fn unlink(&mut self, i: usize, node: NonNull<Header>) {
         let slots = self.slots().expect("a node was found in it");
-        slots.slots[i].store(tombstone(), Ordering::SeqCst);
+        slots.slot(i).store(tombstone(), Ordering::SeqCst);
         // SAFETY: the node was in the array, so alive.
         let tied = unsafe { node.as_ref() }.class().tie().is_some();
         let writer = self.writer_mut();

@@ -7,7 +7,8 @@ use std::fmt::Display;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 
 use super::node::{Class, ClassRef, ErasedRef, Shadow};
-use super::shard::{Lookup, Miss, Shard, Vacancy, WriteGuard};
+use super::shard::{Lookup, Miss, Shard, WriteGuard};
+use super::slots::Vacancy;
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 
 /// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
@@ -125,6 +126,12 @@ enum Found<R> {
     Reentrant,
     /// Neither the pair nor a constructor of it: what the allocation did with the free pair.
     Free(R),
+}
+
+/// The variable an allocation of a value inserts: made already, or to be made under the mutex.
+enum Made<T> {
+    Ready((ErasedRef, Shadow<T>)),
+    Later(ClassRef, T),
 }
 
 /// What an allocation found or made.
@@ -352,9 +359,16 @@ impl TableInner {
         Ok(Insert::New(shadow))
     }
 
-    /// An allocation of a value the caller made: no user code runs, so the variable is made and
-    /// inserted under one lock of the shard's mutex, and an allocation that finds the pair
-    /// allocates nothing. If the pair exists, `value` is dropped once the mutex is released.
+    /// An allocation of a value the caller made: no user code runs, so the variable is inserted
+    /// under one lock of the shard's mutex. If the pair exists, `value` is dropped once the mutex
+    /// is released.
+    ///
+    /// When a lookup just missed the pair (`miss`), the variable is made before the mutex is
+    /// taken: its `malloc` then does not lengthen the critical section that every other writer of
+    /// the shard waits for, which matters most when a writer is preempted inside it. Should the
+    /// pair have appeared meanwhile, the variable made in vain is dropped after the unlock.
+    /// Without such a miss (an `alloc`, or a pair of another type) the variable is made only once
+    /// the pair is known to be free.
     pub(super) fn insert_value<T>(
         &self,
         key: Key,
@@ -367,8 +381,16 @@ impl TableInner {
     {
         let (obj, id) = (key.obj.addr(), key.id);
         let (hash, shard) = self.locate(obj, id);
+        let made = match miss {
+            Some(_) => Made::Ready(ErasedRef::new((obj, id), class, value)),
+            None => Made::Later(class, value),
+        };
+        // `find_or` drops `make`, and with it a variable made in vain, after its guard.
         let make = |guard: &mut WriteGuard<'_, PendingKeys>, vacancy| {
-            let (node, shadow) = ErasedRef::new((obj, id), class, value);
+            let (node, shadow) = match made {
+                Made::Ready(made) => made,
+                Made::Later(class, value) => ErasedRef::new((obj, id), class, value),
+            };
             guard.insert_at(vacancy, hash, node);
             shadow
         };
@@ -670,7 +692,7 @@ impl ShadowTable {
     ///
     /// A free never waits for lookups: a variable freed while a lookup reads its shard stays in
     /// memory until the lookups that might be reading it have left, and is given back by a later
-    /// write to its shard (at most 64 per shard are kept so), by this function or with the
+    /// write to its shard (at most 1024 per shard are kept so), by this function or with the
     /// table. Call this where the data of freed variables must be gone, such as before counting
     /// what is left.
     ///
