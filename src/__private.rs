@@ -6,6 +6,9 @@ pub use livepatch_runtime::{
     PreUnpatchFn, Replacement, SameType, StateDesc, StateHandle,
 };
 
+/// Expands to the comparison of a patch with one it follows, in the follower's documentation.
+pub use livepatch_macros::follows_doc;
+
 use livepatch_runtime::{CallbackError, PostPatch, PostUnpatch, PrePatch, PreUnpatch};
 
 /// A `pre_patch` callback of the patch marked `P`.

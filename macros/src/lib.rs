@@ -363,3 +363,11 @@ callback_attribute!(
     "",
     "when the object's unpatching completes, if its `pre_patch` ran and succeeded"
 );
+
+/// The comparison of a patch with a patch it follows, for the follower's documentation: called
+/// only by the code `#[livepatch]` generates.
+#[doc(hidden)]
+#[proc_macro]
+pub fn follows_doc(input: TokenStream) -> TokenStream {
+    livepatch_macros_core::follows_doc(input.into()).into()
+}

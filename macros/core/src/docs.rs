@@ -47,6 +47,47 @@ pub fn data_string(state: &State) -> String {
         .map_or_else(|| "()".to_owned(), type_string)
 }
 
+/// Where a link in the module's documentation goes for `path`, written inside `module`.
+///
+/// rustdoc resolves the links of a module's outer documentation, and, once there is any, of all
+/// of it, in the module's parent; the author wrote the paths inside the module. So `self::x`
+/// becomes `module::x` and `super::x` becomes `x`; `crate::` and `::` paths stay, and so do the
+/// others, which inside a patch module usually name the parent's items through `use super::*`,
+/// or another crate. Generic arguments are left out.
+pub fn link_target(module: &syn::Ident, path: &syn::Path) -> String {
+    // Without generic arguments: a link's target has no spaces, and rustdoc ignores them.
+    let mut segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|s| ident_string(&s.ident))
+        .collect();
+    if path.leading_colon.is_some() {
+        return format!("::{}", segments.join("::"));
+    }
+    match segments.first().map(String::as_str) {
+        Some("self") => segments[0] = ident_string(module),
+        Some("super") if segments.len() > 1 => {
+            segments.remove(0);
+        }
+        _ => {}
+    }
+    segments.join("::")
+}
+
+/// The data type of a state as the states table shows it: linked to its page when it is a path.
+fn linked_data(module: &syn::Ident, state: &State) -> String {
+    match &state.data {
+        Some(ty @ Type::Path(path)) if path.qself.is_none() => {
+            format!(
+                "[`{}`]({})",
+                type_string(ty),
+                link_target(module, &path.path)
+            )
+        }
+        _ => format!("`{}`", data_string(state)),
+    }
+}
+
 /// Text for one table cell: on one line, with `|` escaped.
 fn cell(text: &str) -> String {
     text.split_whitespace()
@@ -87,8 +128,9 @@ pub fn module_doc(patch: &Patch) -> String {
             .iter()
             .map(|p| {
                 format!(
-                    "`{}`",
-                    p.to_token_stream().to_string().replace(" :: ", "::")
+                    "[`{}`]({})",
+                    path_string(p),
+                    link_target(&patch.module.ident, p)
                 )
             })
             .collect();
@@ -110,12 +152,12 @@ pub fn module_doc(patch: &Patch) -> String {
         for state in &patch.states {
             let _ = writeln!(
                 doc,
-                "| `{}` | {} | {} | `{}` | {} |",
-                ident_string(&state.name),
+                "| [`{handle}`]({module}::{handle}) | {} | {} | {} | {} |",
                 state.id.as_ref().map_or(0, |id| id.value),
                 state.version.as_ref().map_or(0, |v| v.value),
-                cell(&data_string(state)),
+                cell(&linked_data(&patch.module.ident, state)),
                 cell(&state.doc_lines().join(" ")),
+                handle = ident_string(&state.name),
             );
         }
     }
@@ -156,13 +198,18 @@ pub fn module_doc(patch: &Patch) -> String {
         let _ = writeln!(doc, "| Function | Object | Replacement |");
         let _ = write!(doc, "|---|---|---|");
         for function in &patch.functions {
-            let target = function
-                .target
-                .as_ref()
-                .map_or_else(String::new, path_string);
+            let (target, link) = function.target.as_ref().map_or_else(
+                || (String::new(), String::new()),
+                |target| {
+                    (
+                        path_string(target),
+                        link_target(&patch.module.ident, target),
+                    )
+                },
+            );
             let _ = write!(
                 doc,
-                "\n| `{}` | `{}` | `{}` |",
+                "\n| [`{}`]({link}) | `{}` | `{}` |",
                 cell(&target),
                 function.object.display_name(),
                 ident_string(&function.sig.ident),
@@ -180,11 +227,16 @@ pub fn state_doc(state: &State) -> String {
     }
     let _ = write!(
         doc,
-        " System state {}, version {}, data `{}`: pass this handle to `cx.state(..)`, \
+        " System state {}, version {}, data {}: pass this handle to `cx.state(..)`, \
          `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.",
         state.id.as_ref().map_or(0, |id| id.value),
         state.version.as_ref().map_or(0, |v| v.value),
-        data_string(state),
+        // The handle is an item of the module, so the link resolves where the type was written.
+        match &state.data {
+            Some(ty @ Type::Path(path)) if path.qself.is_none() =>
+                format!("[`{}`]", type_string(ty)),
+            _ => format!("`{}`", data_string(state)),
+        },
     );
     doc
 }

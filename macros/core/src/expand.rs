@@ -9,7 +9,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
 use crate::ast::{CallbackKind, Function, MARKER, ObjectRef, Patch, State, ident_string};
-use crate::docs;
+use crate::{docs, follows};
 
 /// The span of the first token of `tokens`, where an error about them is best placed. (A span
 /// that covers several tokens cannot be made on stable Rust: joining spans fails there.)
@@ -64,7 +64,9 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
     let mut module = patch.module.clone();
     if !doc.is_empty() {
         module.attrs.push(parse_quote!(#[doc = #doc]));
+        module.attrs.extend(follows::doc_attrs(patch));
     }
+    let follows_info = follows::info_macro(patch, &private(patch));
     let handles = state_handles(patch);
     let lineage = lineage(patch);
     let contents = contents(patch);
@@ -102,6 +104,7 @@ fn module(patch: &Patch, doc: String, fallback: bool) -> TokenStream {
             #lineage
             #contents
             #follows
+            #follows_info
         }));
     }
     quote!(#module)

@@ -13,6 +13,7 @@ pub mod attr;
 pub mod ctxt;
 pub mod docs;
 pub mod expand;
+pub mod follows;
 pub mod library;
 pub mod parse;
 pub mod patchable;
@@ -73,4 +74,10 @@ pub fn program(input: TokenStream) -> TokenStream {
 /// library. Never panics, whatever the tokens.
 pub fn patch_library(input: TokenStream) -> TokenStream {
     library::patch_library(input)
+}
+
+/// `follows_doc! { ... }`, which only the code `#[livepatch]` generates calls: the comparison of
+/// a patch with one it follows, as a string literal for the follower's documentation.
+pub fn follows_doc(input: TokenStream) -> TokenStream {
+    follows::follows_doc(input)
 }

@@ -10,7 +10,7 @@ Cumulative (`replace`): when its transition completes it replaces every patch en
 
 | State | Id | Version | Data | Description |
 |---|---|---|---|---|
-| `CONSOLE_LOGLEVEL` | 1 | 2 | `SavedLoglevel` | The console log level this patch raises. |
+| [`CONSOLE_LOGLEVEL`](fix_loglevel::CONSOLE_LOGLEVEL) | 1 | 2 | [`SavedLoglevel`](SavedLoglevel) | The console log level this patch raises. |
 
 ## Objects and callbacks
 
@@ -42,7 +42,7 @@ pub mod fix_loglevel {
     pub enum __Patch {}
     /// The console log level this patch raises.
     /**
- System state 1, version 2, data `SavedLoglevel`: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
+ System state 1, version 2, data [`SavedLoglevel`]: pass this handle to `cx.state(..)`, `cx.prev_state(..)` or `cx.take_over(..)` in the patch's callbacks.*/
     pub const CONSOLE_LOGLEVEL: ::livepatch::__private::StateHandle<
         SavedLoglevel,
         __Patch,
@@ -109,4 +109,16 @@ pub mod fix_loglevel {
             },
         ],
     };
+    /// Hands this patch's summary to the documentation of a patch that follows it.
+    #[doc(hidden)]
+    #[allow(unused_macros)]
+    macro_rules! __livepatch_follows_of_fix_loglevel {
+        ($($follower:tt)*) => {
+            ::livepatch::__private::follows_doc! { "fix_loglevel"
+            true[("CONSOLE_LOGLEVEL", 1u64, 2u32)] [] $($follower)* }
+        };
+    }
+    #[doc(hidden)]
+    #[allow(unused_imports)]
+    pub(crate) use __livepatch_follows_of_fix_loglevel as __livepatch_follows;
 }

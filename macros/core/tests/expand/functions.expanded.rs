@@ -131,8 +131,8 @@ Callbacks run object by object, in this order; `vmlinux` is the program itself.
 
 | Function | Object | Replacement |
 |---|---|---|
-| `crate::Conn::sent` | `net` | `sent` |
-| `super::checksum` | `vmlinux` | `checksum` |*/
+| [`crate::Conn::sent`](crate::Conn::sent) | `net` | `sent` |
+| [`super::checksum`](checksum) | `vmlinux` | `checksum` |*/
 pub mod fix {
     use super::*;
     fn cleanup(_cx: &mut PostUnpatch<'_, self::__Patch>) {}
@@ -317,4 +317,16 @@ pub mod fix {
             },
         ],
     };
+    /// Hands this patch's summary to the documentation of a patch that follows it.
+    #[doc(hidden)]
+    #[allow(unused_macros)]
+    macro_rules! __livepatch_follows_of_fix {
+        ($($follower:tt)*) => {
+            ::livepatch::__private::follows_doc! { "fix" false[] ["crate::Conn::sent",
+            "super::checksum"] $($follower)* }
+        };
+    }
+    #[doc(hidden)]
+    #[allow(unused_imports)]
+    pub(crate) use __livepatch_follows_of_fix as __livepatch_follows;
 }

@@ -55,4 +55,15 @@ mod empty {
             },
         ],
     };
+    /// Hands this patch's summary to the documentation of a patch that follows it.
+    #[doc(hidden)]
+    #[allow(unused_macros)]
+    macro_rules! __livepatch_follows_of_empty {
+        ($($follower:tt)*) => {
+            ::livepatch::__private::follows_doc! { "empty" false[] [] $($follower)* }
+        };
+    }
+    #[doc(hidden)]
+    #[allow(unused_imports)]
+    pub(crate) use __livepatch_follows_of_empty as __livepatch_follows;
 }
