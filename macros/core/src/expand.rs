@@ -455,22 +455,47 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
             "not a `#[patchable]` function",
         )
     };
+    // The check is a bound on a type the path gives (a method's type), so that when the path
+    // does not resolve (an error type), the compiler reports only the path and not this bound.
     let check = respan(
         quote! {
             #[diagnostic::on_unimplemented(message = #message, label = #label)]
-            trait __LivepatchPatchable {
+            trait __LivepatchPatchable<S> {
                 type Slot;
             }
-            impl<F: 'static> __LivepatchPatchable for #private::PatchableFn<F> {
-                type Slot = Self;
+            impl<F: 'static, G: ?::core::marker::Sized> __LivepatchPatchable<#private::PatchableFn<F>>
+                for G
+            {
+                type Slot = #private::PatchableFn<F>;
             }
-            const fn __livepatch_patchable<T: __LivepatchPatchable<Slot = T>>(slot: T) -> T::Slot {
+            const fn __livepatch_patchable<T, G>(slot: T, _target: &G) -> G::Slot
+            where
+                G: __LivepatchPatchable<T, Slot = T> + ?::core::marker::Sized,
+            {
                 slot
             }
         },
         span,
     );
     let call = respan(quote!(__livepatch_patchable), span);
+    // What owns the function, the path without its last segment, is imported by its own name,
+    // and everything else goes through that name: a path that does not resolve is reported once,
+    // by the import, at the user's tokens (with the compiler's suggestion of a similar path
+    // there, which then fits the attribute), and what goes through the name reports nothing
+    // more. `crate`, `self` and `super` alone always resolve, and cannot be imported so.
+    let mut owner = target.clone();
+    owner.segments.pop();
+    owner.segments.pop_punct();
+    let owner_name = owner.segments.last().map(|s| s.ident.clone())?;
+    let keyword_only = owner.segments.len() == 1
+        && owner.leading_colon.is_none()
+        && ["crate", "self", "super"].contains(&ident_string(&owner_name).as_str());
+    let (import, alias) = if keyword_only {
+        (TokenStream::new(), owner.to_token_stream())
+    } else {
+        let allow = respan(quote!(#[allow(unused_imports)]), span);
+        (quote!(#allow use #owner;), owner_name.to_token_stream())
+    };
     let found = if is_type {
         let fallback = respan(
             quote! {
@@ -483,20 +508,17 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
             },
             span,
         );
-        // The whole path carries the last segment's span, so that the bound
-        // and the argument report one error at one place.
-        let hidden = respan(hidden.to_token_stream(), span);
-        let mut found = Group::new(Delimiter::Parenthesis, hidden);
+        // The arguments carry the last segment's span, so that the bound and the argument
+        // report one error at one place. The type itself is the check's subject (the method
+        // would do, but a private method cannot be named here, while its slot can).
+        let args = respan(
+            quote!(#alias::#slot, &::core::marker::PhantomData::<#alias>),
+            span,
+        );
+        let mut found = Group::new(Delimiter::Parenthesis, args);
         found.set_span(span);
-        quote!(#fallback #call #found)
+        quote!(#import #fallback #call #found)
     } else {
-        let mut module = target.clone();
-        module.segments.pop();
-        let module = module
-            .segments
-            .pairs()
-            .map(|pair| pair.value().to_token_stream());
-        let colon = target.leading_colon;
         let glob = respan(quote!(::*;), span);
         let fallback = respan(
             quote! {
@@ -506,14 +528,15 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
             span,
         );
         let allow = respan(quote!(#[allow(unused_imports)] use), span);
-        let mut inner = Group::new(
-            Delimiter::Brace,
-            quote!(#allow #colon #(#module)::* #glob #slot),
-        );
+        let mut inner = Group::new(Delimiter::Brace, quote!(#allow #alias #glob #slot));
         inner.set_span(span);
-        let mut found = Group::new(Delimiter::Parenthesis, inner.to_token_stream());
+        // A module gives the check no type of its own: the function would, but a private one
+        // cannot be named here, while its slot can. So a module path that does not resolve is
+        // reported by the import and, again, as not patchable.
+        let args = respan(quote!(#inner, &#private::NotPatchable), span);
+        let mut found = Group::new(Delimiter::Parenthesis, args);
         found.set_span(span);
-        quote!(#fallback #call #found)
+        quote!(#import #fallback #call #found)
     };
     let mut block = Group::new(Delimiter::Brace, quote!(#check #found));
     block.set_span(span);

@@ -178,25 +178,37 @@ pub mod fix {
                                 message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
                                 label = "not a `#[patchable]` function"
                             )]
-                            trait __LivepatchPatchable {
+                            trait __LivepatchPatchable<S> {
                                 type Slot;
                             }
-                            impl<F: 'static> __LivepatchPatchable
-                            for ::livepatch::__private::PatchableFn<F> {
-                                type Slot = Self;
+                            impl<
+                                F: 'static,
+                                G: ?::core::marker::Sized,
+                            > __LivepatchPatchable<
+                                ::livepatch::__private::PatchableFn<F>,
+                            > for G {
+                                type Slot = ::livepatch::__private::PatchableFn<F>;
                             }
-                            const fn __livepatch_patchable<
-                                T: __LivepatchPatchable<Slot = T>,
-                            >(slot: T) -> T::Slot {
+                            const fn __livepatch_patchable<T, G>(
+                                slot: T,
+                                _target: &G,
+                            ) -> G::Slot
+                            where
+                                G: __LivepatchPatchable<T, Slot = T>
+                                    + ?::core::marker::Sized,
+                            {
                                 slot
                             }
                             #[allow(dead_code, non_upper_case_globals)]
                             const __livepatch_slot_checksum: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
-                            __livepatch_patchable({
-                                #[allow(unused_imports)]
-                                use super::*;
-                                __livepatch_slot_checksum
-                            })
+                            __livepatch_patchable(
+                                {
+                                    #[allow(unused_imports)]
+                                    use super::*;
+                                    __livepatch_slot_checksum
+                                },
+                                &::livepatch::__private::NotPatchable,
+                            )
                         };
                         let __livepatch_verdict = ::livepatch::__private::object_verdict(
                             __livepatch_target.object,
@@ -242,25 +254,39 @@ pub mod fix {
                                 message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
                                 label = "not a method of a `#[patchable]` impl block"
                             )]
-                            trait __LivepatchPatchable {
+                            trait __LivepatchPatchable<S> {
                                 type Slot;
                             }
-                            impl<F: 'static> __LivepatchPatchable
-                            for ::livepatch::__private::PatchableFn<F> {
-                                type Slot = Self;
+                            impl<
+                                F: 'static,
+                                G: ?::core::marker::Sized,
+                            > __LivepatchPatchable<
+                                ::livepatch::__private::PatchableFn<F>,
+                            > for G {
+                                type Slot = ::livepatch::__private::PatchableFn<F>;
                             }
-                            const fn __livepatch_patchable<
-                                T: __LivepatchPatchable<Slot = T>,
-                            >(slot: T) -> T::Slot {
+                            const fn __livepatch_patchable<T, G>(
+                                slot: T,
+                                _target: &G,
+                            ) -> G::Slot
+                            where
+                                G: __LivepatchPatchable<T, Slot = T>
+                                    + ?::core::marker::Sized,
+                            {
                                 slot
                             }
+                            #[allow(unused_imports)]
+                            use crate::Conn;
                             #[allow(dead_code)]
                             trait __LivepatchNotPatchable {
                                 #[allow(non_upper_case_globals)]
                                 const __livepatch_slot_sent: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
                             }
                             impl<T: ?Sized> __LivepatchNotPatchable for T {}
-                            __livepatch_patchable(crate::Conn::__livepatch_slot_sent)
+                            __livepatch_patchable(
+                                Conn::__livepatch_slot_sent,
+                                &::core::marker::PhantomData::<Conn>,
+                            )
                         };
                         let __livepatch_verdict = ::livepatch::__private::object_verdict(
                             __livepatch_target.object,
