@@ -219,7 +219,7 @@ impl Drop for HeldMark {
 /// independent runtimes as they like.
 ///
 /// ```
-/// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime};
+/// use livepatch::{ObjectDesc, PatchDesc, Runtime};
 ///
 /// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
 /// static PATCH: PatchDesc = PatchDesc::new("fix").objects(&OBJECTS);

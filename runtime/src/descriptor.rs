@@ -218,7 +218,7 @@ pub enum AnyPatch {}
 /// `prev_state`, which reads an earlier patch's state.
 ///
 /// ```
-/// use livepatch_runtime::{PatchDesc, StateDesc, StateHandle};
+/// use livepatch::{PatchDesc, StateDesc, StateHandle};
 ///
 /// pub struct SavedLoglevel(pub i32);
 /// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> =

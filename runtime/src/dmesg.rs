@@ -15,7 +15,7 @@ use crate::messages::TARGET;
 /// A log of `target: message` lines, filled by the subscriber it hands out.
 ///
 /// ```
-/// use livepatch_runtime::Dmesg;
+/// use livepatch::Dmesg;
 ///
 /// let log = Dmesg::new();
 /// log.capture(|| tracing::info!(target: "livepatch", "enabling patch 'p'"));
@@ -44,7 +44,7 @@ impl Dmesg {
     /// error, `<4>` warn, `<6>` info, `<7>` debug and trace.
     ///
     /// ```
-    /// use livepatch_runtime::Dmesg;
+    /// use livepatch::Dmesg;
     ///
     /// let log = Dmesg::new().levels();
     /// log.capture(|| tracing::warn!(target: "livepatch", "failed to enable patch 'p'"));
@@ -84,7 +84,7 @@ impl Dmesg {
     /// A layer that logs every event it is given into this log, to compose with others.
     ///
     /// ```
-    /// use livepatch_runtime::Dmesg;
+    /// use livepatch::Dmesg;
     /// use tracing_subscriber::filter::LevelFilter;
     /// use tracing_subscriber::layer::{Layer, SubscriberExt};
     ///

@@ -108,7 +108,7 @@ impl StdError for CallbackError {
 /// An error and each of its causes, in one line: the messages joined by `: `.
 ///
 /// ```
-/// use livepatch_runtime::{CallbackError, Chain, EnableError, ObjectName};
+/// use livepatch::{CallbackError, Chain, EnableError, ObjectName};
 ///
 /// let io = std::io::Error::other("cannot allocate 4096 bytes");
 /// let err = EnableError::PrePatchFailed {

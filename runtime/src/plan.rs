@@ -113,9 +113,9 @@ impl Runtime {
     /// nothing, runs no callback and logs nothing.
     ///
     /// ```
-    /// use livepatch_runtime::{CallbackKind, ObjectDesc, ObjectName, PatchDesc, Runtime};
+    /// use livepatch::{CallbackKind, ObjectDesc, ObjectName, PatchDesc, Runtime};
     ///
-    /// fn noop(_: &mut livepatch_runtime::PostPatch<'_>) {}
+    /// fn noop(_: &mut livepatch::PostPatch<'_>) {}
     /// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(noop)];
     /// static FIX: PatchDesc = PatchDesc::new("fix").objects(&OBJECTS);
     ///

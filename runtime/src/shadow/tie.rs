@@ -152,8 +152,8 @@ impl ShadowTable {
     /// Lookups and frees need no view: a tied variable is found and freed like any other.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
-    /// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
+    /// use livepatch::shadow::{ShadowId, ShadowTable};
+    /// use livepatch::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
     ///
     /// const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
     /// const SV_SEEN: ShadowId<u32> = ShadowId::new(0x10);
