@@ -16,10 +16,27 @@ use crate::messages::TARGET;
 ///
 /// ```
 /// use livepatch::Dmesg;
+/// use livepatch::prelude::*;
 ///
-/// let log = Dmesg::new();
-/// log.capture(|| tracing::info!(target: "livepatch", "enabling patch 'p'"));
-/// assert_eq!(log.lines(), ["livepatch: enabling patch 'p'"]);
+/// #[livepatch]
+/// pub mod fix {}
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let runtime = Runtime::new();
+///     let log = Dmesg::new();
+///     log.capture(|| runtime.enable(&fix::PATCH))?;
+///     assert_eq!(
+///         log.lines(),
+///         [
+///             "livepatch: enabling patch 'fix'",
+///             "livepatch: 'fix': initializing patching transition",
+///             "livepatch: 'fix': starting patching transition",
+///             "livepatch: 'fix': completing patching transition",
+///             "livepatch: 'fix': patching complete",
+///         ]
+///     );
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Dmesg {
