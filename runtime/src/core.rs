@@ -219,17 +219,19 @@ impl Drop for HeldMark {
 /// independent runtimes as they like.
 ///
 /// ```
-/// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime};
+/// use livepatch::prelude::*;
 ///
-/// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
-/// static PATCH: PatchDesc = PatchDesc::new("fix").objects(&OBJECTS);
+/// #[livepatch]
+/// pub mod fix {}
 ///
-/// let rt = Runtime::new();
-/// rt.enable(&PATCH)?;
-/// assert!(rt.patch("fix").is_some_and(|p| p.enabled && p.stack_order == 1));
-/// rt.disable("fix")?;
-/// assert!(rt.patch("fix").is_none());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let rt = Runtime::new();
+///     rt.enable(&fix::PATCH)?;
+///     assert!(rt.patch("fix").is_some_and(|p| p.enabled && p.stack_order == 1));
+///     rt.disable("fix")?;
+///     assert!(rt.patch("fix").is_none());
+///     Ok(())
+/// }
 /// ```
 pub struct Runtime {
     pub(crate) shared: Arc<Shared>,

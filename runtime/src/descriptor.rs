@@ -218,15 +218,37 @@ pub enum AnyPatch {}
 /// `prev_state`, which reads an earlier patch's state.
 ///
 /// ```
-/// use livepatch_runtime::{PatchDesc, StateDesc, StateHandle};
+/// use livepatch::StateHandle;
+/// use livepatch::prelude::*;
 ///
+/// /// What `fix_loglevel` saves so that it can restore it.
 /// pub struct SavedLoglevel(pub i32);
-/// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> =
-///     StateHandle::new(1, 2).named("CONSOLE_LOGLEVEL");
-/// static STATES: [StateDesc; 1] = [CONSOLE_LOGLEVEL.desc()];
-/// static PATCH: PatchDesc = PatchDesc::new("fix_loglevel").replace(true).states(&STATES);
-/// assert_eq!(PATCH.state(1).map(|s| s.version()), Some(2));
-/// assert_eq!(STATES[0].label().to_string(), "state CONSOLE_LOGLEVEL (id 1)");
+///
+/// #[livepatch(
+///     replace,
+///     states = [
+///         /// The console log level this patch raises.
+///         CONSOLE_LOGLEVEL { id: 1, version: 2, data: SavedLoglevel },
+///     ],
+/// )]
+/// pub mod fix_loglevel {
+///     use super::*;
+///
+///     #[pre_patch]
+///     fn save(cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+///         if let Some(mut level) = cx.state(CONSOLE_LOGLEVEL) {
+///             level.set(SavedLoglevel(4));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// fn main() {
+///     let handle: StateHandle<SavedLoglevel, _> = fix_loglevel::CONSOLE_LOGLEVEL;
+///     assert_eq!((handle.id(), handle.version()), (1, 2));
+///     assert_eq!(handle.label().to_string(), "state CONSOLE_LOGLEVEL (id 1)");
+///     assert_eq!(fix_loglevel::PATCH.state(1).map(|s| s.version()), Some(2));
+/// }
 /// ```
 pub struct StateHandle<T, P = AnyPatch> {
     id: u64,
@@ -236,7 +258,20 @@ pub struct StateHandle<T, P = AnyPatch> {
 }
 
 impl<T> StateHandle<T> {
-    /// A handle for state `id` in variant `version`.
+    /// A handle for state `id` in variant `version`, marked [`AnyPatch`], for a descriptor built
+    /// by hand.
+    ///
+    /// ```
+    /// use livepatch::{PatchDesc, StateDesc, StateHandle};
+    ///
+    /// pub struct SavedLoglevel(pub i32);
+    /// pub const CONSOLE_LOGLEVEL: StateHandle<SavedLoglevel> =
+    ///     StateHandle::new(1, 2).named("CONSOLE_LOGLEVEL");
+    /// static STATES: [StateDesc; 1] = [CONSOLE_LOGLEVEL.desc()];
+    /// static PATCH: PatchDesc = PatchDesc::new("fix_loglevel").replace(true).states(&STATES);
+    /// assert_eq!(PATCH.state(1).map(|s| s.version()), Some(2));
+    /// assert_eq!(STATES[0].label().to_string(), "state CONSOLE_LOGLEVEL (id 1)");
+    /// ```
     pub const fn new(id: u64, version: u32) -> Self {
         StateHandle {
             id,

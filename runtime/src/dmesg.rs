@@ -15,11 +15,28 @@ use crate::messages::TARGET;
 /// A log of `target: message` lines, filled by the subscriber it hands out.
 ///
 /// ```
-/// use livepatch_runtime::Dmesg;
+/// use livepatch::Dmesg;
+/// use livepatch::prelude::*;
 ///
-/// let log = Dmesg::new();
-/// log.capture(|| tracing::info!(target: "livepatch", "enabling patch 'p'"));
-/// assert_eq!(log.lines(), ["livepatch: enabling patch 'p'"]);
+/// #[livepatch]
+/// pub mod fix {}
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let runtime = Runtime::new();
+///     let log = Dmesg::new();
+///     log.capture(|| runtime.enable(&fix::PATCH))?;
+///     assert_eq!(
+///         log.lines(),
+///         [
+///             "livepatch: enabling patch 'fix'",
+///             "livepatch: 'fix': initializing patching transition",
+///             "livepatch: 'fix': starting patching transition",
+///             "livepatch: 'fix': completing patching transition",
+///             "livepatch: 'fix': patching complete",
+///         ]
+///     );
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Dmesg {
@@ -44,7 +61,7 @@ impl Dmesg {
     /// error, `<4>` warn, `<6>` info, `<7>` debug and trace.
     ///
     /// ```
-    /// use livepatch_runtime::Dmesg;
+    /// use livepatch::Dmesg;
     ///
     /// let log = Dmesg::new().levels();
     /// log.capture(|| tracing::warn!(target: "livepatch", "failed to enable patch 'p'"));
@@ -84,7 +101,7 @@ impl Dmesg {
     /// A layer that logs every event it is given into this log, to compose with others.
     ///
     /// ```
-    /// use livepatch_runtime::Dmesg;
+    /// use livepatch::Dmesg;
     /// use tracing_subscriber::filter::LevelFilter;
     /// use tracing_subscriber::layer::{Layer, SubscriberExt};
     ///

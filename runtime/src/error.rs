@@ -108,18 +108,27 @@ impl StdError for CallbackError {
 /// An error and each of its causes, in one line: the messages joined by `: `.
 ///
 /// ```
-/// use livepatch_runtime::{CallbackError, Chain, EnableError, ObjectName};
+/// use livepatch::prelude::*;
 ///
-/// let io = std::io::Error::other("cannot allocate 4096 bytes");
-/// let err = EnableError::PrePatchFailed {
-///     patch: "fix",
-///     object: ObjectName::Program,
-///     source: CallbackError::from_error(io),
-/// };
-/// assert_eq!(
-///     Chain(&err).to_string(),
-///     "pre_patch of patch 'fix' failed for object 'vmlinux': cannot allocate 4096 bytes"
-/// );
+/// #[livepatch]
+/// pub mod fix {
+///     use super::*;
+///
+///     #[pre_patch]
+///     fn reserve(_cx: &mut PrePatch<'_>) -> Result<(), CallbackError> {
+///         let io = std::io::Error::other("cannot allocate 4096 bytes");
+///         Err(CallbackError::from_error(io))
+///     }
+/// }
+///
+/// fn main() {
+///     let err = Runtime::new().enable(&fix::PATCH).unwrap_err();
+///     assert_eq!(err.to_string(), "pre_patch of patch 'fix' failed for object 'vmlinux'");
+///     assert_eq!(
+///         Chain(&err).to_string(),
+///         "pre_patch of patch 'fix' failed for object 'vmlinux': cannot allocate 4096 bytes"
+///     );
+/// }
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Chain<'a>(pub &'a (dyn StdError + 'a));

@@ -113,20 +113,27 @@ impl Runtime {
     /// nothing, runs no callback and logs nothing.
     ///
     /// ```
-    /// use livepatch_runtime::{CallbackKind, ObjectDesc, ObjectName, PatchDesc, Runtime};
+    /// use livepatch::prelude::*;
+    /// use livepatch::{CallbackKind, ObjectName};
     ///
-    /// fn noop(_: &mut livepatch_runtime::PostPatch<'_>) {}
-    /// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program().post_patch(noop)];
-    /// static FIX: PatchDesc = PatchDesc::new("fix").objects(&OBJECTS);
+    /// #[livepatch]
+    /// pub mod fix {
+    ///     use super::*;
     ///
-    /// let rt = Runtime::new();
-    /// let plan = rt.plan(&FIX)?;
-    /// assert!(plan.refusal.is_none());
-    /// assert_eq!(plan.callbacks.len(), 1);
-    /// assert_eq!(plan.callbacks[0].object, ObjectName::Program);
-    /// assert_eq!(plan.callbacks[0].callback, CallbackKind::PostPatch);
-    /// assert!(rt.patches().is_empty());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    ///     #[post_patch]
+    ///     fn announce(_cx: &mut PostPatch<'_>) {}
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let rt = Runtime::new();
+    ///     let plan = rt.plan(&fix::PATCH)?;
+    ///     assert!(plan.refusal.is_none());
+    ///     assert_eq!(plan.callbacks.len(), 1);
+    ///     assert_eq!(plan.callbacks[0].object, ObjectName::Program);
+    ///     assert_eq!(plan.callbacks[0].callback, CallbackKind::PostPatch);
+    ///     assert!(rt.patches().is_empty());
+    ///     Ok(())
+    /// }
     /// ```
     pub fn plan(&self, desc: &'static PatchDesc) -> Result<Plan, Reentered> {
         self.locked(|inner| plan_locked(inner, desc))

@@ -75,7 +75,7 @@ struct Stack<F: 'static> {
 /// the function; written by hand only in tests of the runtime.
 ///
 /// ```
-/// use livepatch_runtime::{FuncSlot, ObjectName};
+/// use livepatch::{FuncSlot, ObjectName};
 ///
 /// fn original(x: u32) -> u32 {
 ///     x + 1

@@ -23,7 +23,7 @@
 //! `Duplicate shadow variable <0x7ffc4a3e1a00, 1234>`.
 //!
 //! ```
-//! use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+//! use livepatch::shadow::{ShadowId, ShadowTable};
 //!
 //! /// How many times a patched `send` retried on this socket.
 //! const RETRIES: ShadowId<std::sync::atomic::AtomicU32> = ShadowId::new(0x1234);
@@ -38,7 +38,7 @@
 //! assert_eq!(again.load(std::sync::atomic::Ordering::Relaxed), 1);
 //! table.free(&sock, RETRIES);
 //! assert!(table.get(&sock, RETRIES).is_none());
-//! # Ok::<(), livepatch_runtime::shadow::ShadowError>(())
+//! # Ok::<(), livepatch::shadow::ShadowError>(())
 //! ```
 //!
 //! # Keys: an address is only as stable as the object's place
@@ -59,7 +59,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use livepatch_runtime::shadow::{ObjAddr, ShadowId, ShadowTable};
+//! use livepatch::shadow::{ObjAddr, ShadowId, ShadowTable};
 //!
 //! const SEEN: ShadowId<u32> = ShadowId::new(0x1);
 //! struct Conn { id: u64 }
@@ -169,7 +169,7 @@ pub(crate) fn runtime_dropped(runtime: u64) {
 /// patch that changes the data type should use a new id.
 ///
 /// ```
-/// use livepatch_runtime::shadow::ShadowId;
+/// use livepatch::shadow::ShadowId;
 ///
 /// pub struct LeakTimestamp(pub u64);
 /// pub const SV_LEAK: ShadowId<LeakTimestamp> = ShadowId::new(1);
@@ -235,7 +235,7 @@ impl<T> fmt::Debug for ShadowId<T> {
 /// address of the local variable `addr`).
 ///
 /// ```
-/// use livepatch_runtime::shadow::ObjAddr;
+/// use livepatch::shadow::ObjAddr;
 ///
 /// let value = 5u64;
 /// let addr = ObjAddr::of(&value);

@@ -335,7 +335,7 @@ impl Drop for ErasedRef {
 /// `Mutex`), as it is shared between threads.
 ///
 /// ```
-/// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+/// use livepatch::shadow::{ShadowId, ShadowTable};
 /// use std::sync::atomic::{AtomicU32, Ordering};
 ///
 /// const RETRIES: ShadowId<AtomicU32> = ShadowId::new(7);

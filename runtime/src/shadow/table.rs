@@ -455,7 +455,7 @@ pub(super) fn shard_index(hash: u64) -> usize {
 /// (see the [module documentation](super#design)).
 ///
 /// ```
-/// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+/// use livepatch::shadow::{ShadowId, ShadowTable};
 ///
 /// const SV_NAME: ShadowId<String> = ShadowId::new(0x1234);
 /// let table = ShadowTable::new();
@@ -492,7 +492,7 @@ impl ShadowTable {
     /// The process-wide table.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    /// use livepatch::shadow::{ShadowId, ShadowTable};
     ///
     /// const SV_FLAG: ShadowId<bool> = ShadowId::new(0xf1a9);
     /// let obj = Box::new([0u8; 8]);
@@ -546,7 +546,7 @@ impl ShadowTable {
     /// logged and the constructor's error returned.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    /// use livepatch::shadow::{ShadowId, ShadowTable};
     ///
     /// const SV_COUNT: ShadowId<u32> = ShadowId::new(2);
     /// let table = ShadowTable::new();
@@ -595,7 +595,7 @@ impl ShadowTable {
     /// [`alloc_with`](Self::alloc_with); threads racing for one pair all get the one variable.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowError, ShadowId, ShadowTable};
+    /// use livepatch::shadow::{ShadowError, ShadowId, ShadowTable};
     ///
     /// const SV_TAG: ShadowId<&'static str> = ShadowId::new(3);
     /// let table = ShadowTable::new();
@@ -603,7 +603,7 @@ impl ShadowTable {
     /// let first = table.get_or_alloc_with(&obj, SV_TAG, || Ok::<_, String>("built"))?;
     /// let again = table.get_or_alloc_with(&obj, SV_TAG, || Err("not run".to_owned()))?;
     /// assert_eq!(*again, "built");
-    /// assert!(livepatch_runtime::shadow::Shadow::ptr_eq(&first, &again));
+    /// assert!(livepatch::shadow::Shadow::ptr_eq(&first, &again));
     /// # Ok::<(), ShadowError<String>>(())
     /// ```
     pub fn get_or_alloc_with<T, E>(
@@ -697,7 +697,7 @@ impl ShadowTable {
     /// what is left.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
+    /// use livepatch::shadow::{ShadowId, ShadowTable};
     /// use std::sync::Arc;
     ///
     /// const SV_BUF: ShadowId<Arc<()>> = ShadowId::new(9);

@@ -152,23 +152,27 @@ impl ShadowTable {
     /// Lookups and frees need no view: a tied variable is found and freed like any other.
     ///
     /// ```
-    /// use livepatch_runtime::shadow::{ShadowId, ShadowTable};
-    /// use livepatch_runtime::{ObjectDesc, PatchDesc, Runtime, StateDesc, StateHandle};
+    /// use livepatch::prelude::*;
     ///
-    /// const AUDIT: StateHandle<()> = StateHandle::new(1, 1);
     /// const SV_SEEN: ShadowId<u32> = ShadowId::new(0x10);
-    /// static STATES: [StateDesc; 1] = [AUDIT.desc()];
-    /// static OBJECTS: [ObjectDesc; 1] = [ObjectDesc::program()];
-    /// static PATCH: PatchDesc = PatchDesc::new("audit").states(&STATES).objects(&OBJECTS);
     ///
-    /// let rt = Runtime::new();
-    /// let table = ShadowTable::new();
-    /// let obj = 0u8;
-    /// rt.enable(&PATCH)?;
-    /// table.tied(&rt, AUDIT).get_or_alloc(&obj, SV_SEEN, 1)?;
-    /// rt.disable("audit")?;
-    /// assert!(table.get(&obj, SV_SEEN).is_none());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// #[livepatch(states = [
+    ///     /// Whose requests the patch audits.
+    ///     AUDIT { id: 1, version: 1 },
+    /// ])]
+    /// pub mod audit {}
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let rt = Runtime::new();
+    ///     let table = ShadowTable::new();
+    ///     let obj = 0u8;
+    ///     rt.enable(&audit::PATCH)?;
+    ///     table.tied(&rt, audit::AUDIT).get_or_alloc(&obj, SV_SEEN, 1)?;
+    ///     assert_eq!(table.get(&obj, SV_SEEN).as_deref(), Some(&1));
+    ///     rt.disable("audit")?;
+    ///     assert!(table.get(&obj, SV_SEEN).is_none());
+    ///     Ok(())
+    /// }
     /// ```
     pub fn tied<'a, S, P>(&'a self, runtime: &'a Runtime, state: StateHandle<S, P>) -> Tied<'a> {
         Tied {
