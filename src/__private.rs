@@ -242,10 +242,31 @@ pub struct PatchableFn<F: 'static> {
 #[derive(Clone, Copy, Debug)]
 pub struct NotPatchable;
 
+impl<F: 'static> PatchableFn<F> {
+    /// The object the function belongs to, for the object check.
+    pub const fn belongs_to(&self) -> Option<ObjectName> {
+        Some(self.object)
+    }
+}
+
+impl NotPatchable {
+    /// Nothing: a function that is not patchable is reported as such, not for its object.
+    pub const fn belongs_to(&self) -> Option<ObjectName> {
+        None
+    }
+}
+
 /// Checks that the function at `path`, which belongs to `belongs`, is listed by its replacement
 /// under that object (`listed`); the verdict names the right object.
-pub const fn object_verdict(belongs: ObjectName, listed: ObjectName, path: &str) -> Verdict {
+pub const fn object_verdict(
+    belongs: Option<ObjectName>,
+    listed: ObjectName,
+    path: &str,
+) -> Verdict {
     let mut msg = Message::new();
+    let Some(belongs) = belongs else {
+        return Verdict(msg);
+    };
     if same_str(belongs.as_str(), listed.as_str())
         && matches!(belongs, ObjectName::Program) == matches!(listed, ObjectName::Program)
     {

@@ -251,16 +251,17 @@ fn descriptor(patch: &Patch) -> TokenStream {
                 desc = quote!(#desc.#method(#konst));
             }
         }
-        let entries: Vec<TokenStream> = patch
+        let (entries, checks): (Vec<TokenStream>, Vec<TokenStream>) = patch
             .functions
             .iter()
             .filter(|function| function.object == **object)
             .filter_map(|function| function_desc(patch, function))
-            .collect();
+            .unzip();
         if !entries.is_empty() {
             let array = format_ident!("__LIVEPATCH_FUNCTIONS_{}", i);
             let count = entries.len();
             function_arrays.push(quote! {
+                #(#checks)*
                 static #array: [#private::FuncDesc; #count] = [#(#entries),*];
             });
             desc = quote!(#desc.functions(&#array));
@@ -307,11 +308,11 @@ fn descriptor(patch: &Patch) -> TokenStream {
 /// The replacement's name carries the span of its signature, so that a signature that differs
 /// from the target's is reported there, with both types; the slot's lookup carries the span of
 /// `object = "..."` (or of the function's name in the path), where a wrong object is reported
-/// with the right one.
-fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
+/// with the right one. Returns the entry and the constant item that checks the object.
+fn function_desc(patch: &Patch, function: &Function) -> Option<(TokenStream, TokenStream)> {
     let private = private(patch);
     let target = function.target.as_ref()?;
-    let args = slot_lookup(patch, function, target)?;
+    let (args, raw) = slot_lookup(patch, function, target)?;
     let listed = match &function.object {
         ObjectRef::Program => quote!(#private::ObjectName::Program),
         ObjectRef::Named(_) | ObjectRef::Const(_) => {
@@ -327,7 +328,7 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
         (None, None) => first_span(target),
     };
     let verdict = respan(
-        quote!(#private::object_verdict(__livepatch_target.object, #listed, #text)),
+        quote!(#private::object_verdict(__livepatch_target.belongs_to(), #listed, #text)),
         span,
     );
     let fail = respan(
@@ -346,11 +347,21 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
         format_ident!("__livepatch_target", span = span),
         format_ident!("__livepatch_verdict", span = span),
     );
+    // The object check is a constant item of its own, beside the descriptor: a failed check in a
+    // constant the descriptor uses would add the compiler's "erroneous constant encountered" note
+    // at the attribute. It looks the slot up again, without the patchable check (a function that
+    // is not patchable has no object to check); an unresolved path gives the same report from
+    // both lookups, which the compiler shows once.
+    let object_check = quote! {
+        const _: () = {
+            let #target = #raw;
+            let #verdict_binding = #verdict;
+            #fail
+        };
+    };
     let slot = quote! {
         {
             let #target = #args;
-            let #verdict_binding = #verdict;
-            #fail
             #target.slot
         }
     };
@@ -374,7 +385,7 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
     );
     // An inline constant, so that the descriptor entry stays a constant expression that the
     // static can borrow for good.
-    Some(quote! {
+    let entry = quote! {
         #private::FuncDesc::new(&const {
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             trait __LivepatchReplaces<F>: #private::SameType<F> {}
@@ -392,7 +403,8 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
             let #slot_binding = #slot;
             #check
         })
-    })
+    };
+    Some((entry, object_check))
 }
 
 /// The hidden constant of the target at `target`, `__livepatch_slot_NAME` at the path with
@@ -413,7 +425,14 @@ fn function_desc(patch: &Patch, function: &Function) -> Option<TokenStream> {
 ///
 /// A path of one segment names a function in the patch's scope; its constant is looked up there,
 /// with no fallback. A path to nothing at all gets the compiler's own error, at the path.
-fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option<TokenStream> {
+///
+/// Returns the lookup with the patchable check, for the descriptor, and without it, for the
+/// object check (where the fallback's object is nothing to check).
+fn slot_lookup(
+    patch: &Patch,
+    function: &Function,
+    target: &syn::Path,
+) -> Option<(TokenStream, TokenStream)> {
     let private = private(patch);
     let last = target.segments.last()?;
     let span = last.ident.span();
@@ -428,7 +447,7 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
     }
     let count = target.segments.len();
     if count == 1 {
-        return Some(hidden.to_token_stream());
+        return Some((hidden.to_token_stream(), hidden.to_token_stream()));
     }
     let owner = &target.segments[count - 2].ident;
     let is_type = ident_string(owner).starts_with(char::is_uppercase);
@@ -496,7 +515,7 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
         let allow = respan(quote!(#[allow(unused_imports)]), span);
         (quote!(#allow use #owner;), owner_name.to_token_stream())
     };
-    let found = if is_type {
+    let (found, raw) = if is_type {
         let fallback = respan(
             quote! {
                 #[allow(dead_code)]
@@ -517,7 +536,11 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
         );
         let mut found = Group::new(Delimiter::Parenthesis, args);
         found.set_span(span);
-        quote!(#import #fallback #call #found)
+        let raw = respan(quote!(#alias::#slot), span);
+        (
+            quote!(#import #fallback #call #found),
+            quote!(#import #fallback #raw),
+        )
     } else {
         let glob = respan(quote!(::*;), span);
         let fallback = respan(
@@ -536,11 +559,17 @@ fn slot_lookup(patch: &Patch, function: &Function, target: &syn::Path) -> Option
         let args = respan(quote!(#inner, &#private::NotPatchable), span);
         let mut found = Group::new(Delimiter::Parenthesis, args);
         found.set_span(span);
-        quote!(#import #fallback #call #found)
+        (
+            quote!(#import #fallback #call #found),
+            quote!(#import #fallback #inner),
+        )
     };
-    let mut block = Group::new(Delimiter::Brace, quote!(#check #found));
-    block.set_span(span);
-    Some(block.to_token_stream())
+    let block = |tokens: TokenStream| {
+        let mut block = Group::new(Delimiter::Brace, tokens);
+        block.set_span(span);
+        block.to_token_stream()
+    };
+    Some((block(quote!(#check #found)), block(raw)))
 }
 
 fn fallback_descriptor(patch: &Patch) -> TokenStream {

@@ -151,6 +151,25 @@ pub mod fix {
             const __LIVEPATCH_CALLBACK: ::livepatch::__private::PostUnpatchOf<__Patch> = cleanup;
             |cx| ::livepatch::__private::post_unpatch(cx, __LIVEPATCH_CALLBACK)
         };
+        const _: () = {
+            let __livepatch_target = {
+                #[allow(dead_code, non_upper_case_globals)]
+                const __livepatch_slot_checksum: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
+                {
+                    #[allow(unused_imports)]
+                    use super::*;
+                    __livepatch_slot_checksum
+                }
+            };
+            let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                __livepatch_target.belongs_to(),
+                ::livepatch::__private::ObjectName::Program,
+                "super::checksum",
+            );
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        };
         static __LIVEPATCH_FUNCTIONS_0: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &const {
@@ -210,14 +229,6 @@ pub mod fix {
                                 &::livepatch::__private::NotPatchable,
                             )
                         };
-                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
-                            __livepatch_target.object,
-                            ::livepatch::__private::ObjectName::Program,
-                            "super::checksum",
-                        );
-                        if !__livepatch_verdict.is_ok() {
-                            ::core::panic!("{}", __livepatch_verdict.message())
-                        }
                         __livepatch_target.slot
                     };
                     __livepatch_replacement(
@@ -227,6 +238,27 @@ pub mod fix {
                 },
             ),
         ];
+        const _: () = {
+            let __livepatch_target = {
+                #[allow(unused_imports)]
+                use crate::Conn;
+                #[allow(dead_code)]
+                trait __LivepatchNotPatchable {
+                    #[allow(non_upper_case_globals)]
+                    const __livepatch_slot_sent: ::livepatch::__private::NotPatchable = ::livepatch::__private::NotPatchable;
+                }
+                impl<T: ?Sized> __LivepatchNotPatchable for T {}
+                Conn::__livepatch_slot_sent
+            };
+            let __livepatch_verdict = ::livepatch::__private::object_verdict(
+                __livepatch_target.belongs_to(),
+                ::livepatch::__private::ObjectName::Named("net"),
+                "crate::Conn::sent",
+            );
+            if !__livepatch_verdict.is_ok() {
+                ::core::panic!("{}", __livepatch_verdict.message())
+            }
+        };
         static __LIVEPATCH_FUNCTIONS_1: [::livepatch::__private::FuncDesc; 1usize] = [
             ::livepatch::__private::FuncDesc::new(
                 &const {
@@ -288,14 +320,6 @@ pub mod fix {
                                 &::core::marker::PhantomData::<Conn>,
                             )
                         };
-                        let __livepatch_verdict = ::livepatch::__private::object_verdict(
-                            __livepatch_target.object,
-                            ::livepatch::__private::ObjectName::Named("net"),
-                            "crate::Conn::sent",
-                        );
-                        if !__livepatch_verdict.is_ok() {
-                            ::core::panic!("{}", __livepatch_verdict.message())
-                        }
                         __livepatch_target.slot
                     };
                     __livepatch_replacement(
