@@ -474,11 +474,17 @@ fn slot_lookup(
             "not a `#[patchable]` function",
         )
     };
+    let note = format!(
+        "a {0} that does not exist is reported this way too: if there is no {0} named `{1}` \
+         there, check the path",
+        if is_type { "method" } else { "function" },
+        ident_string(&last.ident),
+    );
     // The check is a bound on a type the path gives (a method's type), so that when the path
     // does not resolve (an error type), the compiler reports only the path and not this bound.
     let check = respan(
         quote! {
-            #[diagnostic::on_unimplemented(message = #message, label = #label)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             trait __LivepatchPatchable<S> {
                 type Slot;
             }

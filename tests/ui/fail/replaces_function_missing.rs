@@ -1,5 +1,5 @@
-// A function that does not exist has no slot either: it is reported as not patchable, at its
-// name.
+// A function that does not exist is reported as not patchable, at its name, with a note to
+// check the path.
 use livepatch::prelude::*;
 
 pub mod app {

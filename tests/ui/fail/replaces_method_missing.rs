@@ -1,4 +1,4 @@
-// A method that does not exist has no slot either: it is reported as not patchable, at its name.
+// A method that does not exist is reported as not patchable, with a note to check the path.
 use livepatch::prelude::*;
 
 pub mod app {

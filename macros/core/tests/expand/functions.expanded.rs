@@ -195,7 +195,8 @@ pub mod fix {
                         let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`super::checksum` is not patchable: mark it `#[livepatch::patchable]` in the program (or replace a function that is)",
-                                label = "not a `#[patchable]` function"
+                                label = "not a `#[patchable]` function",
+                                note = "a function that does not exist is reported this way too: if there is no function named `checksum` there, check the path"
                             )]
                             trait __LivepatchPatchable<S> {
                                 type Slot;
@@ -284,7 +285,8 @@ pub mod fix {
                         let __livepatch_target = {
                             #[diagnostic::on_unimplemented(
                                 message = "`crate::Conn::sent` is not patchable: mark its impl block `#[livepatch::patchable(object = \"net\")]` in the program (or replace a method that is)",
-                                label = "not a method of a `#[patchable]` impl block"
+                                label = "not a method of a `#[patchable]` impl block",
+                                note = "a method that does not exist is reported this way too: if there is no method named `sent` there, check the path"
                             )]
                             trait __LivepatchPatchable<S> {
                                 type Slot;
