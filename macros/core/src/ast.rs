@@ -328,6 +328,11 @@ pub struct Function {
     pub item: usize,
 }
 
+/// Whether `ident` is `crate`, `self` or `super`, which begin a path inside this crate.
+pub fn is_path_keyword(ident: &Ident) -> bool {
+    ident == "crate" || ident == "self" || ident == "super"
+}
+
 /// The name an identifier stands for, without a raw identifier's `r#`.
 pub fn ident_string(ident: &Ident) -> String {
     let text = ident.to_string();

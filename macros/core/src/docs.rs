@@ -74,16 +74,19 @@ pub fn link_target(module: &syn::Ident, path: &syn::Path) -> String {
     segments.join("::")
 }
 
-/// The data type of a state as the states table shows it: linked to its page when it is a path.
-fn linked_data(module: &syn::Ident, state: &State) -> String {
+/// The data type of a state as the documentation shows it: linked to its page when it is a
+/// path, with the link's target rewritten for the module's documentation when `module` is given
+/// (see [`link_target`]), or left for rustdoc to resolve where the type was written otherwise.
+fn linked_data(module: Option<&syn::Ident>, state: &State) -> String {
     match &state.data {
-        Some(ty @ Type::Path(path)) if path.qself.is_none() => {
-            format!(
+        Some(ty @ Type::Path(path)) if path.qself.is_none() => match module {
+            Some(module) => format!(
                 "[`{}`]({})",
                 type_string(ty),
                 link_target(module, &path.path)
-            )
-        }
+            ),
+            None => format!("[`{}`]", type_string(ty)),
+        },
         _ => format!("`{}`", data_string(state)),
     }
 }
@@ -155,7 +158,7 @@ pub fn module_doc(patch: &Patch) -> String {
                 "| [`{handle}`]({module}::{handle}) | {} | {} | {} | {} |",
                 state.id.as_ref().map_or(0, |id| id.value),
                 state.version.as_ref().map_or(0, |v| v.value),
-                cell(&linked_data(&patch.module.ident, state)),
+                cell(&linked_data(Some(&patch.module.ident), state)),
                 cell(&state.doc_lines().join(" ")),
                 handle = ident_string(&state.name),
             );
@@ -232,11 +235,7 @@ pub fn state_doc(state: &State) -> String {
         state.id.as_ref().map_or(0, |id| id.value),
         state.version.as_ref().map_or(0, |v| v.value),
         // The handle is an item of the module, so the link resolves where the type was written.
-        match &state.data {
-            Some(ty @ Type::Path(path)) if path.qself.is_none() =>
-                format!("[`{}`]", type_string(ty)),
-            _ => format!("`{}`", data_string(state)),
-        },
+        linked_data(None, state),
     );
     doc
 }

@@ -8,7 +8,9 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Item, parse_quote};
 
-use crate::ast::{CallbackKind, Function, MARKER, ObjectRef, Patch, State, ident_string};
+use crate::ast::{
+    CallbackKind, Function, MARKER, ObjectRef, Patch, State, ident_string, is_path_keyword,
+};
 use crate::{docs, follows};
 
 /// The span of the first token of `tokens`, where an error about them is best placed. (A span
@@ -488,8 +490,10 @@ fn slot_lookup(
             trait __LivepatchPatchable<S> {
                 type Slot;
             }
-            impl<F: 'static, G: ?::core::marker::Sized> __LivepatchPatchable<#private::PatchableFn<F>>
-                for G
+            impl<F, G> __LivepatchPatchable<#private::PatchableFn<F>> for G
+            where
+                F: 'static,
+                G: ?::core::marker::Sized,
             {
                 type Slot = #private::PatchableFn<F>;
             }
@@ -512,9 +516,8 @@ fn slot_lookup(
     owner.segments.pop();
     owner.segments.pop_punct();
     let owner_name = owner.segments.last().map(|s| s.ident.clone())?;
-    let keyword_only = owner.segments.len() == 1
-        && owner.leading_colon.is_none()
-        && ["crate", "self", "super"].contains(&ident_string(&owner_name).as_str());
+    let keyword_only =
+        owner.segments.len() == 1 && owner.leading_colon.is_none() && is_path_keyword(&owner_name);
     let (import, alias) = if keyword_only {
         (TokenStream::new(), owner.to_token_stream())
     } else {

@@ -6,9 +6,10 @@
 //! the follower's own summary, to the hidden function-like macro `follows_doc!` of the facade.
 //! The follower puts a call of the followed module's macro in one of its own doc attributes,
 //! `#[cfg_attr(doc, doc = path::__livepatch_follows! { ... })]`, which rustdoc's build expands
-//! to the text of the comparison. The macro is re-exported with `pub(crate) use`, so the comparison is made for
-//! followed patches of the same crate: paths that start with `self`, `super` or `crate`, or of
-//! one segment. A path into another crate keeps the "Follows" line only.
+//! to the text of the comparison. The macro is re-exported with `pub(crate) use`, so the
+//! comparison is made for followed patches of the same crate: paths that start with `self`,
+//! `super` or `crate`, or of one segment. A path into another crate keeps the "Follows" line
+//! only.
 
 use std::fmt::Write as _;
 
@@ -18,7 +19,7 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, LitBool, LitInt, LitStr, Path, Token, bracketed, parse_quote};
 
-use crate::ast::{Patch, ident_string};
+use crate::ast::{Patch, ident_string, is_path_keyword};
 use crate::docs;
 
 /// The name of the hidden macro every patch module holds, under which followers reach it.
@@ -147,9 +148,10 @@ pub fn info_macro(patch: &Patch, private: &TokenStream) -> TokenStream {
 fn in_this_crate(path: &Path) -> bool {
     path.leading_colon.is_none()
         && (path.segments.len() == 1
-            || path.segments.first().is_some_and(|first| {
-                first.ident == "self" || first.ident == "super" || first.ident == "crate"
-            }))
+            || path
+                .segments
+                .first()
+                .is_some_and(|first| is_path_keyword(&first.ident)))
 }
 
 /// The follower's doc attributes, two per followed patch of this crate: the section's heading,
@@ -345,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn tokens_that_are_not_two_summaries_and_a_path_are_a_compile_error() {
+    fn tokens_that_are_not_two_summaries_are_a_compile_error() {
         let out = follows_doc(quote!("x" true [] [] "y"));
         assert!(out.to_string().contains("compile_error"), "{out}");
     }

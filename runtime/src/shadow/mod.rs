@@ -104,10 +104,9 @@
 //! `kfree_rcu`. A shard keeps at most 1024 variables and 4 arrays so, enough for the writes a
 //! shard takes while a lookup inside it waits out a time slice on a busy machine; a writer that
 //! would keep more sleeps until the lookups inside have left (their last one wakes it), and so do
-//! a state's
-//! release and [`ShadowTable::reclaim`]. A writer never spins on a lookup: a lookup preempted in
-//! the middle of its few dozen instructions costs no writer its time slice. Constructors,
-//! destructors and the data's `Drop` run outside every lock.
+//! a state's release and [`ShadowTable::reclaim`]. A writer never spins on a lookup: a lookup
+//! preempted in the middle of its few dozen instructions costs no writer its time slice.
+//! Constructors, destructors and the data's `Drop` run outside every lock.
 //!
 //! The constructor of a racing allocation runs exactly once because the first thread leaves a *pending* mark in the
 //! shard (invisible to lookups) while its constructor runs; other allocations of the same key

@@ -202,11 +202,15 @@ pub mod fix {
                                 type Slot;
                             }
                             impl<
-                                F: 'static,
-                                G: ?::core::marker::Sized,
+                                F,
+                                G,
                             > __LivepatchPatchable<
                                 ::livepatch::__private::PatchableFn<F>,
-                            > for G {
+                            > for G
+                            where
+                                F: 'static,
+                                G: ?::core::marker::Sized,
+                            {
                                 type Slot = ::livepatch::__private::PatchableFn<F>;
                             }
                             const fn __livepatch_patchable<T, G>(
@@ -292,11 +296,15 @@ pub mod fix {
                                 type Slot;
                             }
                             impl<
-                                F: 'static,
-                                G: ?::core::marker::Sized,
+                                F,
+                                G,
                             > __LivepatchPatchable<
                                 ::livepatch::__private::PatchableFn<F>,
-                            > for G {
+                            > for G
+                            where
+                                F: 'static,
+                                G: ?::core::marker::Sized,
+                            {
                                 type Slot = ::livepatch::__private::PatchableFn<F>;
                             }
                             const fn __livepatch_patchable<T, G>(
