@@ -295,6 +295,20 @@ impl ErasedRef {
         unsafe { Shadow::from_node(self.node) }
     }
 
+    /// This reference as a typed handle if the data is a `T` (the handle takes over the count);
+    /// otherwise gives it back.
+    #[inline]
+    pub(super) fn into_typed<T: Send + Sync + 'static>(self) -> Option<Shadow<T>> {
+        if !self.header().class().is::<T>() {
+            return None;
+        }
+        // A node of class `T` is a `Node<T>` (`ErasedRef::new`).
+        Some(Shadow {
+            node: self.into_raw().cast(),
+            _data: PhantomData,
+        })
+    }
+
     /// Gives this reference back; if it was the last, the data is dropped, and a panic of its
     /// `Drop` is logged and contained rather than unwound into the caller.
     pub(super) fn drop_contained(self) {

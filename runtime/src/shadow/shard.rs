@@ -292,14 +292,14 @@ fn wake(sleeper: &AtomicPtr<Thread>) {
 }
 
 impl<W> Shard<W> {
-    /// Looks `key` up without waiting for anything; `take` runs on the node found while the node
-    /// is protected, so that it can count a reference of its own. If the key is missing, says
-    /// where its insertion would go, for the writer that may insert it next ([`Miss`]).
+    /// Looks `key` up without waiting for anything: a counted reference to its node, handed to
+    /// `take`. If the key is missing, says where its insertion would go, for the writer that may
+    /// insert it next ([`Miss`]).
     pub(super) fn read<R>(
         &self,
         hash: u64,
         key: (usize, u64),
-        take: impl FnOnce(NonNull<Header>) -> Option<R>,
+        take: impl FnOnce(ErasedRef) -> Option<R>,
     ) -> Result<Option<R>, Miss> {
         // Acquire: a writer adds to the phase after its change of the array, so this lookup
         // reads the array as that change left it, or later (see `Miss`).
@@ -325,10 +325,27 @@ impl<W> Shard<W> {
                 empty: true,
             }));
         };
+        let mut found = None;
         // SAFETY: as above; the array came from `new_array`.
-        match unsafe { Slots::of(array) }.probe(hash, key, Ordering::SeqCst) {
-            Probe::Found(_, node) => Ok(take(node)),
-            Probe::Missing(vacancy) => Err(miss(vacancy)),
+        let probe = unsafe { Slots::of(array) }.probe_by(hash, Ordering::SeqCst, |node| {
+            // A node whose tag matches is counted before its key is read: the atomic addition
+            // then fetches the node's cache line, whose count other threads' handles keep
+            // changing, ready for writing at once, rather than first for reading (the key) and
+            // then again for writing (the count).
+            // SAFETY: a node in a slot is alive while this reader is counted in the shard (the
+            // table's count is given back only after a grace period).
+            let counted = unsafe { ErasedRef::acquire(node) };
+            let hit = counted.header().key() == key;
+            if hit {
+                found = Some(counted);
+            }
+            // Otherwise the count is given back here, never the last: the table holds one.
+            hit
+        });
+        match (probe, found) {
+            (Probe::Found(..), Some(node)) => Ok(take(node)),
+            (Probe::Missing(vacancy), _) => Err(miss(vacancy)),
+            (Probe::Found(..), None) => unreachable!("a node is found only once counted"),
         }
     }
 
@@ -573,7 +590,7 @@ impl<'a, W> WriteGuard<'a, W> {
                 empty: true,
             });
         };
-        match slots.probe(hash, key, Ordering::Relaxed) {
+        match slots.probe(hash, key) {
             // SAFETY: the node is in the array, which this writer alone changes.
             Probe::Found(_, node) => Lookup::Found(unsafe { ErasedRef::acquire(node) }),
             Probe::Missing(vacancy) => Lookup::Missing(vacancy),
@@ -601,7 +618,7 @@ impl<'a, W> WriteGuard<'a, W> {
                 let wanted = ((live + 1) * REBUILT_LOAD.1).div_ceil(REBUILT_LOAD.0);
                 self.rebuild(wanted.max(MIN_CAPACITY));
                 let slots = self.slots().expect("rebuilt just above");
-                match slots.probe(hash, node.header().key(), Ordering::Relaxed) {
+                match slots.probe(hash, node.header().key()) {
                     Probe::Missing(v) => v,
                     Probe::Found(..) => unreachable!("inserted a key the shard holds"),
                 }
@@ -680,7 +697,7 @@ impl<'a, W> WriteGuard<'a, W> {
         pred: impl FnOnce(&Header) -> bool,
     ) -> bool {
         let found = self.slots().and_then(|s| {
-            let (i, node) = s.find(hash, key, Ordering::Relaxed)?;
+            let (i, node) = s.find(hash, key)?;
             // SAFETY: the node is in the array, so alive.
             pred(unsafe { node.as_ref() }).then_some((i, node))
         });

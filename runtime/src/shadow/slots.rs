@@ -163,11 +163,27 @@ impl<'a> Slots<'a> {
     pub(super) fn slot(self, i: usize) -> &'a AtomicPtr<Header> {
         &self.slots[i]
     }
-    /// Where the probe run of `key` ends: at its node, or at the first empty slot. `order` is
-    /// `SeqCst` for readers (see the read protocol in `shard`) and `Relaxed` for the writer, which
-    /// alone changes the array.
+    /// Where the probe run of `key` ends: at its node, or at the first empty slot. For the
+    /// writer, which alone changes the array (its loads are `Relaxed`).
     #[inline]
-    pub(super) fn probe(self, hash: u64, key: (usize, u64), order: Ordering) -> Probe {
+    pub(super) fn probe(self, hash: u64, key: (usize, u64)) -> Probe {
+        self.probe_by(hash, Ordering::Relaxed, |node| {
+            // SAFETY: a node in the array is alive while it is in it, and only this writer
+            // changes the array.
+            unsafe { node.as_ref() }.key() == key
+        })
+    }
+
+    /// Where the probe run of `hash` ends: at the first node whose tag matches and for which
+    /// `is_key` holds, or at the first empty slot. `order` is `SeqCst` for readers (see the read
+    /// protocol in `shard`) and `Relaxed` for the writer.
+    #[inline]
+    pub(super) fn probe_by(
+        self,
+        hash: u64,
+        order: Ordering,
+        mut is_key: impl FnMut(NonNull<Header>) -> bool,
+    ) -> Probe {
         let capacity = self.slots.len();
         let mut i = start(hash, capacity);
         let mut removed = None;
@@ -184,13 +200,8 @@ impl<'a> Slots<'a> {
                     removed.get_or_insert(i);
                 }
                 Slot::Node { tag, node } => {
-                    if tag == tag_of(hash) {
-                        // SAFETY: a node in a slot is alive while the reader is counted in the
-                        // shard (the table's count is given back only after a grace period) or,
-                        // for the writer, while it is in the array.
-                        if unsafe { node.as_ref() }.key() == key {
-                            return Probe::Found(i, node);
-                        }
+                    if tag == tag_of(hash) && is_key(node) {
+                        return Probe::Found(i, node);
                     }
                 }
             }
@@ -204,13 +215,8 @@ impl<'a> Slots<'a> {
 
     /// The node of `key`, if in the array, and its slot.
     #[inline]
-    pub(super) fn find(
-        self,
-        hash: u64,
-        key: (usize, u64),
-        order: Ordering,
-    ) -> Option<(usize, NonNull<Header>)> {
-        match self.probe(hash, key, order) {
+    pub(super) fn find(self, hash: u64, key: (usize, u64)) -> Option<(usize, NonNull<Header>)> {
+        match self.probe(hash, key) {
             Probe::Found(i, node) => Some((i, node)),
             Probe::Missing(_) => None,
         }

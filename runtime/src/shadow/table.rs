@@ -11,9 +11,27 @@ use super::shard::{Lookup, Miss, Shard, WriteGuard};
 use super::slots::Vacancy;
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 
-/// Shards per table: enough that two writers rarely meet on one mutex, few enough that an empty
-/// table stays small (64 × 128 bytes).
-const SHARDS: usize = 64;
+/// The fewest shards a table has: with fewer, two writers would meet on one mutex too often.
+const MIN_SHARDS: usize = 16;
+
+/// The most shards a table has: an empty table takes 128 bytes a shard.
+const MAX_SHARDS: usize = 256;
+
+/// Shards per table, the same for every table of the process: four per core it may run on, so
+/// that as many writers as there are cores rarely meet on one mutex, as a power of two from
+/// [`MIN_SHARDS`] to [`MAX_SHARDS`]. No more than that: every call reads its shard's line and
+/// the head of its shard's array, and on a core that also runs other work, 64 shards' lines no
+/// longer stay in its cache where 16 do (on two cores, a mix of lookups and writes took a fifth
+/// more cache misses with 64 shards than with 16; BENCHMARKS.md).
+fn shard_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        (4 * cores)
+            .next_power_of_two()
+            .clamp(MIN_SHARDS, MAX_SHARDS)
+    })
+}
 
 /// Keys whose constructor is running, kept by writers under a shard's mutex; lookups do not see
 /// them.
@@ -21,7 +39,7 @@ type PendingKeys = Vec<Pending>;
 
 type TableShard = Shard<PendingKeys>;
 
-// An empty table is its 64 shards, each one 128-byte line pair.
+// An empty table is its shards, each one 128-byte line pair.
 const _: () = assert!(size_of::<TableShard>() == 128);
 
 thread_local! {
@@ -177,7 +195,8 @@ impl<T: Send + Sync + 'static> Insert<T> {
 
 /// A table's shards; shared with the registry of tables that tied variables need.
 pub(super) struct TableInner {
-    shards: [TableShard; SHARDS],
+    /// [`shard_count`] of them.
+    shards: Box<[TableShard]>,
     /// Set once the table is in the registry that state releases search.
     registered: Once,
     /// Called by writers while they hold a shard's mutex, with where they are and the key
@@ -201,7 +220,7 @@ pub(super) type MidWrite = Arc<dyn Fn(WritePoint, usize, u64) + Send + Sync>;
 
 /// The hash of a key: two rounds of a folded 64×64→128-bit multiply. Object addresses are not
 /// chosen by an adversary, so a keyed hash (SipHash) would only cost time; the multiply spreads
-/// the aligned low bits of addresses over the whole word, which the shard choice (bits 32..38),
+/// the aligned low bits of addresses over the whole word, which the shard choice (bits 32 to 40),
 /// the slot (the top bits) and the slot's tag (the low 3 bits) all need.
 #[inline]
 pub(super) fn hash_key((obj, id): (usize, u64)) -> u64 {
@@ -218,7 +237,7 @@ pub(super) fn hash_key((obj, id): (usize, u64)) -> u64 {
 impl Default for TableInner {
     fn default() -> Self {
         TableInner {
-            shards: std::array::from_fn(|_| Shard::default()),
+            shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             registered: Once::new(),
             #[cfg(test)]
             mid_write: Mutex::new(None),
@@ -230,7 +249,7 @@ impl TableInner {
     #[inline]
     fn locate(&self, obj: usize, id: u64) -> (u64, &TableShard) {
         let hash = hash_key((obj, id));
-        (hash, &self.shards[shard_index(hash)])
+        (hash, &self.shards[shard_index(hash, self.shards.len())])
     }
 
     /// Locks `shard` for writing.
@@ -271,8 +290,7 @@ impl TableInner {
         id: u64,
     ) -> Result<Option<Shadow<T>>, Miss> {
         let (hash, shard) = self.locate(obj, id);
-        // SAFETY: `read` runs the closure while the node is protected.
-        shard.read(hash, (obj, id), |node| unsafe { Shadow::from_node(node) })
+        shard.read(hash, (obj, id), ErasedRef::into_typed)
     }
 
     /// Finds the pair under the shard's mutex, waiting while another thread constructs it; if the
@@ -437,10 +455,17 @@ impl TableInner {
     }
 }
 
-/// The shard of a hash.
+/// The shard of a hash among `shards`, a power of two.
 #[inline]
-pub(super) fn shard_index(hash: u64) -> usize {
-    (hash >> 32) as usize % SHARDS
+pub(super) fn shard_index(hash: u64, shards: usize) -> usize {
+    debug_assert!(shards.is_power_of_two());
+    (hash >> 32) as usize & (shards - 1)
+}
+
+/// The shard of a hash in every table of this process.
+#[cfg(test)]
+pub(super) fn shard_of(hash: u64) -> usize {
+    shard_index(hash, shard_count())
 }
 
 /// A table of shadow variables.

@@ -432,7 +432,7 @@ mod lookups_never_wait {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use super::super::table::{WritePoint, hash_key, shard_index};
+    use super::super::table::{WritePoint, hash_key, shard_of};
     use super::*;
 
     /// Generous bound for every wait; reaching it fails the test.
@@ -440,7 +440,7 @@ mod lookups_never_wait {
 
     /// Two object addresses whose keys with id `SV_NUM` fall in the same shard.
     fn same_shard() -> (ObjAddr, ObjAddr) {
-        let shard = |i: usize| shard_index(hash_key((0x1000 + 8 * i, SV_NUM.id())));
+        let shard = |i: usize| shard_of(hash_key((0x1000 + 8 * i, SV_NUM.id())));
         let other = (1..).find(|&i| shard(i) == shard(0)).unwrap();
         (
             ObjAddr::from_addr(0x1000),
@@ -525,7 +525,7 @@ mod frees_never_wait {
     use std::time::{Duration, Instant};
 
     use super::super::shard::{MAX_RETIRED_NODES, MID_READ};
-    use super::super::table::{hash_key, shard_index};
+    use super::super::table::{hash_key, shard_of};
     use super::*;
 
     /// Generous bound for every wait; reaching it fails the test.
@@ -533,7 +533,7 @@ mod frees_never_wait {
 
     /// `n` object addresses whose keys with id `SV_COUNTED` fall in one shard, and its index.
     fn one_shard(n: usize) -> (usize, Vec<ObjAddr>) {
-        let shard = |i: usize| shard_index(hash_key((0x1000 + 8 * i, SV_COUNTED.id())));
+        let shard = |i: usize| shard_of(hash_key((0x1000 + 8 * i, SV_COUNTED.id())));
         let objs = (0..)
             .filter(|&i| shard(i) == shard(0))
             .take(n)
