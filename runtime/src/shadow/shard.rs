@@ -628,7 +628,7 @@ impl<'a, W> WriteGuard<'a, W> {
         let i = vacancy.slot.expect("a rebuilt array has empty slots");
         debug_assert!(!matches!(
             decode(slots.slot(i).load(Ordering::Relaxed)),
-            Slot::Node { .. }
+            Slot::Node(_)
         ));
         let tied = node.header().class().tie().is_some();
         // Release: a reader that sees the pointer sees the node it points to.

@@ -12,15 +12,27 @@ use super::node::Header;
 /// not read their node.
 const TAG: usize = 0b111;
 
-/// Marks a slot whose variable was removed: probes go on past it.
-static TOMBSTONE_MARK: u64 = 0;
+/// What a slot whose variable was removed holds: probes go on past it. No node is at address 0,
+/// so a value with the address bits at zero and tag bits set is never a tagged node pointer.
+const REMOVED: usize = 1;
 
 pub(super) fn tombstone() -> *mut Header {
-    ptr::addr_of!(TOMBSTONE_MARK).cast::<Header>().cast_mut()
+    ptr::without_provenance_mut(REMOVED)
 }
 
 fn tag_of(hash: u64) -> usize {
     hash as usize & TAG
+}
+
+/// Whether a slot's bits are those of a node with tag `tag`: the tag bits equal and the address
+/// bits not all zero (all zero is an empty slot or a tombstone). One comparison, so that the
+/// probe takes one branch for it: with the bits xored with the tag and rotated so that the tag
+/// bits come on top, the slot holds such a node exactly when the result is nonzero and has
+/// none of those top bits set.
+#[inline]
+fn holds_tag(bits: usize, tag: usize) -> bool {
+    const BELOW_TAG: usize = usize::MAX >> TAG.count_ones();
+    (bits ^ tag).rotate_right(TAG.count_ones()).wrapping_sub(1) < BELOW_TAG
 }
 
 /// Where the probe for `hash` starts in `capacity` slots: the hash's top bits scaled to the
@@ -33,21 +45,18 @@ pub(super) fn start(hash: u64, capacity: usize) -> usize {
 pub(super) enum Slot {
     Empty,
     Removed,
-    Node { tag: usize, node: NonNull<Header> },
+    Node(NonNull<Header>),
 }
 
 pub(super) fn decode(raw: *mut Header) -> Slot {
     if raw.is_null() {
         Slot::Empty
-    } else if raw == tombstone() {
+    } else if raw.addr() & !TAG == 0 {
         Slot::Removed
     } else {
         let node = raw.map_addr(|a| a & !TAG);
-        Slot::Node {
-            tag: raw.addr() & TAG,
-            // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
-            node: unsafe { NonNull::new_unchecked(node) },
-        }
+        // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
+        Slot::Node(unsafe { NonNull::new_unchecked(node) })
     }
 }
 
@@ -185,30 +194,44 @@ impl<'a> Slots<'a> {
         mut is_key: impl FnMut(NonNull<Header>) -> bool,
     ) -> Probe {
         let capacity = self.slots.len();
+        let tag = tag_of(hash);
         let mut i = start(hash, capacity);
-        let mut removed = None;
+        // The first tombstone of the run, or `NONE` (a sentinel rather than an `Option`, which
+        // the compiler tests with branches of its own).
+        const NONE: usize = usize::MAX;
+        let mut removed = NONE;
         // At most a full turn: the array always has an empty slot, but a bound costs nothing.
+        //
+        // The tests are arranged for the branch predictor, since which kind of slot comes next is
+        // random: one branch asks whether the slot holds a node with the key's tag (rarely, but
+        // for the key's own node), one whether it is empty (once, at the end of a miss), and the
+        // first tombstone is noted without a branch. A test per kind of slot, one after the
+        // other, made a lookup mispredict about three branches.
         for _ in 0..capacity {
-            match decode(self.slots[i].load(order)) {
-                Slot::Empty => {
-                    return Probe::Missing(Vacancy {
-                        slot: Some(removed.unwrap_or(i)),
-                        empty: removed.is_none(),
-                    });
+            let raw = self.slots[i].load(order);
+            let bits = raw.addr();
+            if holds_tag(bits, tag) {
+                // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
+                let node = unsafe { NonNull::new_unchecked(raw.map_addr(|a| a & !TAG)) };
+                if is_key(node) {
+                    return Probe::Found(i, node);
                 }
-                Slot::Removed => {
-                    removed.get_or_insert(i);
-                }
-                Slot::Node { tag, node } => {
-                    if tag == tag_of(hash) && is_key(node) {
-                        return Probe::Found(i, node);
-                    }
-                }
+            } else if bits == 0 {
+                return Probe::Missing(Vacancy {
+                    slot: Some(if removed == NONE { i } else { removed }),
+                    empty: removed == NONE,
+                });
             }
+            let tombstone = (bits != 0) & (bits <= TAG);
+            removed = if tombstone && removed == NONE {
+                i
+            } else {
+                removed
+            };
             i = if i + 1 == capacity { 0 } else { i + 1 };
         }
         Probe::Missing(Vacancy {
-            slot: removed,
+            slot: (removed != NONE).then_some(removed),
             empty: false,
         })
     }
@@ -228,8 +251,38 @@ impl<'a> Slots<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| match decode(s.load(Ordering::Relaxed)) {
-                Slot::Node { node, .. } => Some((i, node)),
+                Slot::Node(node) => Some((i, node)),
                 Slot::Empty | Slot::Removed => None,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_holds_a_tag_only_as_a_tagged_node() {
+        for tag in 0..=TAG {
+            assert!(!holds_tag(0, tag), "an empty slot, tag {tag}");
+            assert!(!holds_tag(REMOVED, tag), "a tombstone, tag {tag}");
+            for addr in [8, 0x1000, 0x7fff_ffff_fff8, usize::MAX & !TAG] {
+                for other in 0..=TAG {
+                    assert_eq!(
+                        holds_tag(addr | other, tag),
+                        other == tag,
+                        "node {addr:#x} with tag {other}, looking for tag {tag}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_tells_the_three_kinds_of_slot_apart() {
+        assert!(matches!(decode(ptr::null_mut()), Slot::Empty));
+        assert!(matches!(decode(tombstone()), Slot::Removed));
+        let node = ptr::without_provenance_mut::<Header>(0x1000 | 0b101);
+        assert!(matches!(decode(node), Slot::Node(n) if n.as_ptr().addr() == 0x1000));
     }
 }

@@ -19,10 +19,10 @@ const MAX_SHARDS: usize = 256;
 
 /// Shards per table, the same for every table of the process: four per core it may run on, so
 /// that as many writers as there are cores rarely meet on one mutex, as a power of two from
-/// [`MIN_SHARDS`] to [`MAX_SHARDS`]. No more than that: every call reads its shard's line and
-/// the head of its shard's array, and on a core that also runs other work, 64 shards' lines no
-/// longer stay in its cache where 16 do (on two cores, a mix of lookups and writes took a fifth
-/// more cache misses with 64 shards than with 16; BENCHMARKS.md).
+/// [`MIN_SHARDS`] to [`MAX_SHARDS`]. No more than that: every call touches its shard's lines and
+/// the head of its shard's array, and the fewer there are, the more of them stay in a core's
+/// cache (on one thread, a mix of lookups and writes over 4096 variables took a fifth more L1
+/// misses in callgrind's cache simulation with 64 shards than with 16; BENCHMARKS.md).
 fn shard_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
