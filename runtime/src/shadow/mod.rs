@@ -84,7 +84,7 @@
 //!
 //! # Design
 //!
-//! A table is split into shards, four per core (a power of two from 16 to 256). A shard is an
+//! A table is split into shards, four per core (a power of two from 64 to 256). A shard is an
 //! open-addressing array of pointers to variables, which lookups read without taking any lock,
 //! and a mutex that writers of that shard take one at a time. A variable is one allocation: a 32-byte header (a reference count, the key, and a
 //! pointer to its *class*, which names the data type and, for a tied variable, the tie) followed

@@ -11,18 +11,16 @@ use super::shard::{Lookup, Miss, Shard, WriteGuard};
 use super::slots::Vacancy;
 use super::{Key, ObjAddr, ShadowError, ShadowId};
 
-/// The fewest shards a table has: with fewer, two writers would meet on one mutex too often.
-const MIN_SHARDS: usize = 16;
+/// The fewest shards a table has. Fewer make lookups of two threads meet on one shard's reader
+/// counter too often: with 16, two threads' lookups took about 1.4 times as long (BENCHMARKS.md).
+const MIN_SHARDS: usize = 64;
 
 /// The most shards a table has: an empty table takes 128 bytes a shard.
 const MAX_SHARDS: usize = 256;
 
 /// Shards per table, the same for every table of the process: four per core it may run on, so
 /// that as many writers as there are cores rarely meet on one mutex, as a power of two from
-/// [`MIN_SHARDS`] to [`MAX_SHARDS`]. No more than that: every call touches its shard's lines and
-/// the head of its shard's array, and the fewer there are, the more of them stay in a core's
-/// cache (on one thread, a mix of lookups and writes over 4096 variables took a fifth more L1
-/// misses in callgrind's cache simulation with 64 shards than with 16; BENCHMARKS.md).
+/// [`MIN_SHARDS`] to [`MAX_SHARDS`].
 fn shard_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {

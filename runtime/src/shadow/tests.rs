@@ -29,18 +29,18 @@ fn key_text(obj: &impl ?Sized, id: u64) -> String {
 }
 
 #[test]
-fn a_table_has_four_shards_per_core_as_a_power_of_two_from_16_to_256() {
+fn a_table_has_four_shards_per_core_as_a_power_of_two_from_64_to_256() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let shards = ShadowTable::new().inner.shards().len();
     assert!(shards.is_power_of_two(), "{shards} shards");
-    assert!((16..=256).contains(&shards), "{shards} shards");
+    assert!((64..=256).contains(&shards), "{shards} shards");
     // Four per core or more, up to the most; below eight per core unless at the fewest.
     assert!(
         shards >= (4 * cores).min(256),
         "{shards} shards for {cores} cores"
     );
     assert!(
-        shards == 16 || shards < 8 * cores,
+        shards == 64 || shards < 8 * cores,
         "{shards} shards for {cores} cores"
     );
 }
