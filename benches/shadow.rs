@@ -335,6 +335,16 @@ impl Drop for BusyLoops {
 /// threads on a two-core machine.
 const BUSY_LOOPS: usize = 3;
 
+/// Call `i` of the mixed walk: every fifth frees its key, the others `get_or_alloc` theirs.
+fn mixed_call(map: &dyn Map, objects: &[u64], i: usize) {
+    let k = key(objects, i * 7);
+    if i % 5 == 4 {
+        black_box(map.free(k));
+    } else {
+        black_box(map.get_or_alloc(k));
+    }
+}
+
 /// `mixed`: two threads walk the same keys in the same order, each call in five frees its key and
 /// the other four `get_or_alloc` theirs (five and the 4096 keys have no common factor, so every
 /// key is in turn freed and created again), so a call finds its variable, or creates one freed
@@ -359,16 +369,7 @@ fn bench_mixed(c: &mut Criterion) {
             // Started for this case only, and stopped (joined) when it ends.
             let _load = BusyLoops::start(busy);
             g.bench_function(BenchmarkId::new(map.name(), threads), |b| {
-                b.iter_custom(|iters| {
-                    timed(threads, iters, &|_, i| {
-                        let k = key(&objects, i * 7);
-                        if i % 5 == 4 {
-                            black_box(map.free(k));
-                        } else {
-                            black_box(map.get_or_alloc(k));
-                        }
-                    })
-                })
+                b.iter_custom(|iters| timed(threads, iters, &|_, i| mixed_call(&*map, &objects, i)))
             });
         }
         g.finish();
@@ -409,15 +410,7 @@ fn bench_interleaved(load: &str, busy: usize) {
         for turn in 0..maps.len() {
             let m = (round + turn) % maps.len();
             let (map, base) = (&maps[m], walked[m]);
-            let time = timed(2, TURN, &|_, i| {
-                let i = base + i;
-                let k = key(&objects, i * 7);
-                if i % 5 == 4 {
-                    black_box(map.free(k));
-                } else {
-                    black_box(map.get_or_alloc(k));
-                }
-            });
+            let time = timed(2, TURN, &|_, i| mixed_call(&**map, &objects, base + i));
             walked[m] += TURN as usize;
             times[m].push(time.as_secs_f64() * 1e9 / TURN as f64);
         }

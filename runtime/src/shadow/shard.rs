@@ -51,7 +51,8 @@ use std::thread::Thread;
 
 use super::node::{ErasedRef, Header};
 use super::slots::{
-    ArrayHead, Probe, Slot, Slots, Vacancy, decode, encode, free_array, new_array, start, tombstone,
+    ArrayHead, Probe, Slot, Slots, Vacancy, decode, encode, free_array, new_array, next, start,
+    tombstone,
 };
 
 /// Load limit: an insertion that would fill more than 13/16 of the slots (live and tombstones)
@@ -120,9 +121,8 @@ const CHANGE: usize = 2;
 /// preempted inside the shard for a whole time slice while other threads go on freeing: on two
 /// cores shared by five busy threads (the `mixed` bench), a bound of 64 made a writer sleep about
 /// twenty times in four million calls (each time until the preempted lookup ran again), a bound
-/// of 1024 not once. At most about
-/// 1024 × 48 bytes plus the data per shard are held so, as the kernel lets freed shadow
-/// variables wait for RCU without a bound per writer.
+/// of 1024 not once. At most about 1024 × 48 bytes plus the data per shard are held so, as the
+/// kernel lets freed shadow variables wait for RCU without a bound per writer.
 pub(super) const MAX_RETIRED_NODES: usize = 1024;
 
 /// The same for replaced arrays (a rebuild makes one).
@@ -180,21 +180,11 @@ impl Unlinked {
     unsafe fn reclaim(self, nodes: &mut Vec<ErasedRef>) {
         match self {
             Unlinked::Node(node) => nodes.push(node),
-            // SAFETY: the caller's promise.
-            Unlinked::Slots(old) => unsafe { free_slots(old) },
+            // SAFETY: the array came from `new_array` and was replaced; no reader holds it (the
+            // caller's promise), and no writer uses a replaced array.
+            Unlinked::Slots(old) => unsafe { free_array(old) },
         }
     }
-}
-
-/// Frees a replaced array.
-///
-/// # Safety
-///
-/// A grace period has passed since `old` was replaced: no reader can still reach it.
-unsafe fn free_slots(old: NonNull<ArrayHead>) {
-    // SAFETY: the array came from `new_array` and was replaced; no reader holds it (the
-    // caller's promise), and no writer uses a replaced array.
-    unsafe { free_array(old) }
 }
 
 /// What a shard's writers unlinked and lookups may still be reading, oldest first, given back
@@ -655,7 +645,7 @@ impl<'a, W> WriteGuard<'a, W> {
                 let hash = super::table::hash_key(unsafe { node.as_ref() }.key());
                 let mut i = start(hash, capacity);
                 while !new.slot(i).load(Ordering::Relaxed).is_null() {
-                    i = if i + 1 == capacity { 0 } else { i + 1 };
+                    i = next(i, capacity);
                 }
                 new.slot(i).store(encode(node, hash), Ordering::Relaxed);
                 live += 1;

@@ -35,10 +35,34 @@ fn holds_tag(bits: usize, tag: usize) -> bool {
     (bits ^ tag).rotate_right(TAG.count_ones()).wrapping_sub(1) < BELOW_TAG
 }
 
+/// Whether a slot's bits are a tombstone's: address bits all zero, tag bits not. Without a
+/// branch, so that the probe can note the first tombstone without one.
+#[inline]
+fn is_removed(bits: usize) -> bool {
+    (bits != 0) & (bits <= TAG)
+}
+
+/// The node a tagged slot points to.
+///
+/// # Safety
+///
+/// `raw` is a tagged node pointer ([`encode`]), not an empty slot or a tombstone.
+#[inline]
+unsafe fn untag(raw: *mut Header) -> NonNull<Header> {
+    // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
+    unsafe { NonNull::new_unchecked(raw.map_addr(|a| a & !TAG)) }
+}
+
 /// Where the probe for `hash` starts in `capacity` slots: the hash's top bits scaled to the
 /// capacity, which need not be a power of two.
 pub(super) fn start(hash: u64, capacity: usize) -> usize {
     ((u128::from(hash) * capacity as u128) >> 64) as usize
+}
+
+/// The slot after `i` in a probe run of `capacity` slots, which wraps around.
+#[inline]
+pub(super) fn next(i: usize, capacity: usize) -> usize {
+    if i + 1 == capacity { 0 } else { i + 1 }
 }
 
 /// What a slot holds, once its tag is taken off.
@@ -51,12 +75,11 @@ pub(super) enum Slot {
 pub(super) fn decode(raw: *mut Header) -> Slot {
     if raw.is_null() {
         Slot::Empty
-    } else if raw.addr() & !TAG == 0 {
+    } else if is_removed(raw.addr()) {
         Slot::Removed
     } else {
-        let node = raw.map_addr(|a| a & !TAG);
-        // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
-        Slot::Node(unsafe { NonNull::new_unchecked(node) })
+        // SAFETY: neither empty nor a tombstone, so a tagged node pointer.
+        Slot::Node(unsafe { untag(raw) })
     }
 }
 
@@ -172,6 +195,7 @@ impl<'a> Slots<'a> {
     pub(super) fn slot(self, i: usize) -> &'a AtomicPtr<Header> {
         &self.slots[i]
     }
+
     /// Where the probe run of `key` ends: at its node, or at the first empty slot. For the
     /// writer, which alone changes the array (its loads are `Relaxed`).
     #[inline]
@@ -211,8 +235,8 @@ impl<'a> Slots<'a> {
             let raw = self.slots[i].load(order);
             let bits = raw.addr();
             if holds_tag(bits, tag) {
-                // SAFETY: only pointers to nodes are tagged, and a node is never at address 0.
-                let node = unsafe { NonNull::new_unchecked(raw.map_addr(|a| a & !TAG)) };
+                // SAFETY: `holds_tag` holds only for tagged node pointers.
+                let node = unsafe { untag(raw) };
                 if is_key(node) {
                     return Probe::Found(i, node);
                 }
@@ -222,13 +246,12 @@ impl<'a> Slots<'a> {
                     empty: removed == NONE,
                 });
             }
-            let tombstone = (bits != 0) & (bits <= TAG);
-            removed = if tombstone && removed == NONE {
+            removed = if is_removed(bits) && removed == NONE {
                 i
             } else {
                 removed
             };
-            i = if i + 1 == capacity { 0 } else { i + 1 };
+            i = next(i, capacity);
         }
         Probe::Missing(Vacancy {
             slot: (removed != NONE).then_some(removed),
